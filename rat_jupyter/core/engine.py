@@ -1,0 +1,152 @@
+"""DuckDB connections with the Iceberg extension loaded offline, and catalog tables exposed as views.
+
+Extensions come from the ``duckdb-extension-*`` PyPI packages: with autoinstall off, a missing extension
+fails fast instead of trying the network.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .names import PipelineId
+from .settings import Settings
+
+_EXTENSIONS = ("avro", "iceberg", "httpfs")
+_installed: set[tuple[str, str]] = set()
+_install_lock = threading.Lock()
+
+
+def _extension_file(name: str) -> Path:
+    module = importlib.import_module(f"duckdb_extension_{name}")
+    base = Path(module.__file__ or "").parent / "extensions"
+    return next(base.glob(f"v{duckdb.__version__}/{name}.duckdb_extension"))
+
+
+_shared: dict[str, duckdb.DuckDBPyConnection] = {}
+_shared_lock = threading.Lock()
+
+
+def needed_extensions(settings: Settings) -> tuple[str, ...]:
+    """httpfs is large and slow to load: only load it when something lives on S3."""
+    remote = any(u.startswith(("s3://", "http://", "https://")) for u in
+                 (settings.resolved_storage_url, settings.resolved_warehouse))
+    return _EXTENSIONS if remote or settings.s3.endpoint else ("avro", "iceberg")
+
+
+def session_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A new connection (cursor) to this process's shared DuckDB database.
+
+    Loading the extensions costs ~0.3 s per database, so a worker keeps one database and gives each run
+    its own connection: temp tables, registered Arrow tables and interrupts stay per run. Namespaces a
+    run ATTACHes are database-wide, so :func:`close_session` detaches them.
+    """
+    key = repr(settings)
+    with _shared_lock:
+        base = _shared.get(key)
+        if base is None:
+            base = connect(settings, extensions=needed_extensions(settings))
+            _shared[key] = base
+    return base.cursor()
+
+
+def close_session(conn: duckdb.DuckDBPyConnection, attached: set[str]) -> None:
+    for name in attached:
+        try:
+            conn.execute(f"DETACH DATABASE IF EXISTS {quote_ident(name)}")
+        except duckdb.Error:
+            pass
+    try:
+        conn.close()
+    except duckdb.Error:
+        pass
+
+
+def connect(settings: Settings, *, extensions: tuple[str, ...] = _EXTENSIONS,
+            config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB with the given extensions loaded and S3 configured if used."""
+    ext_dir = settings.data_dir / "duckdb_extensions"
+    cfg: dict[str, Any] = {
+        "extension_directory": str(ext_dir),
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
+    if settings.duckdb_threads:
+        cfg["threads"] = settings.duckdb_threads
+    if settings.duckdb_memory_limit:
+        cfg["memory_limit"] = settings.duckdb_memory_limit
+    cfg.update(config or {})
+    conn = duckdb.connect(":memory:", config=cfg)
+    for name in extensions:
+        key = (str(ext_dir), name)
+        if key not in _installed:
+            with _install_lock:
+                if not (ext_dir / f"v{duckdb.__version__}").exists() or key not in _installed:
+                    conn.execute(f"INSTALL '{_extension_file(name)}'")
+                    _installed.add(key)
+        conn.execute(f"LOAD {name}")
+    if settings.s3.endpoint or settings.s3.access_key_id:
+        _s3_secret(conn, settings)
+    return conn
+
+
+def _s3_secret(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    s3 = settings.s3
+    endpoint = (s3.endpoint or "").replace("http://", "").replace("https://", "")
+    use_ssl = "true" if (s3.endpoint or "").startswith("https://") else "false"
+    parts = ["TYPE s3", f"REGION '{s3.region}'", f"USE_SSL {use_ssl}"]
+    if s3.access_key_id:
+        parts += [f"KEY_ID '{_q(s3.access_key_id)}'", f"SECRET '{_q(s3.secret_access_key or '')}'"]
+    if endpoint:
+        parts += [f"ENDPOINT '{_q(endpoint)}'"]
+    if s3.path_style:
+        parts.append("URL_STYLE 'path'")
+    conn.execute(f"CREATE OR REPLACE SECRET rat_s3 ({', '.join(parts)})")
+
+
+def _q(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def register_table_view(conn: duckdb.DuckDBPyConnection, pid: PipelineId, metadata_location: str,
+                        snapshot_id: int | None = None, attached: set[str] | None = None) -> None:
+    """Expose an Iceberg table as the view ``"ns"."layer"."name"`` (the SQL ``ref()`` renders to)."""
+    attached = attached if attached is not None else set()
+    if pid.namespace not in attached:
+        try:
+            conn.execute(f"ATTACH ':memory:' AS {quote_ident(pid.namespace)}")
+        except duckdb.BinderException:
+            pass  # already attached
+        attached.add(pid.namespace)
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(pid.namespace)}.{quote_ident(pid.layer)}")
+    snap = f", snapshot_from_id = {int(snapshot_id)}" if snapshot_id is not None else ""
+    conn.execute(
+        f"CREATE OR REPLACE VIEW {pid.sql} AS SELECT * FROM iceberg_scan('{_q(metadata_location)}'{snap})"
+    )
+
+
+def register_empty_view(conn: duckdb.DuckDBPyConnection, pid: PipelineId, schema_sql: str,
+                        attached: set[str] | None = None) -> None:
+    """A table that exists but has no snapshot yet: an empty view with the right columns."""
+    attached = attached if attached is not None else set()
+    if pid.namespace not in attached:
+        try:
+            conn.execute(f"ATTACH ':memory:' AS {quote_ident(pid.namespace)}")
+        except duckdb.BinderException:
+            pass
+        attached.add(pid.namespace)
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(pid.namespace)}.{quote_ident(pid.layer)}")
+    conn.execute(f"CREATE OR REPLACE VIEW {pid.sql} AS SELECT * FROM ({schema_sql}) LIMIT 0")
+
+
+def register_table_sql(conn: duckdb.DuckDBPyConnection, pid: PipelineId, select_sql: str) -> None:
+    """Point the view ``"ns"."layer"."name"`` at an arbitrary relation (used to audit a first write)."""
+    conn.execute(f"CREATE OR REPLACE VIEW {pid.sql} AS {select_sql}")

@@ -1,0 +1,598 @@
+"""One pipeline run, start to finish, with write-audit-publish. Runs inside a worker process.
+
+Phases (each timed and logged): render → execute → write (to branch ``rat-run-{id}``, or straight to
+``main`` when there are no quality tests to audit) → quality tests (reading the branch) → publish (move
+``main`` to the branch snapshot in one catalog commit, asserting ``main`` did not move) → clean up.
+Any failure before publish leaves ``main`` as it was; a table created by a failed first run is dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.table import Table
+from pyiceberg.table.update import AssertRefSnapshotId
+
+from . import engine, strategies
+from .errors import Conflict, NotFound, RatError, RunCancelled, TemplateError
+from .names import PipelineId
+from .pipelines import PipelineSpec, QualityTest, load_spec
+from .reporter import Reporter
+from .settings import Settings
+from .templating import RenderContext, render
+
+MAIN = "main"
+
+
+class CancelToken:
+    """Set by the worker's control thread; interrupts the DuckDB connection that is running."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._conns: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+
+    def watch(self, conn: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            self._conns.append(conn)
+            if self._event.is_set():
+                conn.interrupt()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._event.set()
+            for conn in self._conns:
+                try:
+                    conn.interrupt()
+                except duckdb.Error:
+                    pass
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise RunCancelled("run cancelled")
+
+
+@dataclass
+class RunOutcome:
+    status: str
+    rows_written: int = 0
+    error: str | None = None
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    quality: list[dict[str, Any]] = field(default_factory=list)
+    snapshot_id: int | None = None
+    archived_zones: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "rows_written": self.rows_written, "error": self.error,
+                "phases": self.phases, "quality": self.quality,
+                "snapshot_id": str(self.snapshot_id) if self.snapshot_id else None,
+                "archived_zones": self.archived_zones}
+
+
+class _Context:
+    """Per-process cache of the catalog and storage (building a pyiceberg catalog is not free)."""
+
+    _cache: dict[str, Any] = {}
+
+    @classmethod
+    def catalog(cls, settings: Settings) -> Any:
+        from ..stores.catalog import Catalog
+
+        key = repr(settings)
+        if key not in cls._cache:
+            cls._cache[key] = Catalog(settings)
+        return cls._cache[key]
+
+    @classmethod
+    def storage(cls, settings: Settings) -> Any:
+        from ..stores.storage import open_storage
+
+        return open_storage(settings.resolved_storage_url, settings.s3)
+
+
+def warm(settings: Settings) -> None:
+    """Build the per-process catalog and DuckDB database before the first task arrives."""
+    catalog = _Context.catalog(settings)
+    catalog.iceberg.list_namespaces()
+    engine.session_connection(settings).close()
+
+
+class _Phases:
+    def __init__(self, reporter: Reporter, outcome: RunOutcome) -> None:
+        self.reporter = reporter
+        self.outcome = outcome
+
+    def run(self, name: str, fn: Callable[[], Any], meta: Callable[[Any], dict[str, Any]] | None = None) -> Any:
+        start = time.perf_counter()
+        value = fn()
+        ms = int((time.perf_counter() - start) * 1000)
+        metadata = meta(value) if meta else {}
+        self.outcome.phases.append({"name": name, "duration_ms": ms, "metadata": metadata})
+        self.reporter.phase(name, ms, metadata)
+        return value
+
+
+class Session:
+    """DuckDB + catalog wiring shared by runs, previews and test runs: resolves ``ref()`` to views."""
+
+    def __init__(self, settings: Settings, pid: PipelineId | None, namespace: str,
+                 cancel: CancelToken | None = None) -> None:
+        self.settings = settings
+        self.pid = pid
+        self.namespace = namespace
+        self.catalog = _Context.catalog(settings)
+        self.conn = engine.session_connection(settings)
+        self.cancel = cancel or CancelToken()
+        self.cancel.watch(self.conn)
+        self.attached: set[str] = set()
+        self.registered: dict[PipelineId, str] = {}
+
+    def close(self) -> None:
+        engine.close_session(self.conn, self.attached)
+
+    def resolve_ref(self, pid: PipelineId) -> str:
+        if pid in self.registered:
+            return self.registered[pid]
+        table = self.catalog.load(pid)
+        if table is None:
+            raise NotFound(f"ref('{pid.layer}.{pid.name}'): table {pid} does not exist — run its pipeline first")
+        self._register(pid, table)
+        return pid.sql
+
+    def _register(self, pid: PipelineId, table: Table, ref: str = MAIN) -> None:
+        snap = table.metadata.snapshot_by_name(ref)
+        if snap is None:
+            schema = table.schema().as_arrow()
+            self.conn.register(f"__rat_empty_{len(self.registered)}", schema.empty_table())
+            engine.register_empty_view(self.conn, pid, f"SELECT * FROM __rat_empty_{len(self.registered)}",
+                                       self.attached)
+        else:
+            engine.register_table_view(self.conn, pid, table.metadata_location,
+                                       snap.snapshot_id if ref != MAIN else None, self.attached)
+        self.registered[pid] = pid.sql
+
+    def resolve_landing(self, ns: str, zone: str, pattern: str) -> str:
+        storage = _Context.storage(self.settings)
+        return storage.uri(f"{ns}/landing/{zone}") + "/" + pattern
+
+    def render_context(self, spec: PipelineSpec | None, *, is_incremental: bool, watermark: str | None,
+                       run_started_at: str) -> RenderContext:
+        return RenderContext(
+            namespace=self.namespace, pipeline=self.pid,
+            strategy=spec.config.merge_strategy if spec else "full_refresh",
+            is_incremental=is_incremental, watermark_value=watermark, run_started_at=run_started_at,
+            resolve_ref=self.resolve_ref, resolve_landing=self.resolve_landing,
+            this_sql=self.pid.sql if self.pid else None,
+        )
+
+    def execute_sql(self, sql: str) -> pa.Table:
+        self.cancel.check()
+        try:
+            out = self.conn.execute(sql).arrow()
+        except duckdb.InterruptException:
+            raise RunCancelled("run cancelled while the query was running") from None
+        except duckdb.Error as exc:
+            if self.cancel.cancelled:
+                raise RunCancelled("run cancelled while the query was running") from None
+            raise _SqlError(str(exc)) from None
+        if isinstance(out, pa.RecordBatchReader):
+            out = out.read_all()
+        return out
+
+    def execute_python(self, spec: PipelineSpec, reporter: Reporter, is_incremental: bool,
+                       run_started_at: str) -> pa.Table:
+        scope: dict[str, Any] = {
+            "__name__": "__rat_pipeline__",
+            "duckdb_conn": self.conn,
+            "pa": pa,
+            "ref": lambda name: self.resolve_ref(PipelineId.parse(name, self.namespace)),
+            "landing_zone": lambda zone, pattern="*": self.resolve_landing(self.namespace, zone, pattern),
+            "this": str(self.pid),
+            "config": spec.config,
+            "is_incremental": is_incremental,
+            "run_started_at": run_started_at,
+            "log": lambda message, level="info": reporter.log(level, str(message)),
+            "result": None,
+        }
+        code = compile(spec.source, "pipeline.py", "exec")
+        try:
+            exec(code, scope)
+        except RatError:
+            raise
+        except duckdb.InterruptException:
+            raise RunCancelled("run cancelled") from None
+        except Exception as exc:  # noqa: BLE001 - user code can raise anything; report it with its line
+            line = _python_line(exc)
+            where = f" at line {line}" if line else ""
+            raise _PipelineError(f"Python pipeline failed{where}: {type(exc).__name__}: {exc}") from None
+        result = scope.get("result")
+        if result is None:
+            raise _PipelineError("Python pipeline did not set `result` to an Arrow table or DataFrame")
+        if isinstance(result, pa.Table):
+            return result
+        if isinstance(result, pa.RecordBatchReader):
+            return result.read_all()
+        if isinstance(result, duckdb.DuckDBPyRelation):
+            return result.to_arrow_table()
+        if hasattr(result, "to_arrow"):
+            return result.to_arrow()
+        try:
+            return pa.Table.from_pandas(result, preserve_index=False)
+        except (TypeError, ValueError, AttributeError):
+            raise _PipelineError(f"`result` must be an Arrow table or DataFrame, not {type(result).__name__}") from None
+
+
+class _SqlError(RatError):
+    code = "SQL_ERROR"
+    status = 422
+
+
+class _PipelineError(RatError):
+    code = "PIPELINE_ERROR"
+    status = 422
+
+
+def _python_line(exc: BaseException) -> int | None:
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == "pipeline.py":
+            line = frame.lineno
+    return line
+
+
+def _watermark(session: Session, spec: PipelineSpec, table: Table | None) -> str | None:
+    column = spec.config.watermark_column
+    if not column or table is None or table.metadata.snapshot_by_name(MAIN) is None:
+        return None
+    if column not in table.schema().column_names:
+        return None
+    value = session.conn.execute(f"SELECT MAX({engine.quote_ident(column)})::VARCHAR FROM {spec.pid.sql}").fetchone()
+    return value[0] if value else None
+
+
+def run_quality_tests(session: Session, spec: PipelineSpec, tests: list[QualityTest], reporter: Reporter,
+                      run_started_at: str) -> list[dict[str, Any]]:
+    """Run tests on ``session`` (where ``this`` already points at the data to audit)."""
+    results = []
+    for test in tests:
+        session.cancel.check()
+        start = time.perf_counter()
+        record: dict[str, Any] = {"test": test.name, "severity": test.severity, "description": test.description,
+                                  "violations": 0, "sample": [], "error": None}
+        try:
+            ctx = session.render_context(spec, is_incremental=False, watermark=None, run_started_at=run_started_at)
+            sql = render(test.sql, ctx).sql.strip().rstrip(";")
+            rows = session.conn.execute(
+                f"SELECT *, count(*) OVER () AS __rat_violations FROM ({sql}) AS t LIMIT 5").arrow()
+            if isinstance(rows, pa.RecordBatchReader):
+                rows = rows.read_all()
+            sample = rows.drop_columns(["__rat_violations"]).to_pylist()
+            record["violations"] = int(rows["__rat_violations"][0].as_py()) if rows.num_rows else 0
+            record["sample"] = [{k: _jsonable(v) for k, v in row.items()} for row in sample]
+            record["status"] = "fail" if record["violations"] else "pass"
+        except (RatError, duckdb.Error) as exc:
+            if isinstance(exc, duckdb.InterruptException) or session.cancel.cancelled:
+                raise RunCancelled("run cancelled during quality tests") from None
+            record["status"] = "error"
+            record["error"] = exc.message if isinstance(exc, RatError) else str(exc)
+        record["duration_ms"] = int((time.perf_counter() - start) * 1000)
+        results.append(record)
+        level = "info" if record["status"] == "pass" else ("warn" if test.severity == "warn" else "error")
+        detail = (f"{record['violations']} rows" if record["status"] != "error" else record["error"])
+        reporter.log(level, f"Quality test '{test.name}' [{test.severity}]: {record['status']} ({detail}, "
+                            f"{record['duration_ms']}ms)")
+    return results
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[str, str], reporter: Reporter,
+                cancel: CancelToken, run_started_at: str | None = None) -> RunOutcome:
+    """Run one pipeline with write-audit-publish. Never raises: failures become a ``failed`` outcome."""
+    outcome = RunOutcome(status="running")
+    phases = _Phases(reporter, outcome)
+    started = run_started_at or datetime.now(UTC).isoformat()
+    run_ts = datetime.fromisoformat(started)
+    branch = f"rat-run-{run_id}"
+    session: Session | None = None
+    created_table = False
+    table: Table | None = None
+    try:
+        spec = phases.run("resolve", lambda: load_spec(pid, files),
+                          lambda s: {"type": s.kind, "strategy": s.config.merge_strategy, "tests": len(s.tests)})
+        for warning in spec.warnings:
+            reporter.log("warn", warning)
+        session = Session(settings, pid, pid.namespace, cancel)
+        catalog = session.catalog
+        table = catalog.load(pid)
+        has_data = table is not None and table.metadata.snapshot_by_name(MAIN) is not None
+        if table is not None:
+            session._register(pid, table)
+        is_incremental = spec.config.is_incremental_like and has_data
+        watermark = _watermark(session, spec, table) if has_data else None
+        reporter.log("info", f"Running {pid} ({spec.kind}, {spec.config.merge_strategy}, "
+                             f"is_incremental={is_incremental})")
+
+        if spec.kind == "sql":
+            ctx = session.render_context(spec, is_incremental=is_incremental, watermark=watermark,
+                                         run_started_at=started)
+            rendered = phases.run("render", lambda: render(spec.source, ctx),
+                                  lambda r: {"refs": [str(x) for x in r.refs]})
+            reporter.log("debug", "Compiled SQL:\n" + rendered.sql.strip())
+            data = phases.run("execute", lambda: session.execute_sql(rendered.sql), lambda d: {"rows": d.num_rows})
+        else:
+            data = phases.run("execute", lambda: session.execute_python(spec, reporter, is_incremental, started),
+                              lambda d: {"rows": d.num_rows})
+        data = strategies.normalize_arrow(data)
+        cancel.check()
+
+        # -- write, audit, publish ----------------------------------------------------------------------
+        if has_data:
+            assert table is not None
+            table = _evolve_schema(table, data.schema, spec)
+            _write_audit_publish(session, spec, table, data, branch, run_ts, started, outcome, phases, reporter)
+        else:
+            # First write: nothing on main yet, so the audit reads the rows that would be written and the
+            # table is created (or filled) only once they pass.
+            final, result = phases.run(
+                "write", lambda: strategies.initial(data, spec.config, session.conn, run_ts),
+                lambda r: {"rows_written": r[1].rows_written, "target": "main"})
+            if spec.tests:
+                session.conn.register("__rat_first_write", final)
+                engine.register_empty_view(session.conn, pid, "SELECT * FROM __rat_first_write", session.attached)
+                engine.register_table_sql(session.conn, pid, "SELECT * FROM __rat_first_write")
+                session.registered[pid] = pid.sql
+                _audit(session, spec, started, outcome, phases, reporter)
+            cancel.check()
+
+            def create_and_write() -> int | None:
+                nonlocal table, created_table
+                if table is None:
+                    table = catalog.create(pid, final.schema, spec.config.partition_by)
+                    created_table = True
+                else:
+                    table = _evolve_schema(table, final.schema, spec)
+                table.overwrite(final)
+                snap = table.metadata.snapshot_by_name(MAIN)
+                return snap.snapshot_id if snap else None
+
+            outcome.snapshot_id = phases.run("publish", create_and_write)
+            outcome.rows_written = result.rows_written
+            reporter.log("info", f"Created {pid} with {result.rows_written} rows (snapshot {outcome.snapshot_id})")
+        outcome.status = "success"
+
+        if spec.config.archive_landing_zones and spec.kind == "sql":
+            outcome.archived_zones = _archive(settings, rendered.landing_zones, run_id, reporter)
+    except RunCancelled as exc:
+        outcome.status, outcome.error = "cancelled", exc.message
+        reporter.log("warn", f"Cancelled: {exc.message}")
+    except _QualityFailed as exc:
+        outcome.status, outcome.error = "failed", exc.message
+        reporter.log("error", exc.message)
+    except RatError as exc:
+        outcome.status, outcome.error = "failed", exc.message
+        reporter.log("error", exc.message)
+    except CommitFailedException as exc:
+        outcome.status = "failed"
+        outcome.error = f"commit rejected, main was not changed: {exc}"
+        reporter.log("error", outcome.error)
+    except Exception as exc:  # noqa: BLE001 - a run must always end with a status
+        outcome.status, outcome.error = "failed", f"{type(exc).__name__}: {exc}"
+        reporter.log("error", f"Run failed: {outcome.error}")
+        reporter.log("debug", traceback.format_exc())
+    finally:
+        if outcome.status != "success":
+            _discard(session, pid, branch, created_table, reporter)
+        if session is not None:
+            session.close()
+    return outcome
+
+
+def _audit(session: Session, spec: PipelineSpec, started: str, outcome: RunOutcome, phases: _Phases,
+           reporter: Reporter) -> None:
+    outcome.quality = phases.run(
+        "quality", lambda: run_quality_tests(session, spec, spec.tests, reporter, started),
+        lambda q: {"total": len(q), "failed": sum(r["status"] != "pass" for r in q)})
+    blocking = [r for r in outcome.quality if r["severity"] == "error" and r["status"] != "pass"]
+    if blocking:
+        raise _QualityFailed(blocking)
+
+
+def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table, data: pa.Table, branch: str,
+                         run_ts: datetime, started: str, outcome: RunOutcome, phases: _Phases,
+                         reporter: Reporter) -> None:
+    """Write to a run branch, audit the branch, then move ``main`` to it (only if ``main`` did not move).
+
+    Without quality tests there is nothing to audit: the strategy commits to ``main`` directly, which is
+    just as atomic (one catalog commit) and saves two commits per run.
+    """
+    pid = spec.pid
+    base = table.metadata.snapshot_by_name(MAIN)
+    base_id = base.snapshot_id if base else None
+    audit = bool(spec.tests)
+    target = branch if audit else MAIN
+    if audit and base_id is not None:
+        table.manage_snapshots().create_branch(base_id, branch).commit()
+    result = phases.run(
+        "write", lambda: strategies.apply(table, data, spec.config, target, session.conn, pid.sql, run_ts),
+        lambda r: {"rows_written": r.rows_written, "target": target, "detail": r.detail})
+    outcome.rows_written = result.rows_written
+    detail = f", {result.detail}" if result.detail else ""
+    where = f"branch {branch}" if audit else "main"
+    reporter.log("info", f"Wrote {result.rows_written} rows to {where} ({spec.config.merge_strategy}{detail})")
+    session.cancel.check()
+    table = session.catalog.load(pid)
+    if audit:
+        session.registered.pop(pid, None)
+        session._register(pid, table, ref=branch)
+        _audit(session, spec, started, outcome, phases, reporter)
+        session.cancel.check()
+        outcome.snapshot_id = phases.run("publish", lambda: _publish(table, branch, base_id, pid))
+        reporter.log("info", f"Published snapshot {outcome.snapshot_id} to main")
+    else:
+        snap = table.metadata.snapshot_by_name(MAIN)
+        outcome.snapshot_id = snap.snapshot_id if snap else None
+
+
+class _QualityFailed(RatError):
+    code = "QUALITY_FAILED"
+
+    def __init__(self, blocking: list[dict[str, Any]]) -> None:
+        parts = []
+        for r in blocking:
+            what = r["error"] if r["status"] == "error" else f"{r['violations']} violating rows"
+            sample = f" e.g. {r['sample'][:3]}" if r.get("sample") else ""
+            parts.append(f"'{r['test']}' ({what}){sample}")
+        super().__init__("quality tests failed, nothing published: " + "; ".join(parts))
+
+
+def _evolve_schema(table: Table, schema: pa.Schema, spec: PipelineSpec) -> Table:
+    """Add new result columns to the table (additive evolution); other changes surface as write errors."""
+    if spec.config.merge_strategy == "scd2":
+        schema = strategies.scd2_schema(schema, spec.config)
+    current = set(table.schema().column_names)
+    if all(name in current for name in schema.names):
+        return table
+    with table.update_schema() as update:
+        update.union_by_name(schema)
+    return table
+
+
+def _publish(table: Table, branch: str, base_id: int | None, pid: PipelineId) -> int:
+    snap = table.metadata.snapshot_by_name(branch)
+    if snap is None:
+        raise Conflict(f"branch {branch} has no snapshot to publish")
+    manage = table.manage_snapshots()
+    try:
+        manage._transaction._stage((), (AssertRefSnapshotId(snapshot_id=base_id, ref=MAIN),))
+    except CommitFailedException:
+        raise Conflict(f"main of {pid} moved during the run; nothing was published") from None
+    try:
+        manage.set_current_snapshot(snapshot_id=snap.snapshot_id).remove_branch(branch).commit()
+    except CommitFailedException:
+        raise Conflict(f"main of {pid} moved during the run; nothing was published") from None
+    return snap.snapshot_id
+
+
+def _discard(session: Session | None, pid: PipelineId, branch: str, created_table: bool,
+             reporter: Reporter) -> None:
+    if session is None:
+        return
+    try:
+        if created_table:
+            table = session.catalog.load(pid)
+            if table is not None and table.metadata.snapshot_by_name(MAIN) is None:
+                session.catalog.drop(pid)
+                return
+        table = session.catalog.load(pid)
+        if table is not None and branch in table.metadata.refs:
+            table.manage_snapshots().remove_branch(branch).commit()
+    except Exception as exc:  # noqa: BLE001 - cleanup is best effort; the reaper drops orphan branches
+        reporter.log("warn", f"could not clean up branch {branch}: {exc}")
+
+
+def _archive(settings: Settings, zones: list[tuple[str, str]], run_id: str,
+             reporter: Reporter) -> list[tuple[str, str]]:
+    storage = _Context.storage(settings)
+    done = []
+    for ns, zone in zones:
+        prefix = f"{ns}/landing/{zone}/"
+        for f in storage.list(prefix):
+            rest = f.path[len(prefix):]
+            if "/" in rest:  # _samples/, _processed/
+                continue
+            storage.move(f.path, f"{prefix}_processed/{run_id}/{rest}")
+        done.append((ns, zone))
+        reporter.log("info", f"Archived landing zone {ns}.{zone} to _processed/{run_id}/")
+    return done
+
+
+def preview(settings: Settings, pid: PipelineId, files: dict[str, str], limit: int, reporter: Reporter,
+            cancel: CancelToken | None = None) -> dict[str, Any]:
+    """Dry run: render and execute, return the first ``limit`` rows. Nothing is written."""
+    outcome = RunOutcome(status="running")
+    phases = _Phases(reporter, outcome)
+    session: Session | None = None
+    result: dict[str, Any] = {"columns": [], "rows": [], "total_row_count": 0, "explain_output": "",
+                              "warnings": [], "error": None}
+    try:
+        spec = phases.run("resolve", lambda: load_spec(pid, files))
+        result["warnings"] = list(spec.warnings)
+        session = Session(settings, pid, pid.namespace, cancel)
+        table = session.catalog.load(pid)
+        has_data = table is not None and table.metadata.snapshot_by_name(MAIN) is not None
+        if table is not None:
+            session._register(pid, table)
+        is_incremental = spec.config.is_incremental_like and has_data
+        started = datetime.now(UTC).isoformat()
+        if spec.kind == "sql":
+            ctx = session.render_context(spec, is_incremental=is_incremental,
+                                         watermark=_watermark(session, spec, table) if has_data else None,
+                                         run_started_at=started)
+            rendered = phases.run("render", lambda: render(spec.source, ctx))
+            sql = rendered.sql.strip().rstrip(";")
+            result["compiled_sql"] = sql
+
+            def run_sql() -> pa.Table:
+                session.conn.execute(f"CREATE TEMP TABLE __rat_preview AS {sql}")
+                total = session.conn.execute("SELECT count(*) FROM __rat_preview").fetchone()[0]
+                result["total_row_count"] = int(total)
+                return session.execute_sql(f"SELECT * FROM __rat_preview LIMIT {int(limit)}")
+
+            data = phases.run("execute", run_sql)
+            try:
+                plan = session.conn.execute(f"EXPLAIN {sql}").fetchall()
+                result["explain_output"] = "\n".join(str(r[-1]) for r in plan)
+            except duckdb.Error:
+                pass
+        else:
+            full = phases.run("execute", lambda: session.execute_python(spec, reporter, is_incremental, started))
+            result["total_row_count"] = full.num_rows
+            data = full.slice(0, limit)
+        data = strategies.normalize_arrow(data)
+        result["columns"] = [{"name": f.name, "type": str(f.type)} for f in data.schema]
+        result["rows"] = [{k: _jsonable(v) for k, v in row.items()} for row in data.to_pylist()]
+    except TemplateError as exc:
+        result["error"] = exc.message
+    except RatError as exc:
+        result["error"] = exc.message
+    except duckdb.Error as exc:
+        result["error"] = str(exc)
+    finally:
+        if session is not None:
+            session.close()
+    result["phases"] = outcome.phases
+    return result
+
+
+def run_tests_now(settings: Settings, pid: PipelineId, files: dict[str, str], reporter: Reporter,
+                  names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Run a pipeline's quality tests against its current published table (``this`` = main)."""
+    spec = load_spec(pid, files)
+    tests = [t for t in spec.tests if names is None or t.name in names]
+    session = Session(settings, pid, pid.namespace)
+    try:
+        table = session.catalog.load(pid)
+        if table is None:
+            raise NotFound(f"table {pid} does not exist yet: run the pipeline first")
+        session._register(pid, table)
+        return run_quality_tests(session, spec, tests, reporter, datetime.now(UTC).isoformat())
+    finally:
+        session.close()

@@ -1,0 +1,672 @@
+"""The one facade every front door calls: REST handlers, scheduler, kernel, magics, benchmarks.
+
+Methods are short and delegate to focused modules; they validate names at the boundary and raise domain
+errors (``RatError``) only.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from ..stores.state import SqlState, open_state
+from ..stores.storage import Storage, open_storage
+from .dag import DAG
+from .errors import Conflict, CycleError, Invalid, NotFound, RatError, TooLarge, Unprocessable
+from .executor import ProcessPool
+from .names import (
+    PipelineId,
+    validate_layer,
+    validate_name,
+    validate_namespace,
+    validate_path,
+    validate_prefix,
+)
+from .pipelines import SOURCE_FILES, TEST_DIR, digest, load_spec, parse_test, validate_file, validate_files
+from .pipelines import dependencies as parse_dependencies
+from .runs import RunManager
+from .settings import Settings
+
+VERSIONS = ("published", "draft")
+
+
+def sql_template(pid: PipelineId) -> str:
+    if pid.layer == "bronze":
+        return "-- @merge_strategy: full_refresh\nSELECT *\nFROM read_csv_auto('{{ landing_zone(\"raw\") }}')\n"
+    lower = "bronze" if pid.layer == "silver" else "silver"
+    return f"-- @merge_strategy: full_refresh\nSELECT *\nFROM {{{{ ref('{lower}.source') }}}}\n"
+
+
+PYTHON_TEMPLATE = (
+    "# @merge_strategy: full_refresh\n"
+    "# Available: duckdb_conn, ref(), this, config, is_incremental, log, landing_zone(), pa\n"
+    "result = duckdb_conn.sql(\"SELECT 1 AS id\").arrow()\n"
+)
+
+
+class Workspace:
+    """A RAT workspace: storage + Iceberg catalog + state store + worker pool."""
+
+    def __init__(self, settings: Settings, storage: Storage, state: SqlState, *, server: bool = True) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.state = state
+        self._catalog: Any = None
+        self._pool: ProcessPool | None = None
+        self._runs: RunManager | None = None
+        self._lock = threading.Lock()
+        self._parse_cache: dict[tuple[PipelineId, str], tuple[list[PipelineId], list[tuple[str, str]]]] = {}
+        self.server = server
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, server: bool = True, warm: bool = False) -> Workspace:
+        settings = settings or Settings()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        ws = cls(settings, open_storage(settings.resolved_storage_url, settings.s3),
+                 open_state(settings.resolved_state_url), server=server)
+        if server:
+            ws.runs.recover()
+        if warm:
+            ws.runs  # noqa: B018 - start the worker processes now
+        return ws
+
+    def close(self) -> None:
+        if self._runs is not None:
+            self._runs.shutdown()
+        if self._pool is not None:
+            self._pool.shutdown()
+        self.state.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lazily built parts -----------------------------------------------------------------------
+    @property
+    def catalog(self) -> Any:
+        if self._catalog is None:
+            from ..stores.catalog import Catalog
+
+            with self._lock:
+                if self._catalog is None:
+                    self._catalog = Catalog(self.settings)
+        return self._catalog
+
+    @property
+    def pool(self) -> ProcessPool:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ProcessPool(self.settings, self.settings.concurrency)
+        return self._pool
+
+    @property
+    def runs(self) -> RunManager:
+        if self._runs is None:
+            pool = self.pool
+            with self._lock:
+                if self._runs is None:
+                    self._runs = RunManager(self.state, pool, self.settings.run_timeout_seconds)
+        return self._runs
+
+    # -- namespaces -------------------------------------------------------------------------------
+    def list_namespaces(self) -> list[dict[str, Any]]:
+        return self.state.list_namespaces()
+
+    def create_namespace(self, name: str, description: str = "", created_by: str | None = None) -> dict:
+        return self.state.create_namespace(validate_namespace(name), description, created_by)
+
+    def ensure_namespace(self, name: str) -> dict:
+        try:
+            return self.state.get_namespace(validate_namespace(name))
+        except NotFound:
+            return self.create_namespace(name)
+
+    def update_namespace(self, name: str, description: str) -> dict:
+        return self.state.update_namespace(validate_namespace(name), description)
+
+    def delete_namespace(self, name: str) -> None:
+        validate_namespace(name)
+        self.state.get_namespace(name)
+        for run in self.state.active_runs():
+            if run["namespace"] == name:
+                raise Conflict(f"namespace '{name}' has active runs; cancel them first")
+        self.state.delete_namespace(name)
+        self.storage.delete_prefix(f"{name}/")
+
+    # -- pipelines --------------------------------------------------------------------------------
+    def pid(self, namespace: str, layer: str, name: str) -> PipelineId:
+        return PipelineId.of(namespace, layer, name)
+
+    def create_pipeline(self, namespace: str, layer: str, name: str, *, type: str = "sql",
+                        source: str | None = None, config: dict[str, Any] | None = None,
+                        description: str = "", unique_key: list[str] | None = None,
+                        owner: str | None = None) -> dict[str, Any]:
+        """Create the pipeline record and its files (a template when no source is given), all validated
+        before anything is written."""
+        pid = self.pid(namespace, layer, name)
+        if type not in ("sql", "python"):
+            raise Invalid(f"pipeline type must be 'sql' or 'python', not '{type}'")
+        if len(description) > 5000:
+            raise Invalid("description is longer than 5000 characters")
+        self.state.get_namespace(pid.namespace)
+        if self.state.find_pipeline(*pid.table_identifier):
+            raise Conflict(f"pipeline {pid} already exists")
+        src_name = "pipeline.sql" if type == "sql" else "pipeline.py"
+        files = {src_name: source if source is not None else (sql_template(pid) if type == "sql" else PYTHON_TEMPLATE)}
+        cfg = dict(config or {})
+        if unique_key:
+            cfg["unique_key"] = list(unique_key)
+        if description and "description" not in cfg:
+            cfg["description"] = description
+        if cfg:
+            import yaml
+
+            files["config.yaml"] = yaml.safe_dump(cfg, sort_keys=False)
+        for path, content in files.items():
+            validate_file(pid, path, content, files)
+        row = self.state.create_pipeline(*pid.table_identifier, type, description, owner)
+        stale = self.storage.list(pid.prefix)
+        for f in stale:  # files of a deleted pipeline with the same name
+            self.storage.delete(f.path)
+        for path, content in files.items():
+            self.storage.write(pid.prefix + path, content.encode())
+        out = self._describe(row)
+        out["files_created"] = sorted(pid.prefix + p for p in files)
+        return out
+
+    def get_pipeline(self, namespace: str, layer: str, name: str) -> dict[str, Any]:
+        pid = self.pid(namespace, layer, name)
+        return self._describe(self.state.get_pipeline(*pid.table_identifier))
+
+    def _describe(self, row: dict[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        out["draft_dirty"] = bool(out["draft_dirty"])
+        out["s3_path"] = f"{row['namespace']}/pipelines/{row['layer']}/{row['name']}/"
+        out.pop("deleted_at", None)
+        out["retention_config"] = None if not row.get("retention_config") else row["retention_config"]
+        return out
+
+    def list_pipelines(self, namespace: str | None = None, layer: str | None = None, search: str | None = None,
+                       sort: str | None = None, limit: int | None = None, offset: int = 0
+                       ) -> tuple[list[dict[str, Any]], int]:
+        if namespace:
+            validate_namespace(namespace)
+        if layer:
+            validate_layer(layer)
+        rows, total = self.state.list_pipelines(namespace, layer, search, sort, limit, offset)
+        latest = self.state.latest_runs()
+        out = []
+        for r in rows:
+            d = self._describe(r)
+            run = latest.get((r["namespace"], r["layer"], r["name"]))
+            d["last_run"] = None if run is None else {k: run[k] for k in ("id", "status", "created_at", "finished_at")}
+            out.append(d)
+        return out, total
+
+    def update_pipeline(self, namespace: str, layer: str, name: str, **fields: Any) -> dict[str, Any]:
+        pid = self.pid(namespace, layer, name)
+        row = self.state.get_pipeline(*pid.table_identifier)
+        allowed = {"description", "owner"}
+        unknown = set(fields) - allowed - {"type"}
+        if unknown:
+            raise Invalid(f"cannot update {', '.join(sorted(unknown))}")
+        if "type" in fields and fields["type"] != row["type"]:
+            raise Invalid("a pipeline's type follows its source file; replace pipeline.sql/.py instead")
+        desc = fields.get("description", "")
+        if not isinstance(desc, str) or len(desc) > 5000:
+            raise Invalid("description must be text of at most 5000 characters")
+        self.state.update_pipeline(row["id"], **{k: v for k, v in fields.items() if k in allowed})
+        return self.get_pipeline(namespace, layer, name)
+
+    def delete_pipeline(self, namespace: str, layer: str, name: str) -> None:
+        """Soft delete: the record is hidden at once; files and table are purged by the reaper later."""
+        pid = self.pid(namespace, layer, name)
+        row = self.state.get_pipeline(*pid.table_identifier)
+        if self.state.active_runs(*pid.table_identifier):
+            raise Conflict(f"pipeline {pid} has an active run; cancel it first")
+        self.state.soft_delete_pipeline(row["id"])
+
+    # -- files ------------------------------------------------------------------------------------
+    def draft_files(self, pid: PipelineId) -> dict[str, str]:
+        files = {}
+        for f in self.storage.list(pid.prefix):
+            rel = f.path[len(pid.prefix):]
+            try:
+                files[rel] = self.storage.read_text(f.path)
+            except Invalid:
+                continue
+        return files
+
+    def published_files(self, pid: PipelineId, version: int | None = None) -> tuple[dict[str, str], int]:
+        row = self.state.get_pipeline(*pid.table_identifier)
+        number = version or row["published_version"]
+        if not number:
+            raise Conflict(f"pipeline {pid} has never been published; publish it or run the draft "
+                           f"(version 'draft')")
+        ver = self.state.get_version(row["id"], number)
+        blobs = self.state.get_blobs(ver["files"].values())
+        return {path: blobs[h] for path, h in ver["files"].items()}, number
+
+    def files_for(self, pid: PipelineId, version: str | int = "published") -> tuple[dict[str, str], str]:
+        if version == "draft":
+            files = self.draft_files(pid)
+            if not any(s in files for s in SOURCE_FILES):
+                raise NotFound(f"pipeline {pid} has no pipeline.sql or pipeline.py")
+            return files, "draft"
+        if version not in ("published", None) and not isinstance(version, int):
+            raise Invalid(f"version must be 'published', 'draft' or a number, not '{version}'")
+        files, number = self.published_files(pid, version if isinstance(version, int) else None)
+        return files, str(number)
+
+    def _pipeline_of_path(self, path: str) -> tuple[PipelineId, str] | None:
+        parts = path.split("/")
+        if len(parts) >= 5 and parts[1] == "pipelines":
+            try:
+                pid = PipelineId.of(parts[0], parts[2], parts[3])
+            except Invalid:
+                return None
+            return pid, "/".join(parts[4:])
+        return None
+
+    def list_files(self, prefix: str, exclude: list[str] | None = None) -> list[dict[str, Any]]:
+        prefix = validate_prefix(prefix)
+        validate_namespace(prefix.split("/")[0])
+        out = []
+        for f in self.storage.list(prefix):
+            if exclude and any(f"/{seg}/" in f"/{f.path}" for seg in exclude):
+                continue
+            d = f.to_dict()
+            d["type"] = file_type(f.path)
+            out.append(d)
+        return out
+
+    def read_file(self, path: str) -> dict[str, Any]:
+        path = validate_path(path)
+        info = self.storage.stat(path)
+        if info is None:
+            raise NotFound(f"file '{path}' not found")
+        d = info.to_dict()
+        d["content"] = self.storage.read_text(path)
+        return d
+
+    def write_file(self, path: str, content: str | bytes) -> dict[str, Any]:
+        """Save a file. Pipeline files are validated first: an invalid one is refused and nothing is written."""
+        path = validate_path(path)
+        validate_namespace(path.split("/")[0])
+        data = content.encode() if isinstance(content, str) else content
+        if len(data) > self.settings.max_upload_bytes:
+            raise TooLarge(f"file is larger than {self.settings.max_upload_bytes} bytes")
+        owner = self._pipeline_of_path(path)
+        warnings: list[str] = []
+        row = None
+        if owner:
+            pid, rel = owner
+            row = self.state.get_pipeline(*pid.table_identifier)
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise Invalid("pipeline files must be UTF-8 text") from None
+            files = self.draft_files(pid)
+            files[rel] = text
+            warnings = validate_file(pid, rel, text, files)
+        info = self.storage.write(path, data)
+        if row is not None:
+            self.state.update_pipeline(row["id"], draft_dirty=1)
+        out = info.to_dict()
+        out.update({"status": "written", "warnings": warnings})
+        return out
+
+    def delete_file(self, path: str) -> None:
+        path = validate_path(path)
+        self.storage.delete(path)
+        owner = self._pipeline_of_path(path)
+        if owner:
+            row = self.state.find_pipeline(*owner[0].table_identifier)
+            if row:
+                self.state.update_pipeline(row["id"], draft_dirty=1)
+
+    # -- validate, publish, versions --------------------------------------------------------------
+    def validate_pipeline(self, namespace: str, layer: str, name: str,
+                          files: dict[str, str] | None = None) -> dict[str, Any]:
+        pid = self.pid(namespace, layer, name)
+        self.state.get_pipeline(*pid.table_identifier)
+        report = validate_files(pid, files if files is not None else self.draft_files(pid))
+        if report["valid"]:
+            graph = self.dag(extra={pid: files if files is not None else self.draft_files(pid)}, version="draft",
+                             strict=False)
+            cycle = graph.cycle_through(pid)
+            if cycle:
+                message = CycleError([str(n) for n in reversed(cycle)]).message
+                report["valid"] = False
+                report["files"].append({"path": "", "valid": False, "errors": [message], "warnings": []})
+        return report
+
+    def publish_pipeline(self, namespace: str, layer: str, name: str, message: str = "") -> dict[str, Any]:
+        """Snapshot the draft files into an immutable version (content-addressed in the state store)."""
+        pid = self.pid(namespace, layer, name)
+        row = self.state.get_pipeline(*pid.table_identifier)
+        files = self.draft_files(pid)
+        report = self.validate_pipeline(namespace, layer, name, files)
+        if not report["valid"]:
+            raise Unprocessable("pipeline is not valid; nothing was published", details={"validation": report})
+        blobs = {digest(c): c for c in files.values()}
+        self.state.put_blobs(blobs)
+        version = self.state.add_version(row["id"], {p: digest(c) for p, c in files.items()}, message or "")
+        return {"status": "published", "version": version["version"], "message": version["message"],
+                "files": sorted(version["files"])}
+
+    def list_versions(self, namespace: str, layer: str, name: str) -> list[dict[str, Any]]:
+        pid = self.pid(namespace, layer, name)
+        row = self.state.get_pipeline(*pid.table_identifier)
+        return self.state.list_versions(row["id"])
+
+    def get_version(self, namespace: str, layer: str, name: str, number: int) -> dict[str, Any]:
+        pid = self.pid(namespace, layer, name)
+        row = self.state.get_pipeline(*pid.table_identifier)
+        return self.state.get_version(row["id"], int(number))
+
+    def rollback(self, namespace: str, layer: str, name: str, version: int, message: str = "") -> dict[str, Any]:
+        """A new version that re-pins an old snapshot; the draft files are restored to it too."""
+        pid = self.pid(namespace, layer, name)
+        row = self.state.get_pipeline(*pid.table_identifier)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise Invalid("version must be a positive integer")
+        old = self.state.get_version(row["id"], version)
+        blobs = self.state.get_blobs(old["files"].values())
+        for f in self.storage.list(pid.prefix):
+            if f.path[len(pid.prefix):] not in old["files"]:
+                self.storage.delete(f.path)
+        for path, h in old["files"].items():
+            self.storage.write(pid.prefix + path, blobs[h].encode())
+        new = self.state.add_version(row["id"], old["files"], message or f"rollback to version {version}",
+                                     rolled_back_from=version)
+        return {"status": "rolled_back", "from_version": version, "new_version": new["version"],
+                "message": new["message"]}
+
+    # -- quality tests ----------------------------------------------------------------------------
+    def list_tests(self, namespace: str, layer: str, name: str) -> list[dict[str, Any]]:
+        pid = self.pid(namespace, layer, name)
+        row = self.state.get_pipeline(*pid.table_identifier)
+        published: set[str] = set()
+        if row["published_version"]:
+            published = set(self.state.get_version(row["id"], row["published_version"])["files"])
+        out = []
+        for path, content in sorted(self.draft_files(pid).items()):
+            if path.startswith(TEST_DIR) and path.endswith(".sql") and path.count("/") == 2:
+                try:
+                    test = parse_test(path[len(TEST_DIR):-4], content).to_dict()
+                except Invalid:
+                    continue
+                test["published"] = path in published
+                test["path"] = pid.prefix + path
+                out.append(test)
+        return out
+
+    def get_test(self, namespace: str, layer: str, name: str, test: str) -> dict[str, Any]:
+        validate_name(test, "test name")
+        for t in self.list_tests(namespace, layer, name):
+            if t["name"] == test:
+                return t
+        raise NotFound(f"quality test '{test}' not found")
+
+    def save_test(self, namespace: str, layer: str, name: str, test: str, sql: str, *,
+                  severity: str | None = None, description: str | None = None, create: bool = True) -> dict:
+        pid = self.pid(namespace, layer, name)
+        validate_name(test, "test name")
+        if not isinstance(sql, str) or not sql.strip():
+            raise Invalid("test sql is required")
+        if len(sql.encode()) > 500_000:
+            raise TooLarge("test sql is larger than 500 KB")
+        path = f"{pid.prefix}{TEST_DIR}{test}.sql"
+        exists = self.storage.exists(path)
+        if create and exists:
+            raise Conflict(f"quality test '{test}' already exists")
+        if not create and not exists:
+            raise NotFound(f"quality test '{test}' not found")
+        header = ""
+        if severity is not None and "@severity:" not in sql:
+            header += f"-- @severity: {severity}\n"
+        if description and "@description:" not in sql:
+            header += f"-- @description: {description}\n"
+        self.write_file(path, header + sql)
+        return self.get_test(namespace, layer, name, test)
+
+    def delete_test(self, namespace: str, layer: str, name: str, test: str) -> None:
+        pid = self.pid(namespace, layer, name)
+        validate_name(test, "test name")
+        path = f"{pid.prefix}{TEST_DIR}{test}.sql"
+        if not self.storage.exists(path):
+            raise NotFound(f"quality test '{test}' not found")
+        self.delete_file(path)
+
+    def run_tests(self, namespace: str, layer: str, name: str, version: str = "draft",
+                  names: list[str] | None = None) -> dict[str, Any]:
+        """Run the tests for real against the table as published now (``this`` = main)."""
+        pid = self.pid(namespace, layer, name)
+        self.state.get_pipeline(*pid.table_identifier)
+        files, _ = self.files_for(pid, version)
+        fut = self.pool.submit(f"tests-{pid}-{id(files)}", "tests",
+                               {"pipeline": pid.table_identifier, "files": files, "names": names})
+        out = fut.result(timeout=self.settings.run_timeout_seconds)
+        if "error" in out:
+            raise NotFound(out["error"]) if out.get("status") == 404 else Invalid(out["error"])
+        results = out["results"]
+        self.state.save_quality_results(None, *pid.table_identifier, results)
+        failed = sum(r["status"] != "pass" for r in results)
+        return {"results": results, "passed": len(results) - failed, "failed": failed, "total": len(results)}
+
+    # -- DAG ------------------------------------------------------------------------------------
+    def _deps(self, pid: PipelineId, files: dict[str, str]) -> tuple[list[PipelineId], list[tuple[str, str]]]:
+        key = (pid, digest(repr(sorted(files.items()))))
+        if key not in self._parse_cache:
+            self._parse_cache[key] = parse_dependencies(load_spec(pid, files))
+        return self._parse_cache[key]
+
+    def dag(self, namespace: str | None = None, version: str = "published",
+            extra: dict[PipelineId, dict[str, str]] | None = None, strict: bool = True) -> DAG[PipelineId]:
+        """The dependency graph of live pipelines (published version, falling back to the draft)."""
+        graph: DAG[PipelineId] = DAG()
+        rows, _ = self.state.list_pipelines(namespace)
+        for row in rows:
+            pid = PipelineId(row["namespace"], row["layer"], row["name"])
+            try:
+                if extra and pid in extra:
+                    files = extra[pid]
+                elif version == "published" and row["published_version"]:
+                    files = self.published_files(pid)[0]
+                else:
+                    files = self.draft_files(pid)
+                refs, _zones = self._deps(pid, files)
+            except RatError:
+                if strict and extra and pid in extra:
+                    raise
+                refs = []
+            graph.add(pid, refs)
+        if strict:
+            graph.topological()  # raises CycleError naming a cycle
+        return graph
+
+    def select(self, selector: str, version: str = "published") -> tuple[list[PipelineId], DAG[PipelineId]]:
+        """Resolve a selection to pipelines in DAG order.
+
+        ``ns.layer.name`` (one), ``ns.layer.name+`` (and downstream), ``+ns.layer.name`` (and upstream),
+        ``ns.*`` or ``ns.layer.*`` (all of a namespace or layer).
+        """
+        if not isinstance(selector, str) or not selector.strip():
+            raise Invalid("selection is required")
+        text = selector.strip()
+        down, up = text.endswith("+"), text.startswith("+")
+        core = text.strip("+")
+        graph = self.dag(None, version, strict=False)
+        live = {PipelineId(r["namespace"], r["layer"], r["name"]) for r in self.state.list_pipelines()[0]}
+        if core.endswith(".*"):
+            parts = core[:-2].split(".")
+            ns = validate_namespace(parts[0])
+            layer = validate_layer(parts[1]) if len(parts) == 2 else None
+            if len(parts) > 2:
+                raise Invalid(f"'{selector}' is not a selection")
+            chosen = {p for p in live if p.namespace == ns and (layer is None or p.layer == layer)}
+            if not chosen:
+                raise NotFound(f"no pipelines match '{selector}'")
+            roots = set(chosen)
+        else:
+            pid = PipelineId.parse(core)
+            self.state.get_pipeline(*pid.table_identifier)
+            chosen = roots = {pid}
+        for root in roots:
+            if down:
+                chosen = chosen | graph.closure_down(root)
+            if up:
+                chosen = chosen | graph.closure_up(root)
+        return graph.topological(chosen & live), graph
+
+    # -- runs -------------------------------------------------------------------------------------
+    def run_selection(self, selector: str, *, trigger: str = "manual", version: str = "published",
+                      wait: bool = False, timeout: float | None = None) -> list[Any]:
+        if version not in VERSIONS:
+            raise Invalid(f"version must be one of {', '.join(VERSIONS)}")
+        order, graph = self.select(selector, version)
+        files = {pid: self.files_for(pid, version) for pid in order}
+        runs = self.runs.submit(order, {p: graph.upstream(p) for p in order}, trigger, files)
+        if wait:
+            runs = self.runs.wait([r["id"] for r in runs], timeout)
+        return [RunView(r) for r in runs]
+
+    def create_run(self, namespace: str, layer: str, name: str, *, trigger: str = "manual",
+                   version: str = "published", downstream: bool = False) -> list[dict[str, Any]]:
+        selector = f"{self.pid(namespace, layer, name)}{'+' if downstream else ''}"
+        return [r.record for r in self.run_selection(selector, trigger=trigger, version=version)]
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        run = self.state.get_run(_run_id(run_id))
+        run["quality"] = self.state.quality_results(run["id"])
+        return run
+
+    def list_runs(self, **filters: Any) -> tuple[list[dict[str, Any]], int]:
+        return self.state.list_runs(**filters)
+
+    def cancel_run(self, run_id: str) -> dict[str, Any]:
+        return self.runs.cancel(_run_id(run_id))
+
+    def run_logs(self, run_id: str, after: int = 0) -> dict[str, Any]:
+        run = self.state.get_run(_run_id(run_id))
+        return {"logs": self.state.get_logs(run["id"], after), "status": run["status"]}
+
+    def wait_for_runs(self, run_ids: list[str], timeout: float | None = None) -> list[dict[str, Any]]:
+        return self.runs.wait(run_ids, timeout)
+
+    def preview(self, namespace: str, layer: str, name: str, *, code: str | None = None, limit: int = 100,
+                version: str = "draft") -> dict[str, Any]:
+        pid = self.pid(namespace, layer, name)
+        self.state.get_pipeline(*pid.table_identifier)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise Invalid("limit must be a positive integer")
+        files, _ = self.files_for(pid, version)
+        if code is not None:
+            src = next((s for s in SOURCE_FILES if s in files), "pipeline.sql")
+            files = {**files, src: code}
+        fut: Future = self.pool.submit(f"preview-{pid}-{id(files)}", "preview",
+                                       {"pipeline": pid.table_identifier, "files": files, "limit": min(limit, 1000)},
+                                       timeout=self.settings.run_timeout_seconds)
+        return fut.result()
+
+    # -- landing zones (minimal for the engine; the API issue extends them) ---------------------
+    def create_landing_zone(self, namespace: str, name: str, description: str = "") -> dict[str, Any]:
+        validate_namespace(namespace)
+        self.state.get_namespace(namespace)
+        return self.state.create_zone(namespace, validate_name(name, "landing zone"), description)
+
+    def upload_landing_file(self, namespace: str, zone: str, filename: str, data: bytes,
+                            content_type: str | None = None, *, stamp: bool = True) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
+        validate_namespace(namespace)
+        validate_name(zone, "landing zone")
+        self.state.get_zone(namespace, zone)
+        base = Path(filename.replace("\\", "/")).name
+        if not base or base.startswith(".") or base.startswith("_"):
+            raise Invalid("invalid file name")
+        validate_path(base)
+        if len(data) > self.settings.max_upload_bytes:
+            raise TooLarge(f"file is larger than {self.settings.max_upload_bytes} bytes")
+        stored = f"{datetime.now(UTC):%Y%m%d_%H%M%S}_{base}" if stamp else base
+        path = f"{namespace}/landing/{zone}/{stored}"
+        self.storage.write(path, data)
+        row = self.state.add_landing_file(namespace, zone, base, path, len(data), content_type)
+        return row
+
+    # -- tables -----------------------------------------------------------------------------------
+    def list_tables(self, namespace: str | None = None) -> list[PipelineId]:
+        if namespace:
+            validate_namespace(namespace)
+        return self.catalog.list_tables(namespace)
+
+    def read_table(self, namespace: str, layer: str, name: str, snapshot_id: int | None = None) -> Any:
+        """The table's published rows as an Arrow table (tests and notebooks)."""
+        pid = self.pid(namespace, layer, name)
+        table = self.catalog.load(pid)
+        if table is None:
+            raise NotFound(f"table {pid} not found")
+        return table.scan(snapshot_id=snapshot_id).to_arrow()
+
+    def lineage(self, namespace: str | None = None) -> dict[str, Any]:
+        graph = self.dag(namespace, "draft", strict=False)
+        latest = self.state.latest_runs()
+        nodes, edges = [], []
+        for pid in graph.nodes:
+            run = latest.get(pid.table_identifier)
+            nodes.append({"id": f"pipeline:{pid}", "type": "pipeline", "name": str(pid),
+                          "latest_run": None if run is None else {k: run[k] for k in
+                                                                  ("id", "status", "started_at", "duration_ms")}})
+            nodes.append({"id": f"table:{pid}", "type": "table", "name": str(pid)})
+            edges.append({"source": f"pipeline:{pid}", "target": f"table:{pid}", "type": "produces"})
+        for up, down in graph.edges():
+            edges.append({"source": f"table:{up}", "target": f"pipeline:{down}", "type": "ref"})
+        return {"nodes": nodes, "edges": edges}
+
+
+class RunView:
+    """Attribute access over a run record (handy in notebooks and benchmarks)."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+
+    def __getattr__(self, item: str) -> Any:
+        try:
+            return self.record[item]
+        except KeyError:
+            raise AttributeError(item) from None
+
+    def __repr__(self) -> str:
+        r = self.record
+        return f"<Run {r['namespace']}.{r['layer']}.{r['name']} {r['status']} rows={r.get('rows_written')}>"
+
+
+def _run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not run_id.isalnum() or len(run_id) > 64:
+        raise Invalid("invalid run id")
+    return run_id
+
+
+def file_type(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    if "/tests/" in f"/{path}" or name.startswith("test_"):
+        return "test"
+    if "/hooks/" in f"/{path}" or name.startswith(("hook_", "pre_", "post_")):
+        return "hook"
+    if name.endswith(".meta.yaml"):
+        return "meta"
+    if name in ("config.yaml", "config.yml", "schema.yaml", "schema.yml"):
+        return "config"
+    if name == "pipeline.py":
+        return "pipeline-py"
+    if name.endswith(".sql"):
+        return "pipeline-sql"
+    if name.endswith((".md", ".txt", ".rst")) or name.startswith("README"):
+        return "doc"
+    return "data" if "/landing/" in path else "other"

@@ -1,0 +1,1 @@
+"""Store implementations behind small interfaces: storage, Iceberg catalog, platform state."""

@@ -1,0 +1,127 @@
+"""A thin layer over pyiceberg: one Iceberg table per pipeline, namespace ``(ns, layer)``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlparse
+
+import pyarrow as pa
+from pyiceberg.catalog import Catalog as IcebergCatalog
+from pyiceberg.catalog import load_catalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchNamespaceError, NoSuchTableError
+from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionField, PartitionSpec
+from pyiceberg.table import Table
+from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform, MonthTransform, YearTransform
+
+from ..core.config import PartitionField as PartitionConfig
+from ..core.names import PipelineId
+from ..core.settings import Settings
+
+# DuckDB hands us nanosecond timestamps in some cases; Iceberg v2 stores microseconds.
+os.environ.setdefault("PYICEBERG_DOWNCAST_NS_TIMESTAMP_TO_US_ON_WRITE", "true")
+
+_TRANSFORMS = {"identity": IdentityTransform, "day": DayTransform, "month": MonthTransform,
+               "year": YearTransform, "hour": HourTransform}
+
+
+def build_iceberg_catalog(settings: Settings) -> IcebergCatalog:
+    props: dict[str, Any] = {"warehouse": settings.resolved_warehouse, **settings.s3.pyiceberg_properties()}
+    props.update(settings.catalog_properties)
+    if settings.catalog_type == "rest":
+        return load_catalog("rat", type="rest", uri=settings.catalog_uri, **props)
+    uri = settings.resolved_catalog_uri
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):]
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        _enable_wal(path)
+    warehouse = urlparse(settings.resolved_warehouse)
+    if warehouse.scheme == "file":
+        os.makedirs(warehouse.path, exist_ok=True)
+    return load_catalog("rat", type="sql", uri=uri, **props)
+
+
+def _enable_wal(path: str) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
+class Catalog:
+    """Pipeline-shaped access to the Iceberg catalog."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.iceberg = build_iceberg_catalog(settings)
+
+    def load(self, pid: PipelineId) -> Table | None:
+        try:
+            return self.iceberg.load_table(pid.table_identifier)
+        except (NoSuchTableError, NoSuchNamespaceError):
+            return None
+
+    def exists(self, pid: PipelineId) -> bool:
+        return self.load(pid) is not None
+
+    def ensure_namespace(self, namespace: str, layer: str) -> None:
+        for ident in ((namespace,), (namespace, layer)):
+            try:
+                self.iceberg.create_namespace(ident)
+            except NamespaceAlreadyExistsError:
+                pass
+            except Exception:
+                # Two workers creating the same namespace at once: the loser gets a driver error.
+                if not self._namespace_exists(ident):
+                    raise
+
+    def _namespace_exists(self, ident: tuple[str, ...]) -> bool:
+        try:
+            self.iceberg.load_namespace_properties(ident)
+            return True
+        except NoSuchNamespaceError:
+            return False
+
+    def create(self, pid: PipelineId, schema: pa.Schema,
+               partition_by: tuple[PartitionConfig, ...] = ()) -> Table:
+        self.ensure_namespace(pid.namespace, pid.layer)
+        table = self.iceberg.create_table(pid.table_identifier, schema=schema)
+        if partition_by:
+            with table.update_spec() as spec:
+                for p in partition_by:
+                    spec.add_field(p.column, _TRANSFORMS[p.transform](), f"{p.column}_{p.transform}")
+            table = self.iceberg.load_table(pid.table_identifier)
+        return table
+
+    def drop(self, pid: PipelineId) -> None:
+        try:
+            self.iceberg.drop_table(pid.table_identifier)
+        except (NoSuchTableError, NoSuchNamespaceError):
+            pass
+
+    def list_tables(self, namespace: str | None = None) -> list[PipelineId]:
+        out: list[PipelineId] = []
+        try:
+            top = [(namespace,)] if namespace else self.iceberg.list_namespaces()
+        except NoSuchNamespaceError:
+            return []
+        for ns in top:
+            try:
+                layers = self.iceberg.list_namespaces(ns)
+            except NoSuchNamespaceError:
+                continue
+            for layer_ns in layers:
+                if len(layer_ns) != 2:
+                    continue
+                for ident in self.iceberg.list_tables(layer_ns):
+                    try:
+                        out.append(PipelineId.of(ident[0], ident[1], ident[2]))
+                    except Exception:  # noqa: BLE001 - tables created outside RAT with other names
+                        continue
+        return sorted(out)
+
+
+__all__ = ["UNPARTITIONED_PARTITION_SPEC", "Catalog", "PartitionField", "PartitionSpec", "build_iceberg_catalog"]

@@ -1,0 +1,624 @@
+"""Platform state: namespaces, pipelines, versions, runs, logs, quality results, metadata, audit, …
+
+One SQL implementation with numbered migrations. SQLite (WAL) is the embedded default; PostgreSQL subclasses
+the same class (different connection and placeholders). Connections are per thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ..core.errors import Conflict, Invalid, NotFound
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE namespaces (
+            name TEXT PRIMARY KEY, description TEXT NOT NULL DEFAULT '', created_by TEXT,
+            created_at TEXT NOT NULL)""",
+        """CREATE TABLE pipelines (
+            id TEXT PRIMARY KEY, namespace TEXT NOT NULL, layer TEXT NOT NULL, name TEXT NOT NULL,
+            type TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', owner TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT,
+            draft_dirty INTEGER NOT NULL DEFAULT 1, published_version INTEGER, published_at TEXT,
+            retention_config TEXT)""",
+        """CREATE UNIQUE INDEX pipelines_live ON pipelines (namespace, layer, name)
+            WHERE deleted_at IS NULL""",
+        "CREATE TABLE blobs (hash TEXT PRIMARY KEY, content TEXT NOT NULL)",
+        """CREATE TABLE pipeline_versions (
+            pipeline_id TEXT NOT NULL, version INTEGER NOT NULL, message TEXT NOT NULL DEFAULT '',
+            files TEXT NOT NULL, created_at TEXT NOT NULL, rolled_back_from INTEGER,
+            PRIMARY KEY (pipeline_id, version))""",
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY, pipeline_id TEXT, namespace TEXT NOT NULL, layer TEXT NOT NULL,
+            name TEXT NOT NULL, status TEXT NOT NULL, trigger TEXT NOT NULL, version TEXT,
+            batch_id TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,
+            duration_ms INTEGER, rows_written INTEGER, error TEXT, phases TEXT, attempt INTEGER
+            NOT NULL DEFAULT 1, snapshot_id TEXT)""",
+        "CREATE INDEX runs_pipeline ON runs (namespace, layer, name, created_at)",
+        "CREATE INDEX runs_status ON runs (status)",
+        """CREATE TABLE run_logs (
+            run_id TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, level TEXT NOT NULL,
+            message TEXT NOT NULL, PRIMARY KEY (run_id, seq))""",
+        """CREATE TABLE quality_results (
+            id TEXT PRIMARY KEY, run_id TEXT, namespace TEXT NOT NULL, layer TEXT NOT NULL,
+            pipeline TEXT NOT NULL, test TEXT NOT NULL, severity TEXT NOT NULL, status TEXT NOT NULL,
+            violations INTEGER NOT NULL DEFAULT 0, sample TEXT, duration_ms INTEGER, error TEXT,
+            created_at TEXT NOT NULL)""",
+        "CREATE INDEX quality_run ON quality_results (run_id)",
+        """CREATE TABLE table_metadata (
+            namespace TEXT NOT NULL, layer TEXT NOT NULL, name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '', owner TEXT, column_descriptions TEXT,
+            updated_at TEXT NOT NULL, PRIMARY KEY (namespace, layer, name))""",
+        """CREATE TABLE landing_zones (
+            namespace TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
+            owner TEXT, expected_schema TEXT NOT NULL DEFAULT '', processed_max_age_days INTEGER
+            NOT NULL DEFAULT 30, auto_purge INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
+            PRIMARY KEY (namespace, name))""",
+        """CREATE TABLE landing_files (
+            id TEXT PRIMARY KEY, namespace TEXT NOT NULL, zone TEXT NOT NULL, filename TEXT NOT NULL,
+            path TEXT NOT NULL, size_bytes INTEGER NOT NULL, content_type TEXT,
+            uploaded_at TEXT NOT NULL)""",
+        """CREATE TABLE schedules (
+            id TEXT PRIMARY KEY, namespace TEXT NOT NULL, layer TEXT NOT NULL, pipeline TEXT NOT NULL,
+            cron TEXT NOT NULL, timezone TEXT NOT NULL DEFAULT 'UTC', enabled INTEGER NOT NULL DEFAULT 1,
+            last_fired_at TEXT, next_run_at TEXT, last_run_id TEXT, created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+        """CREATE TABLE triggers (
+            id TEXT PRIMARY KEY, namespace TEXT NOT NULL, layer TEXT NOT NULL, pipeline TEXT NOT NULL,
+            type TEXT NOT NULL, config TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1,
+            cooldown_seconds INTEGER NOT NULL DEFAULT 0, token_hash TEXT, last_triggered_at TEXT,
+            last_run_id TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+        """CREATE TABLE audit (
+            id TEXT PRIMARY KEY, user_id TEXT, action TEXT NOT NULL, resource TEXT NOT NULL,
+            detail TEXT, ip TEXT, created_at TEXT NOT NULL)""",
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ],
+]
+
+RUN_SORT = ("created_at", "started_at", "finished_at", "status", "trigger", "duration_ms")
+PIPELINE_SORT = ("name", "namespace", "layer", "created_at", "updated_at", "type")
+
+
+def _order(sort: str | None, allowed: Sequence[str], default: str) -> str:
+    """``sort=field`` / ``-field`` against an allow-list (unknown fields fall back to the default)."""
+    if sort:
+        field, desc = (sort[1:], True) if sort.startswith("-") else (sort, False)
+        if field in allowed:
+            return f"{field} {'DESC' if desc else 'ASC'}"
+    return default
+
+
+class SqlState:
+    """State over a DB-API connection. Subclasses provide ``_connect`` and the placeholder style."""
+
+    placeholder = "?"
+    dialect = "sqlite"
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.RLock()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _connect(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    @contextmanager
+    def tx(self) -> Iterator[Any]:
+        conn = self._conn()
+        try:
+            cur = conn.cursor()
+            yield cur
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self.tx() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            return cur.rowcount
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        conn = self._conn()
+        cur = conn.cursor()
+        try:
+            cur.execute(self._sql(sql), tuple(params))
+            cols = [d[0] for d in cur.description]
+            rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        finally:
+            conn.commit()  # end the read transaction so WAL readers see new data next time
+        return rows
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.one(sql, params)
+        return next(iter(row.values())) if row else None
+
+    def _is_unique_violation(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError)
+
+    def migrate(self) -> None:
+        with self._lock, self.tx() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            cur.execute("SELECT MAX(version) FROM schema_version")
+            current = cur.fetchone()[0] or 0
+            for number, statements in enumerate(MIGRATIONS, start=1):
+                if number <= current:
+                    continue
+                for statement in statements:
+                    cur.execute(statement)
+                cur.execute(self._sql("INSERT INTO schema_version (version) VALUES (?)"), (number,))
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- namespaces -------------------------------------------------------------------------------
+    def create_namespace(self, name: str, description: str = "", created_by: str | None = None) -> dict:
+        try:
+            self.execute(
+                "INSERT INTO namespaces (name, description, created_by, created_at) VALUES (?,?,?,?)",
+                (name, description, created_by, now_iso()),
+            )
+        except Exception as exc:
+            if self._is_unique_violation(exc):
+                raise Conflict(f"namespace '{name}' already exists") from None
+            raise
+        return self.get_namespace(name)
+
+    def get_namespace(self, name: str) -> dict:
+        row = self.one("SELECT * FROM namespaces WHERE name = ?", (name,))
+        if row is None:
+            raise NotFound(f"namespace '{name}' not found")
+        return row
+
+    def list_namespaces(self) -> list[dict]:
+        return self.query("SELECT * FROM namespaces ORDER BY name")
+
+    def update_namespace(self, name: str, description: str) -> dict:
+        if self.execute("UPDATE namespaces SET description = ? WHERE name = ?", (description, name)) == 0:
+            raise NotFound(f"namespace '{name}' not found")
+        return self.get_namespace(name)
+
+    def delete_namespace(self, name: str) -> None:
+        with self.tx() as cur:
+            cur.execute(self._sql("DELETE FROM namespaces WHERE name = ?"), (name,))
+            if cur.rowcount == 0:
+                raise NotFound(f"namespace '{name}' not found")
+            stamp = now_iso()
+            cur.execute(
+                self._sql("UPDATE pipelines SET deleted_at = ? WHERE namespace = ? AND deleted_at IS NULL"),
+                (stamp, name),
+            )
+            for table in ("landing_zones", "landing_files", "schedules", "triggers", "table_metadata"):
+                cur.execute(self._sql(f"DELETE FROM {table} WHERE namespace = ?"), (name,))
+
+    # -- pipelines --------------------------------------------------------------------------------
+    def create_pipeline(self, ns: str, layer: str, name: str, type_: str, description: str = "",
+                        owner: str | None = None) -> dict:
+        stamp = now_iso()
+        try:
+            self.execute(
+                "INSERT INTO pipelines (id, namespace, layer, name, type, description, owner, created_at,"
+                " updated_at, draft_dirty) VALUES (?,?,?,?,?,?,?,?,?,1)",
+                (new_id(), ns, layer, name, type_, description, owner, stamp, stamp),
+            )
+        except Exception as exc:
+            if self._is_unique_violation(exc):
+                raise Conflict(f"pipeline {ns}.{layer}.{name} already exists") from None
+            raise
+        return self.get_pipeline(ns, layer, name)
+
+    def find_pipeline(self, ns: str, layer: str, name: str) -> dict | None:
+        return self.one(
+            "SELECT * FROM pipelines WHERE namespace = ? AND layer = ? AND name = ? AND deleted_at IS NULL",
+            (ns, layer, name),
+        )
+
+    def get_pipeline(self, ns: str, layer: str, name: str) -> dict:
+        row = self.find_pipeline(ns, layer, name)
+        if row is None:
+            raise NotFound(f"pipeline {ns}.{layer}.{name} not found")
+        return row
+
+    def list_pipelines(self, namespace: str | None = None, layer: str | None = None,
+                       search: str | None = None, sort: str | None = None,
+                       limit: int | None = None, offset: int = 0) -> tuple[list[dict], int]:
+        where, params = ["deleted_at IS NULL"], []
+        if namespace:
+            where.append("namespace = ?")
+            params.append(namespace)
+        if layer:
+            where.append("layer = ?")
+            params.append(layer)
+        if search:
+            where.append("name LIKE ?")
+            params.append(f"%{search}%")
+        clause = " AND ".join(where)
+        total = self.scalar(f"SELECT COUNT(*) FROM pipelines WHERE {clause}", params)
+        order = _order(sort, PIPELINE_SORT, "namespace, layer, name")
+        page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
+        rows = self.query(f"SELECT * FROM pipelines WHERE {clause} ORDER BY {order}{page}", params)
+        return rows, int(total or 0)
+
+    def update_pipeline(self, pipeline_id: str, **fields: Any) -> None:
+        allowed = {"description", "owner", "type", "draft_dirty", "published_version", "published_at",
+                   "retention_config"}
+        bad = set(fields) - allowed
+        if bad:
+            raise Invalid(f"cannot update {', '.join(sorted(bad))}")
+        if not fields:
+            return
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.execute(f"UPDATE pipelines SET {sets}, updated_at = ? WHERE id = ?",
+                     (*fields.values(), now_iso(), pipeline_id))
+
+    def soft_delete_pipeline(self, pipeline_id: str) -> None:
+        self.execute("UPDATE pipelines SET deleted_at = ? WHERE id = ?", (now_iso(), pipeline_id))
+
+    def deleted_pipelines(self, before: str) -> list[dict]:
+        return self.query("SELECT * FROM pipelines WHERE deleted_at IS NOT NULL AND deleted_at < ?", (before,))
+
+    def purge_pipeline(self, pipeline_id: str) -> None:
+        with self.tx() as cur:
+            cur.execute(self._sql("DELETE FROM pipeline_versions WHERE pipeline_id = ?"), (pipeline_id,))
+            cur.execute(self._sql("DELETE FROM pipelines WHERE id = ?"), (pipeline_id,))
+
+    # -- blobs and versions -----------------------------------------------------------------------
+    def put_blobs(self, blobs: dict[str, str]) -> None:
+        with self.tx() as cur:
+            for digest, content in blobs.items():
+                if self.dialect == "sqlite":
+                    cur.execute("INSERT OR IGNORE INTO blobs (hash, content) VALUES (?, ?)", (digest, content))
+                else:
+                    cur.execute(self._sql("INSERT INTO blobs (hash, content) VALUES (?, ?) ON CONFLICT DO NOTHING"),
+                                (digest, content))
+
+    def get_blobs(self, hashes: Iterable[str]) -> dict[str, str]:
+        hashes = list(set(hashes))
+        if not hashes:
+            return {}
+        marks = ",".join("?" * len(hashes))
+        rows = self.query(f"SELECT hash, content FROM blobs WHERE hash IN ({marks})", hashes)
+        return {r["hash"]: r["content"] for r in rows}
+
+    def add_version(self, pipeline_id: str, files: dict[str, str], message: str,
+                    rolled_back_from: int | None = None, max_versions: int = 50) -> dict:
+        with self._lock, self.tx() as cur:
+            cur.execute(self._sql("SELECT MAX(version) FROM pipeline_versions WHERE pipeline_id = ?"),
+                        (pipeline_id,))
+            number = (cur.fetchone()[0] or 0) + 1
+            stamp = now_iso()
+            cur.execute(
+                self._sql("INSERT INTO pipeline_versions (pipeline_id, version, message, files, created_at,"
+                          " rolled_back_from) VALUES (?,?,?,?,?,?)"),
+                (pipeline_id, number, message, json.dumps(files, sort_keys=True), stamp, rolled_back_from),
+            )
+            cur.execute(
+                self._sql("UPDATE pipelines SET published_version = ?, published_at = ?, draft_dirty = 0,"
+                          " updated_at = ? WHERE id = ?"),
+                (number, stamp, stamp, pipeline_id),
+            )
+            cur.execute(
+                self._sql("DELETE FROM pipeline_versions WHERE pipeline_id = ? AND version <= ?"),
+                (pipeline_id, number - max_versions),
+            )
+        return self.get_version(pipeline_id, number)
+
+    def get_version(self, pipeline_id: str, number: int) -> dict:
+        row = self.one("SELECT * FROM pipeline_versions WHERE pipeline_id = ? AND version = ?",
+                       (pipeline_id, number))
+        if row is None:
+            raise NotFound(f"version {number} not found")
+        row["files"] = json.loads(row["files"])
+        return row
+
+    def list_versions(self, pipeline_id: str) -> list[dict]:
+        rows = self.query("SELECT * FROM pipeline_versions WHERE pipeline_id = ? ORDER BY version DESC",
+                          (pipeline_id,))
+        for r in rows:
+            r["files"] = json.loads(r["files"])
+        return rows
+
+    # -- runs -------------------------------------------------------------------------------------
+    def create_run(self, run: dict[str, Any]) -> dict:
+        cols = list(run)
+        self.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                     [run[c] for c in cols])
+        return self.get_run(run["id"])
+
+    def get_run(self, run_id: str) -> dict:
+        row = self.one("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if row is None:
+            raise NotFound(f"run '{run_id}' not found")
+        return _decode_run(row)
+
+    def update_run(self, run_id: str, *, only_if_status: Sequence[str] | None = None, **fields: Any) -> bool:
+        """Update a run; with ``only_if_status`` the update is a compare-and-set on the status."""
+        if "phases" in fields and not isinstance(fields["phases"], str | None):
+            fields["phases"] = json.dumps(fields["phases"])
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        params: list[Any] = [*fields.values(), run_id]
+        sql = f"UPDATE runs SET {sets} WHERE id = ?"
+        if only_if_status:
+            sql += f" AND status IN ({','.join('?' * len(only_if_status))})"
+            params.extend(only_if_status)
+        return self.execute(sql, params) > 0
+
+    def list_runs(self, *, namespace: str | None = None, layer: str | None = None,
+                  pipeline: str | None = None, status: str | None = None, batch_id: str | None = None,
+                  started_after: str | None = None, started_before: str | None = None,
+                  sort: str | None = None, limit: int | None = 50, offset: int = 0) -> tuple[list[dict], int]:
+        where, params = ["1=1"], []
+        for col, value in (("namespace", namespace), ("layer", layer), ("name", pipeline),
+                           ("status", status), ("batch_id", batch_id)):
+            if value:
+                where.append(f"{col} = ?")
+                params.append(value)
+        if started_after:
+            where.append("started_at >= ?")
+            params.append(started_after)
+        if started_before:
+            where.append("started_at < ?")
+            params.append(started_before)
+        clause = " AND ".join(where)
+        total = self.scalar(f"SELECT COUNT(*) FROM runs WHERE {clause}", params)
+        order = _order(sort, RUN_SORT, "created_at DESC")
+        page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
+        rows = self.query(f"SELECT * FROM runs WHERE {clause} ORDER BY {order}, id{page}", params)
+        return [_decode_run(r) for r in rows], int(total or 0)
+
+    def active_runs(self, ns: str | None = None, layer: str | None = None, name: str | None = None) -> list[dict]:
+        where, params = ["status IN ('pending', 'running')"], []
+        if name:
+            where += ["namespace = ?", "layer = ?", "name = ?"]
+            params += [ns, layer, name]
+        rows = self.query(f"SELECT * FROM runs WHERE {' AND '.join(where)} ORDER BY created_at", params)
+        return [_decode_run(r) for r in rows]
+
+    def latest_runs(self) -> dict[tuple[str, str, str], dict]:
+        rows = self.query(
+            "SELECT r.* FROM runs r JOIN (SELECT namespace, layer, name, MAX(created_at) AS m FROM runs"
+            " GROUP BY namespace, layer, name) l ON r.namespace = l.namespace AND r.layer = l.layer AND"
+            " r.name = l.name AND r.created_at = l.m"
+        )
+        return {(r["namespace"], r["layer"], r["name"]): _decode_run(r) for r in rows}
+
+    def delete_runs(self, run_ids: Sequence[str]) -> int:
+        if not run_ids:
+            return 0
+        with self.tx() as cur:
+            for i in range(0, len(run_ids), 500):
+                chunk = list(run_ids[i : i + 500])
+                marks = ",".join("?" * len(chunk))
+                cur.execute(self._sql(f"DELETE FROM run_logs WHERE run_id IN ({marks})"), chunk)
+                cur.execute(self._sql(f"DELETE FROM quality_results WHERE run_id IN ({marks})"), chunk)
+                cur.execute(self._sql(f"DELETE FROM runs WHERE id IN ({marks})"), chunk)
+        return len(run_ids)
+
+    # -- logs -------------------------------------------------------------------------------------
+    def append_logs(self, run_id: str, lines: Sequence[tuple[str, str, str]]) -> None:
+        """Append ``(ts, level, message)`` lines in order."""
+        if not lines:
+            return
+        with self._lock, self.tx() as cur:
+            cur.execute(self._sql("SELECT COALESCE(MAX(seq), 0) FROM run_logs WHERE run_id = ?"), (run_id,))
+            seq = cur.fetchone()[0]
+            for i, (ts, level, message) in enumerate(lines, start=1):
+                cur.execute(self._sql("INSERT INTO run_logs (run_id, seq, ts, level, message) VALUES (?,?,?,?,?)"),
+                            (run_id, seq + i, ts, level, message))
+
+    def get_logs(self, run_id: str, after_seq: int = 0) -> list[dict]:
+        return self.query(
+            "SELECT seq, ts AS timestamp, level, message FROM run_logs WHERE run_id = ? AND seq > ? ORDER BY seq",
+            (run_id, after_seq),
+        )
+
+    def delete_logs_before(self, before: str) -> int:
+        return self.execute(
+            "DELETE FROM run_logs WHERE run_id IN (SELECT id FROM runs WHERE created_at < ?)", (before,))
+
+    # -- quality results --------------------------------------------------------------------------
+    def save_quality_results(self, run_id: str | None, ns: str, layer: str, pipeline: str,
+                             results: Sequence[dict[str, Any]]) -> None:
+        stamp = now_iso()
+        with self.tx() as cur:
+            for r in results:
+                cur.execute(
+                    self._sql("INSERT INTO quality_results (id, run_id, namespace, layer, pipeline, test,"
+                              " severity, status, violations, sample, duration_ms, error, created_at)"
+                              " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+                    (new_id(), run_id, ns, layer, pipeline, r["test"], r["severity"], r["status"],
+                     r.get("violations", 0), json.dumps(r.get("sample", []), default=str),
+                     r.get("duration_ms"), r.get("error"), stamp),
+                )
+
+    def quality_results(self, run_id: str) -> list[dict]:
+        rows = self.query("SELECT * FROM quality_results WHERE run_id = ? ORDER BY test", (run_id,))
+        return [_decode_quality(r) for r in rows]
+
+    def latest_quality(self, ns: str, layer: str, pipeline: str) -> list[dict]:
+        rows = self.query(
+            "SELECT q.* FROM quality_results q WHERE q.namespace = ? AND q.layer = ? AND q.pipeline = ?"
+            " AND q.created_at = (SELECT MAX(created_at) FROM quality_results WHERE namespace = q.namespace"
+            " AND layer = q.layer AND pipeline = q.pipeline AND test = q.test) ORDER BY q.test",
+            (ns, layer, pipeline),
+        )
+        return [_decode_quality(r) for r in rows]
+
+    # -- table metadata ---------------------------------------------------------------------------
+    def get_table_metadata(self, ns: str, layer: str, name: str) -> dict:
+        row = self.one("SELECT * FROM table_metadata WHERE namespace = ? AND layer = ? AND name = ?",
+                       (ns, layer, name))
+        if row is None:
+            return {"description": "", "owner": None, "column_descriptions": {}}
+        row["column_descriptions"] = json.loads(row["column_descriptions"] or "{}")
+        return row
+
+    def put_table_metadata(self, ns: str, layer: str, name: str, description: str, owner: str | None,
+                           column_descriptions: dict[str, str]) -> dict:
+        with self.tx() as cur:
+            cur.execute(self._sql("DELETE FROM table_metadata WHERE namespace = ? AND layer = ? AND name = ?"),
+                        (ns, layer, name))
+            cur.execute(
+                self._sql("INSERT INTO table_metadata (namespace, layer, name, description, owner,"
+                          " column_descriptions, updated_at) VALUES (?,?,?,?,?,?,?)"),
+                (ns, layer, name, description, owner, json.dumps(column_descriptions), now_iso()),
+            )
+        return self.get_table_metadata(ns, layer, name)
+
+    # -- landing zones ----------------------------------------------------------------------------
+    def create_zone(self, ns: str, name: str, description: str = "") -> dict:
+        try:
+            self.execute("INSERT INTO landing_zones (namespace, name, description, created_at) VALUES (?,?,?,?)",
+                         (ns, name, description, now_iso()))
+        except Exception as exc:
+            if self._is_unique_violation(exc):
+                raise Conflict(f"landing zone {ns}.{name} already exists") from None
+            raise
+        return self.get_zone(ns, name)
+
+    def get_zone(self, ns: str, name: str) -> dict:
+        row = self.one("SELECT * FROM landing_zones WHERE namespace = ? AND name = ?", (ns, name))
+        if row is None:
+            raise NotFound(f"landing zone {ns}.{name} not found")
+        row["auto_purge"] = bool(row["auto_purge"])
+        return row
+
+    def list_zones(self, ns: str | None = None) -> list[dict]:
+        if ns:
+            rows = self.query("SELECT * FROM landing_zones WHERE namespace = ? ORDER BY name", (ns,))
+        else:
+            rows = self.query("SELECT * FROM landing_zones ORDER BY namespace, name")
+        for r in rows:
+            r["auto_purge"] = bool(r["auto_purge"])
+        return rows
+
+    def update_zone(self, ns: str, name: str, **fields: Any) -> dict:
+        self.get_zone(ns, name)
+        if fields:
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            self.execute(f"UPDATE landing_zones SET {sets} WHERE namespace = ? AND name = ?",
+                         (*fields.values(), ns, name))
+        return self.get_zone(ns, name)
+
+    def delete_zone(self, ns: str, name: str) -> None:
+        with self.tx() as cur:
+            cur.execute(self._sql("DELETE FROM landing_files WHERE namespace = ? AND zone = ?"), (ns, name))
+            cur.execute(self._sql("DELETE FROM landing_zones WHERE namespace = ? AND name = ?"), (ns, name))
+
+    def add_landing_file(self, ns: str, zone: str, filename: str, path: str, size: int,
+                         content_type: str | None) -> dict:
+        fid = new_id()
+        self.execute(
+            "INSERT INTO landing_files (id, namespace, zone, filename, path, size_bytes, content_type,"
+            " uploaded_at) VALUES (?,?,?,?,?,?,?,?)",
+            (fid, ns, zone, filename, path, size, content_type, now_iso()),
+        )
+        return self.get_landing_file(ns, zone, fid)
+
+    def get_landing_file(self, ns: str, zone: str, fid: str) -> dict:
+        row = self.one("SELECT * FROM landing_files WHERE id = ? AND namespace = ? AND zone = ?", (fid, ns, zone))
+        if row is None:
+            raise NotFound(f"landing file '{fid}' not found")
+        return row
+
+    def list_landing_files(self, ns: str, zone: str) -> list[dict]:
+        return self.query("SELECT * FROM landing_files WHERE namespace = ? AND zone = ? ORDER BY uploaded_at DESC",
+                          (ns, zone))
+
+    def delete_landing_file(self, fid: str) -> None:
+        self.execute("DELETE FROM landing_files WHERE id = ?", (fid,))
+
+    # -- audit and settings -----------------------------------------------------------------------
+    def audit(self, action: str, resource: str, detail: str | None = None, user_id: str | None = None,
+              ip: str | None = None) -> None:
+        self.execute("INSERT INTO audit (id, user_id, action, resource, detail, ip, created_at)"
+                     " VALUES (?,?,?,?,?,?,?)", (new_id(), user_id, action, resource, detail, ip, now_iso()))
+
+    def list_audit(self, limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
+        total = self.scalar("SELECT COUNT(*) FROM audit")
+        rows = self.query(f"SELECT * FROM audit ORDER BY created_at DESC LIMIT {int(limit)} OFFSET {int(offset)}")
+        return rows, int(total or 0)
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        value = self.scalar("SELECT value FROM settings WHERE key = ?", (key,))
+        return json.loads(value) if value is not None else default
+
+    def put_setting(self, key: str, value: Any) -> None:
+        with self.tx() as cur:
+            cur.execute(self._sql("DELETE FROM settings WHERE key = ?"), (key,))
+            cur.execute(self._sql("INSERT INTO settings (key, value) VALUES (?, ?)"), (key, json.dumps(value)))
+
+
+def _decode_run(row: dict) -> dict:
+    row["phases"] = json.loads(row["phases"]) if row.get("phases") else []
+    return row
+
+
+def _decode_quality(row: dict) -> dict:
+    row["sample"] = json.loads(row["sample"]) if row.get("sample") else []
+    return row
+
+
+class SQLiteState(SqlState):
+    """The embedded default: one SQLite file in WAL mode."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level="DEFERRED", check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+
+def open_state(url: str) -> SqlState:
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        return SQLiteState(Path(url[len("sqlite:///"):] if url.startswith("sqlite:///") else parsed.path))
+    if parsed.scheme in ("postgresql", "postgres"):
+        try:
+            from .postgres_state import PostgresState  # type: ignore[import-not-found]
+        except ImportError:
+            raise Invalid("the PostgreSQL state store is not available in this version") from None
+        return PostgresState(url)  # pragma: no cover
+    raise Invalid(f"unsupported state URL '{url}'")
