@@ -102,6 +102,32 @@ class Catalog:
         except (NoSuchTableError, NoSuchNamespaceError):
             pass
 
+    def locations(self) -> dict[PipelineId, str | None]:
+        """Every RAT table and its current metadata location, in one catalog round trip when possible."""
+        engine = getattr(self.iceberg, "engine", None)
+        if engine is not None:
+            from sqlalchemy import text
+
+            with engine.connect() as conn:
+                rows = conn.execute(text(
+                    "SELECT table_namespace, table_name, metadata_location FROM iceberg_tables "
+                    "WHERE catalog_name = :c"), {"c": self.iceberg.name}).fetchall()
+            out: dict[PipelineId, str | None] = {}
+            for ns, name, location in rows:
+                parts = str(ns).split(".")
+                if len(parts) == 2:
+                    try:
+                        out[PipelineId.of(parts[0], parts[1], name)] = location
+                    except Exception:  # noqa: BLE001 - tables created outside RAT with other names
+                        continue
+            return out
+        result: dict[PipelineId, str | None] = {}
+        for pid in self.list_tables():
+            table = self.load(pid)
+            if table is not None:
+                result[pid] = table.metadata_location
+        return result
+
     def list_tables(self, namespace: str | None = None) -> list[PipelineId]:
         out: list[PipelineId] = []
         try:
