@@ -56,7 +56,8 @@ class Workspace:
         self._catalog: Any = None
         self._pool: ProcessPool | None = None
         self._runs: RunManager | None = None
-        self._lock = threading.Lock()
+        self._query: Any = None
+        self._lock = threading.RLock()
         self._parse_cache: dict[tuple[PipelineId, str], tuple[list[PipelineId], list[tuple[str, str]]]] = {}
         self.server = server
 
@@ -73,6 +74,8 @@ class Workspace:
         return ws
 
     def close(self) -> None:
+        if self._query is not None:
+            self._query.close()
         if self._runs is not None:
             self._runs.shutdown()
         if self._pool is not None:
@@ -118,7 +121,7 @@ class Workspace:
         return self.state.list_namespaces()
 
     def create_namespace(self, name: str, description: str = "", created_by: str | None = None) -> dict:
-        return self.state.create_namespace(validate_namespace(name), description, created_by)
+        return self.state.create_namespace(validate_namespace(name), _description(description), created_by)
 
     def ensure_namespace(self, name: str) -> dict:
         try:
@@ -127,7 +130,7 @@ class Workspace:
             return self.create_namespace(name)
 
     def update_namespace(self, name: str, description: str) -> dict:
-        return self.state.update_namespace(validate_namespace(name), description)
+        return self.state.update_namespace(validate_namespace(name), _description(description))
 
     def delete_namespace(self, name: str) -> None:
         validate_namespace(name)
@@ -588,10 +591,7 @@ class Workspace:
         validate_namespace(namespace)
         validate_name(zone, "landing zone")
         self.state.get_zone(namespace, zone)
-        base = Path(filename.replace("\\", "/")).name
-        if not base or base.startswith(".") or base.startswith("_"):
-            raise Invalid("invalid file name")
-        validate_path(base)
+        base = _safe_filename(filename)
         if len(data) > self.settings.max_upload_bytes:
             raise TooLarge(f"file is larger than {self.settings.max_upload_bytes} bytes")
         stored = f"{datetime.now(UTC):%Y%m%d_%H%M%S}_{base}" if stamp else base
@@ -600,34 +600,338 @@ class Workspace:
         row = self.state.add_landing_file(namespace, zone, base, path, len(data), content_type)
         return row
 
-    # -- tables -----------------------------------------------------------------------------------
-    def list_tables(self, namespace: str | None = None) -> list[PipelineId]:
+    # -- tables and query -------------------------------------------------------------------------
+    @property
+    def query_service(self) -> Any:
+        if self._query is None:
+            from .query import QueryService
+
+            with self._lock:
+                if self._query is None:
+                    self._query = QueryService(self.settings, self.catalog)
+        return self._query
+
+    def query(self, sql: str, namespace: str | None = None, limit: int | None = None) -> dict[str, Any]:
+        return self.query_service.execute(sql, namespace, limit)
+
+    def schema(self, namespace: str | None = None) -> list[dict[str, Any]]:
         if namespace:
             validate_namespace(namespace)
-        return self.catalog.list_tables(namespace)
+        return self.query_service.schema(namespace)
 
-    def read_table(self, namespace: str, layer: str, name: str, snapshot_id: int | None = None) -> Any:
-        """The table's published rows as an Arrow table (tests and notebooks)."""
+    def list_tables(self, namespace: str | None = None, layer: str | None = None) -> list[dict[str, Any]]:
+        """Tables with row counts and sizes from the Iceberg snapshot summary (no scan needed)."""
+        if namespace:
+            validate_namespace(namespace)
+        if layer:
+            validate_layer(layer)
+        out = []
+        for pid in self.catalog.list_tables(namespace):
+            if layer and pid.layer != layer:
+                continue
+            out.append(self._table_summary(pid))
+        return out
+
+    def _table(self, namespace: str, layer: str, name: str) -> tuple[PipelineId, Any]:
         pid = self.pid(namespace, layer, name)
         table = self.catalog.load(pid)
         if table is None:
             raise NotFound(f"table {pid} not found")
+        return pid, table
+
+    def _table_summary(self, pid: PipelineId, table: Any = None) -> dict[str, Any]:
+        table = table or self.catalog.load(pid)
+        snap = table.metadata.snapshot_by_name("main") if table is not None else None
+        summary = snap.summary.additional_properties if snap and snap.summary else {}
+        meta = self.state.get_table_metadata(*pid.table_identifier)
+        return {"namespace": pid.namespace, "layer": pid.layer, "name": pid.name,
+                "row_count": int(summary.get("total-records", 0)),
+                "size_bytes": int(summary.get("total-files-size", 0)),
+                "snapshot_id": str(snap.snapshot_id) if snap else None,
+                "updated_at": _ms_iso(snap.timestamp_ms) if snap else None,
+                "description": meta["description"], "owner": meta["owner"]}
+
+    def describe_table(self, namespace: str, layer: str, name: str) -> dict[str, Any]:
+        pid, table = self._table(namespace, layer, name)
+        out = self._table_summary(pid, table)
+        meta = self.state.get_table_metadata(*pid.table_identifier)
+        descriptions = meta["column_descriptions"]
+        out["columns"] = [{"name": f.name, "type": str(f.field_type), "required": f.required,
+                           "description": descriptions.get(f.name, "")} for f in table.schema().fields]
+        out["partition_spec"] = [str(f) for f in table.spec().fields]
+        out["location"] = table.location()
+        return out
+
+    def preview_table(self, namespace: str, layer: str, name: str, limit: int = 50) -> dict[str, Any]:
+        pid, _table = self._table(namespace, layer, name)
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise Invalid("limit must be between 1 and 1000")
+        return self.query_service.execute(f"SELECT * FROM {pid.sql}", None, limit)
+
+    def table_history(self, namespace: str, layer: str, name: str) -> list[dict[str, Any]]:
+        """Iceberg snapshots of ``main``, newest first (what each run published)."""
+        _pid, table = self._table(namespace, layer, name)
+        main = table.metadata.snapshot_by_name("main")
+        current = main.snapshot_id if main else None
+        out = []
+        by_id = {s.snapshot_id: s for s in table.metadata.snapshots}
+        snap = by_id.get(current) if current else None
+        while snap is not None:
+            props = snap.summary.additional_properties if snap.summary else {}
+            out.append({"snapshot_id": str(snap.snapshot_id),
+                        "parent_id": str(snap.parent_snapshot_id) if snap.parent_snapshot_id else None,
+                        "timestamp": _ms_iso(snap.timestamp_ms),
+                        "operation": str(snap.summary.operation.value) if snap.summary else None,
+                        "added_records": int(props.get("added-records", 0)),
+                        "deleted_records": int(props.get("deleted-records", 0)),
+                        "total_records": int(props.get("total-records", 0))})
+            snap = by_id.get(snap.parent_snapshot_id) if snap.parent_snapshot_id else None
+        return out
+
+    def update_table_metadata(self, namespace: str, layer: str, name: str, *, description: str | None = None,
+                              owner: str | None = None, column_descriptions: dict[str, str] | None = None
+                              ) -> dict[str, Any]:
+        pid, _table = self._table(namespace, layer, name)
+        current = self.state.get_table_metadata(*pid.table_identifier)
+        if description is not None and (not isinstance(description, str) or len(description) > 5000):
+            raise Invalid("description must be text of at most 5000 characters")
+        if column_descriptions is not None and (not isinstance(column_descriptions, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in column_descriptions.items())):
+            raise Invalid("column_descriptions must map column names to text")
+        columns = {**current["column_descriptions"], **(column_descriptions or {})}
+        return self.state.put_table_metadata(
+            *pid.table_identifier, description if description is not None else current["description"],
+            owner if owner is not None else current["owner"], columns)
+
+    def read_table(self, namespace: str, layer: str, name: str, snapshot_id: int | None = None) -> Any:
+        """The table's published rows as an Arrow table (tests and notebooks)."""
+        _pid, table = self._table(namespace, layer, name)
         return table.scan(snapshot_id=snapshot_id).to_arrow()
 
+    # -- landing zones ----------------------------------------------------------------------------
+    def list_zones(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        if namespace:
+            validate_namespace(namespace)
+        out = []
+        for zone in self.state.list_zones(namespace):
+            files = [f for f in self.storage.list(f"{zone['namespace']}/landing/{zone['name']}/")
+                     if "/_" not in f.path[len(f"{zone['namespace']}/landing/{zone['name']}/") - 1:]]
+            out.append({**zone, "file_count": len(files), "total_bytes": sum(f.size for f in files)})
+        return out
+
+    def get_zone(self, namespace: str, name: str) -> dict[str, Any]:
+        validate_namespace(namespace)
+        validate_name(name, "landing zone")
+        zone = self.state.get_zone(namespace, name)
+        return next((z for z in self.list_zones(namespace) if z["name"] == name), zone)
+
+    def update_zone(self, namespace: str, name: str, **fields: Any) -> dict[str, Any]:
+        validate_namespace(namespace)
+        validate_name(name, "landing zone")
+        allowed = {"description", "owner", "expected_schema"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}")
+        for key, value in fields.items():
+            if value is not None and (not isinstance(value, str) or len(value) > 20_000):
+                raise Invalid(f"'{key}' must be text")
+        self.state.update_zone(namespace, name, **{k: v for k, v in fields.items() if v is not None})
+        return self.get_zone(namespace, name)
+
+    def delete_zone(self, namespace: str, name: str) -> None:
+        validate_namespace(namespace)
+        validate_name(name, "landing zone")
+        self.state.get_zone(namespace, name)
+        self.storage.delete_prefix(f"{namespace}/landing/{name}/")
+        self.state.delete_zone(namespace, name)
+
+    def zone_lifecycle(self, namespace: str, name: str, *, processed_max_age_days: int | None = None,
+                       auto_purge: bool | None = None) -> dict[str, Any]:
+        validate_namespace(namespace)
+        validate_name(name, "landing zone")
+        fields: dict[str, Any] = {}
+        if processed_max_age_days is not None:
+            if not isinstance(processed_max_age_days, int) or isinstance(processed_max_age_days, bool) \
+                    or not 1 <= processed_max_age_days <= 3650:
+                raise Invalid("processed_max_age_days must be between 1 and 3650")
+            fields["processed_max_age_days"] = processed_max_age_days
+        if auto_purge is not None:
+            if not isinstance(auto_purge, bool):
+                raise Invalid("auto_purge must be true or false")
+            fields["auto_purge"] = int(auto_purge)
+        zone = self.state.update_zone(namespace, name, **fields)
+        return {"processed_max_age_days": zone["processed_max_age_days"], "auto_purge": zone["auto_purge"]}
+
+    def list_landing_files(self, namespace: str, zone: str) -> list[dict[str, Any]]:
+        validate_namespace(namespace)
+        validate_name(zone, "landing zone")
+        self.state.get_zone(namespace, zone)
+        return self.state.list_landing_files(namespace, zone)
+
+    def get_landing_file(self, namespace: str, zone: str, file_id: str) -> dict[str, Any]:
+        validate_namespace(namespace)
+        validate_name(zone, "landing zone")
+        return self.state.get_landing_file(namespace, zone, _run_id(file_id))
+
+    def delete_landing_file(self, namespace: str, zone: str, file_id: str) -> None:
+        row = self.get_landing_file(namespace, zone, file_id)
+        if self.storage.exists(row["path"]):
+            self.storage.delete(row["path"])
+        self.state.delete_landing_file(row["id"])
+
+    def list_samples(self, namespace: str, zone: str) -> list[dict[str, Any]]:
+        validate_namespace(namespace)
+        validate_name(zone, "landing zone")
+        self.state.get_zone(namespace, zone)
+        return [f.to_dict() for f in self.storage.list(f"{namespace}/landing/{zone}/_samples/")]
+
+    def upload_sample(self, namespace: str, zone: str, filename: str, data: bytes) -> dict[str, Any]:
+        validate_namespace(namespace)
+        validate_name(zone, "landing zone")
+        self.state.get_zone(namespace, zone)
+        base = _safe_filename(filename)
+        if len(data) > self.settings.max_upload_bytes:
+            raise TooLarge(f"file is larger than {self.settings.max_upload_bytes} bytes")
+        return self.storage.write(f"{namespace}/landing/{zone}/_samples/{base}", data).to_dict()
+
+    def delete_sample(self, namespace: str, zone: str, filename: str) -> None:
+        validate_namespace(namespace)
+        validate_name(zone, "landing zone")
+        self.storage.delete(f"{namespace}/landing/{zone}/_samples/{_safe_filename(filename)}")
+
+    # -- lineage ----------------------------------------------------------------------------------
     def lineage(self, namespace: str | None = None) -> dict[str, Any]:
-        graph = self.dag(namespace, "draft", strict=False)
+        """Pipelines, their tables and landing zones, with the latest run and test count of each pipeline."""
+        if namespace:
+            validate_namespace(namespace)
+        rows, _ = self.state.list_pipelines(namespace)
         latest = self.state.latest_runs()
-        nodes, edges = [], []
-        for pid in graph.nodes:
+        nodes: dict[str, dict[str, Any]] = {}
+        edges: list[dict[str, str]] = []
+        for row in rows:
+            pid = PipelineId(row["namespace"], row["layer"], row["name"])
+            files = self.draft_files(pid)
+            try:
+                refs, zones = self._deps(pid, files)
+            except RatError:
+                refs, zones = [], []
             run = latest.get(pid.table_identifier)
-            nodes.append({"id": f"pipeline:{pid}", "type": "pipeline", "name": str(pid),
-                          "latest_run": None if run is None else {k: run[k] for k in
-                                                                  ("id", "status", "started_at", "duration_ms")}})
-            nodes.append({"id": f"table:{pid}", "type": "table", "name": str(pid)})
+            tests = sum(1 for p in files if p.startswith(TEST_DIR) and p.endswith(".sql"))
+            nodes[f"pipeline:{pid}"] = {
+                "id": f"pipeline:{pid}", "type": "pipeline", "namespace": pid.namespace, "layer": pid.layer,
+                "name": pid.name, "quality": {"total": tests},
+                "latest_run": None if run is None else
+                {k: run[k] for k in ("id", "status", "started_at", "duration_ms")}}
+            nodes.setdefault(f"table:{pid}", {"id": f"table:{pid}", "type": "table", "namespace": pid.namespace,
+                                              "layer": pid.layer, "name": pid.name})
             edges.append({"source": f"pipeline:{pid}", "target": f"table:{pid}", "type": "produces"})
-        for up, down in graph.edges():
-            edges.append({"source": f"table:{up}", "target": f"pipeline:{down}", "type": "ref"})
-        return {"nodes": nodes, "edges": edges}
+            for ref in refs:
+                nodes.setdefault(f"table:{ref}", {"id": f"table:{ref}", "type": "table", "namespace": ref.namespace,
+                                                  "layer": ref.layer, "name": ref.name})
+                edges.append({"source": f"table:{ref}", "target": f"pipeline:{pid}", "type": "ref"})
+            for zns, zone in zones:
+                key = f"landing:{zns}.{zone}"
+                nodes.setdefault(key, {"id": key, "type": "landing", "namespace": zns, "name": zone})
+                edges.append({"source": key, "target": f"pipeline:{pid}", "type": "landing_input"})
+        for zone in self.state.list_zones(namespace):
+            key = f"landing:{zone['namespace']}.{zone['name']}"
+            nodes.setdefault(key, {"id": key, "type": "landing", "namespace": zone["namespace"], "name": zone["name"]})
+        return {"nodes": sorted(nodes.values(), key=lambda n: n["id"]), "edges": edges}
+
+    # -- admin ------------------------------------------------------------------------------------
+    def retention_config(self) -> dict[str, Any]:
+        from .retention import RetentionConfig
+
+        return RetentionConfig.load(self.state).to_dict()
+
+    def update_retention_config(self, changes: dict[str, Any]) -> dict[str, Any]:
+        from .retention import RetentionConfig
+
+        config = RetentionConfig.load(self.state).merge(changes)
+        config.save(self.state)
+        return config.to_dict()
+
+    def reaper_status(self) -> dict[str, Any]:
+        from .reaper import STATUS_KEY
+
+        status = self.state.get_setting(STATUS_KEY) or {"last_run_at": None, "stats": {}, "errors": {}}
+        status["interval_minutes"] = self.retention_config()["reaper_interval_minutes"]
+        return status
+
+    def run_reaper(self, clock: Any = None) -> dict[str, Any]:
+        from .reaper import Reaper
+
+        return Reaper(self, clock).run()
+
+    def pipeline_retention(self, namespace: str, layer: str, name: str,
+                           changes: dict[str, Any] | None = None) -> dict[str, Any]:
+        """System retention, this pipeline's overrides, and the effective values (API-22)."""
+        import json
+
+        from .retention import RetentionConfig
+
+        pid = self.pid(namespace, layer, name)
+        row = self.state.get_pipeline(*pid.table_identifier)
+        system = RetentionConfig.load(self.state)
+        overrides = json.loads(row["retention_config"]) if row.get("retention_config") else None
+        if changes is not None:
+            allowed = {"runs_max_per_pipeline", "runs_max_age_days", "logs_max_age_days",
+                       "quality_results_max_per_test"}
+            unknown = set(changes) - allowed
+            if unknown:
+                raise Invalid(f"per-pipeline overrides support only {', '.join(sorted(allowed))}")
+            system.merge(changes)  # validates the values
+            overrides = {**(overrides or {}), **changes}
+            self.state.update_pipeline(row["id"], retention_config=json.dumps(overrides))
+        effective = system.merge(overrides or {}).to_dict()
+        return {"system": system.to_dict(), "overrides": overrides, "effective": effective}
+
+    def audit_log(self, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        return self.state.list_audit(limit, offset)
+
+    def metrics(self) -> dict[str, Any]:
+        runs = self.state.query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
+        return {"runs": {r["status"]: r["n"] for r in runs},
+                "pipelines": self.state.list_pipelines()[1],
+                "namespaces": len(self.state.list_namespaces()),
+                "workers": len(self._pool.worker_pids()) if self._pool else 0}
+
+    def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        for name, probe in (("state", lambda: self.state.scalar("SELECT 1")),
+                            ("storage", lambda: self.storage.list("__ready__/")),
+                            ("catalog", lambda: self.catalog.iceberg.list_namespaces()),
+                            ("workers", lambda: self._check_workers())):
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - readiness reports every failure
+                checks[name] = f"error: {str(exc).splitlines()[0][:200]}"
+        return checks
+
+    def _check_workers(self) -> None:
+        if self.server and not self.pool.worker_pids():
+            raise RuntimeError("no worker process is running")
+
+
+def _description(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 5000:
+        raise Invalid("description must be text of at most 5000 characters")
+    return value
+
+
+def _ms_iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+def _safe_filename(filename: str) -> str:
+    base = Path(str(filename).replace("\\", "/")).name
+    if not base or base.startswith((".", "_")) or len(base) > 255:
+        raise Invalid("invalid file name")
+    validate_path(base)
+    return base
 
 
 class RunView:

@@ -1,13 +1,85 @@
-"""REST handlers under ``{base_url}rat/api/v1``."""
+"""REST routes under ``{base_url}rat/api/v1``. The table below is the single source of the OpenAPI document."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from .base import HealthHandler
+from . import files, landing, namespaces, pipelines, runs, system, tables
 
 API = "/rat/api/v1"
+P = "/pipelines/{ns}/{layer}/{name}"
+
+# (path template, handler). ``{path}`` matches several segments, ``{number}`` digits, others one segment.
+ROUTES: list[tuple[str, type]] = [
+    ("/health", system.HealthHandler),
+    ("/health/ready", system.ReadyHandler),
+    ("/features", system.FeaturesHandler),
+    ("/metrics", system.MetricsHandler),
+    ("/namespaces", namespaces.NamespacesHandler),
+    ("/namespaces/{ns}", namespaces.NamespaceHandler),
+    ("/pipelines", pipelines.PipelinesHandler),
+    (P, pipelines.PipelineHandler),
+    (P + "/publish", pipelines.PublishHandler),
+    (P + "/versions", pipelines.VersionsHandler),
+    (P + "/versions/{number}", pipelines.VersionHandler),
+    (P + "/rollback", pipelines.RollbackHandler),
+    (P + "/preview", pipelines.PreviewHandler),
+    (P + "/validate", pipelines.ValidateHandler),
+    (P + "/metadata", pipelines.MetadataHandler),
+    (P + "/metadata/quality", pipelines.QualityMetadataHandler),
+    (P + "/retention", pipelines.PipelineRetentionHandler),
+    (P + "/tests", pipelines.TestsHandler),
+    (P + "/tests/run", pipelines.TestsRunHandler),
+    (P + "/tests/{test}", pipelines.TestHandler),
+    # RAT's SDK calls the tests under /tests/...: serve both
+    ("/tests/{ns}/{layer}/{name}", pipelines.TestsHandler),
+    ("/tests/{ns}/{layer}/{name}/run", pipelines.TestsRunHandler),
+    ("/tests/{ns}/{layer}/{name}/{test}", pipelines.TestHandler),
+    ("/runs", runs.RunsHandler),
+    ("/runs/{run_id}", runs.RunHandler),
+    ("/runs/{run_id}/cancel", runs.RunCancelHandler),
+    ("/runs/{run_id}/logs", runs.RunLogsHandler),
+    ("/files", files.FilesHandler),
+    ("/files/upload", files.UploadHandler),
+    ("/files/{path}", files.FileHandler),
+    ("/query", tables.QueryHandler),
+    ("/schema", tables.SchemaHandler),
+    ("/tables", tables.TablesHandler),
+    ("/tables/{ns}/{layer}/{name}", tables.TableHandler),
+    ("/tables/{ns}/{layer}/{name}/preview", tables.TablePreviewHandler),
+    ("/tables/{ns}/{layer}/{name}/metadata", tables.TableMetadataHandler),
+    ("/tables/{ns}/{layer}/{name}/history", tables.TableHistoryHandler),
+    ("/landing-zones", landing.ZonesHandler),
+    ("/landing-zones/{ns}/{zone}", landing.ZoneHandler),
+    ("/landing-zones/{ns}/{zone}/files", landing.ZoneFilesHandler),
+    ("/landing-zones/{ns}/{zone}/files/{file_id}", landing.ZoneFileHandler),
+    ("/landing-zones/{ns}/{zone}/samples", landing.SamplesHandler),
+    ("/landing-zones/{ns}/{zone}/samples/{filename}", landing.SampleHandler),
+    ("/landing-zones/{ns}/{zone}/lifecycle", landing.LifecycleHandler),
+    ("/lineage", system.LineageHandler),
+    ("/admin/retention/config", system.RetentionConfigHandler),
+    ("/admin/retention/status", system.RetentionStatusHandler),
+    ("/admin/retention/run", system.RetentionRunHandler),
+    ("/audit", system.AuditHandler),
+]
+
+
+def to_regex(template: str) -> str:
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name == "path":
+            return r"(?P<path>.+)"
+        if name == "number":
+            return r"(?P<number>\d+)"
+        return rf"(?P<{name}>[^/]+)"
+
+    return re.sub(r"\{(\w+)\}", repl, template) + "/?"
 
 
 def routes(app: Any) -> list[tuple[str, Any]]:
-    return [(rf"{API}/health", HealthHandler)]
+    from .openapi import OpenAPIHandler
+
+    table = [(API + to_regex(t), h) for t, h in ROUTES]
+    table.append((API + "/openapi.json", OpenAPIHandler))
+    return table

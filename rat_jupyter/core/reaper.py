@@ -1,0 +1,218 @@
+"""The reaper (RET-02): prunes what retention says, fails stuck runs, and cleans the lakehouse.
+
+Each task is isolated: one failing task is recorded in the stats and the others still run. Every
+retention setting is applied here (RAT stored several without ever applying them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+from ..stores.state import now_iso
+from .names import PipelineId
+from .retention import RetentionConfig
+
+STATUS_KEY = "reaper_status"
+
+
+def _ago(now: datetime, **delta: float) -> str:
+    return (now - timedelta(**delta)).isoformat(timespec="microseconds")
+
+
+class Reaper:
+    def __init__(self, ws: Any, clock: Callable[[], datetime] | None = None) -> None:
+        self.ws = ws
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def run(self) -> dict[str, Any]:
+        config = RetentionConfig.load(self.ws.state)
+        now = self.clock()
+        started = time.perf_counter()
+        stats: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        tasks: list[tuple[str, Callable[[RetentionConfig, datetime], int]]] = [
+            ("stuck_runs_failed", self.fail_stuck_runs),
+            ("runs_pruned", self.prune_runs),
+            ("logs_pruned", self.prune_logs),
+            ("quality_results_pruned", self.prune_quality_results),
+            ("pipelines_purged", self.purge_deleted_pipelines),
+            ("branches_dropped", self.drop_orphan_branches),
+            ("snapshots_expired", self.expire_snapshots),
+            ("orphan_files_deleted", self.delete_orphan_files),
+            ("landing_files_purged", self.purge_processed_landing),
+            ("audit_pruned", self.prune_audit),
+        ]
+        for name, task in tasks:
+            try:
+                stats[name] = task(config, now)
+            except Exception as exc:  # noqa: BLE001 - one failing task must not stop the others
+                stats[name] = 0
+                errors[name] = f"{type(exc).__name__}: {exc}"
+        status = {"last_run_at": now.isoformat(), "duration_ms": int((time.perf_counter() - started) * 1000),
+                  "stats": stats, "errors": errors}
+        self.ws.state.put_setting(STATUS_KEY, status)
+        return status
+
+    # -- runs and logs ----------------------------------------------------------------------------
+    def fail_stuck_runs(self, config: RetentionConfig, now: datetime) -> int:
+        cutoff = _ago(now, minutes=config.stuck_run_timeout_minutes)
+        count = 0
+        error = f"stuck for more than {config.stuck_run_timeout_minutes} min; failed by the reaper"
+        for run in self.ws.state.active_runs():
+            if (run["started_at"] or run["created_at"]) >= cutoff:
+                continue
+            if self.ws.state.update_run(run["id"], only_if_status=("pending", "running"), status="failed",
+                                        finished_at=now_iso(), error=error):
+                count += 1
+                if self.ws._pool is not None:
+                    self.ws._pool.cancel(run["id"])
+        return count
+
+    def prune_runs(self, config: RetentionConfig, now: datetime) -> int:
+        state = self.ws.state
+        terminal = "status IN ('success', 'failed', 'cancelled', 'skipped')"
+        old = [r["id"] for r in state.query(f"SELECT id FROM runs WHERE {terminal} AND created_at < ?",
+                                            (_ago(now, days=config.runs_max_age_days),))]
+        ranked = state.query(f"SELECT id, namespace, layer, name FROM runs WHERE {terminal} "
+                             "ORDER BY namespace, layer, name, created_at DESC")
+        seen: dict[tuple[str, str, str], int] = {}
+        over = []
+        for r in ranked:
+            key = (r["namespace"], r["layer"], r["name"])
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > config.runs_max_per_pipeline:
+                over.append(r["id"])
+        return state.delete_runs(sorted(set(old) | set(over)))
+
+    def prune_logs(self, config: RetentionConfig, now: datetime) -> int:
+        return self.ws.state.delete_logs_before(_ago(now, days=config.logs_max_age_days))
+
+    def prune_quality_results(self, config: RetentionConfig, now: datetime) -> int:
+        state = self.ws.state
+        rows = state.query("SELECT id, namespace, layer, pipeline, test FROM quality_results "
+                           "ORDER BY namespace, layer, pipeline, test, created_at DESC")
+        seen: dict[tuple[str, ...], int] = {}
+        drop = []
+        for r in rows:
+            key = (r["namespace"], r["layer"], r["pipeline"], r["test"])
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > config.quality_results_max_per_test:
+                drop.append(r["id"])
+        for i in range(0, len(drop), 500):
+            chunk = drop[i:i + 500]
+            state.execute(f"DELETE FROM quality_results WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        return len(drop)
+
+    def prune_audit(self, config: RetentionConfig, now: datetime) -> int:
+        return self.ws.state.execute("DELETE FROM audit WHERE created_at < ?",
+                                     (_ago(now, days=config.audit_log_max_age_days),))
+
+    # -- pipelines and landing --------------------------------------------------------------------
+    def purge_deleted_pipelines(self, config: RetentionConfig, now: datetime) -> int:
+        count = 0
+        for row in self.ws.state.deleted_pipelines(_ago(now, days=config.soft_delete_purge_days)):
+            pid = PipelineId(row["namespace"], row["layer"], row["name"])
+            if self.ws.state.find_pipeline(*pid.table_identifier) is None:
+                # the name was not reused: its files and table go too
+                self.ws.storage.delete_prefix(pid.prefix)
+                self.ws.catalog.drop(pid)
+            self.ws.state.purge_pipeline(row["id"])
+            count += 1
+        return count
+
+    def purge_processed_landing(self, config: RetentionConfig, now: datetime) -> int:
+        count = 0
+        for zone in self.ws.state.list_zones():
+            if not zone["auto_purge"]:
+                continue
+            cutoff = now - timedelta(days=zone["processed_max_age_days"])
+            prefix = f"{zone['namespace']}/landing/{zone['name']}/_processed/"
+            for f in self.ws.storage.list(prefix):
+                if f.modified < cutoff:
+                    self.ws.storage.delete(f.path)
+                    count += 1
+        return count
+
+    # -- Iceberg ----------------------------------------------------------------------------------
+    def _tables(self) -> list[tuple[PipelineId, Any]]:
+        out = []
+        for pid in self.ws.catalog.list_tables():
+            table = self.ws.catalog.load(pid)
+            if table is not None:
+                out.append((pid, table))
+        return out
+
+    def drop_orphan_branches(self, config: RetentionConfig, now: datetime) -> int:
+        cutoff_ms = (now - timedelta(hours=config.orphan_branch_max_age_hours)).timestamp() * 1000
+        count = 0
+        for _pid, table in self._tables():
+            for ref_name, ref in list(table.metadata.refs.items()):
+                if not ref_name.startswith("rat-run-"):
+                    continue
+                run_id = ref_name[len("rat-run-"):]
+                try:
+                    status = self.ws.state.get_run(run_id)["status"]
+                except Exception:  # noqa: BLE001 - a missing run makes the branch an orphan
+                    status = None
+                snap = table.metadata.snapshot_by_id(ref.snapshot_id)
+                old = snap is None or snap.timestamp_ms < cutoff_ms
+                if status in ("pending", "running") or not old:
+                    continue
+                table.manage_snapshots().remove_branch(ref_name).commit()
+                count += 1
+        return count
+
+    def expire_snapshots(self, config: RetentionConfig, now: datetime) -> int:
+        cutoff = now - timedelta(days=config.iceberg_snapshot_max_age_days)
+        count = 0
+        for _pid, table in self._tables():
+            protected = {r.snapshot_id for r in table.metadata.refs.values()}
+            expired = [s.snapshot_id for s in table.metadata.snapshots
+                       if s.timestamp_ms < cutoff.timestamp() * 1000 and s.snapshot_id not in protected]
+            if expired:
+                table.maintenance.expire_snapshots().by_ids(expired).commit()
+                count += len(expired)
+        return count
+
+    def delete_orphan_files(self, config: RetentionConfig, now: datetime) -> int:
+        """Delete files under a table's location that no live snapshot or metadata references."""
+        import pyarrow.fs as pafs
+
+        cutoff = now - timedelta(days=config.iceberg_orphan_file_max_age_days)
+        count = 0
+        for _pid, table in self._tables():
+            referenced = {_norm(table.metadata_location)}
+            referenced |= {_norm(m.metadata_file) for m in table.metadata.metadata_log}
+            for snap in table.metadata.snapshots:
+                referenced.add(_norm(snap.manifest_list))
+                for manifest in snap.manifests(table.io):
+                    referenced.add(_norm(manifest.manifest_path))
+                    for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
+                        referenced.add(_norm(entry.data_file.file_path))
+            fs, root = pafs.FileSystem.from_uri(table.location())
+            try:
+                infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+            except FileNotFoundError:
+                continue
+            scheme = urlparse(table.location()).scheme
+            for info in infos:
+                if info.type != pafs.FileType.File:
+                    continue
+                uri = _norm(f"{scheme}://{info.path}" if scheme == "s3" else info.path)
+                if uri in referenced or info.mtime is None or info.mtime.replace(tzinfo=UTC) >= cutoff:
+                    continue
+                fs.delete_file(info.path)
+                count += 1
+        return count
+
+
+def _norm(location: str) -> str:
+    """Compare locations without their scheme spelling (file:///x vs /x)."""
+    parsed = urlparse(location)
+    if parsed.scheme in ("", "file"):
+        return parsed.path
+    return f"{parsed.scheme}://{parsed.netloc}{parsed.path}"

@@ -1,0 +1,69 @@
+"""Storage files — the editor's backend (API-39..43)."""
+
+from __future__ import annotations
+
+from ..core.errors import Invalid, TooLarge
+from .base import RatAPIHandler, endpoint
+
+
+class FilesHandler(RatAPIHandler):
+    summary = {"get": "List files under a prefix (required; starts with a namespace); exclude=seg1,seg2"}
+
+    @endpoint
+    async def get(self) -> None:
+        prefix = self.arg("prefix")
+        if not prefix:
+            raise Invalid("'prefix' is required and must start with a namespace")
+        exclude = [s for s in (self.arg("exclude") or "").split(",") if s]
+        self.write_json({"files": await self.call(self.ws.list_files, prefix, exclude)})
+
+
+class FileHandler(RatAPIHandler):
+    summary = {"get": "Read a text file", "put": "Write a file (pipeline files are validated first)",
+               "delete": "Delete a file"}
+
+    def body_limit(self) -> int:
+        return self.ws.settings.max_upload_bytes
+
+    @endpoint
+    async def get(self, path: str) -> None:
+        self.write_json(await self.call(self.ws.read_file, path))
+
+    @endpoint
+    async def put(self, path: str) -> None:
+        body = self.body({"content"})
+        content = body.get("content")
+        if not isinstance(content, str):
+            raise Invalid("content must be a string")
+        out = await self.call(self.ws.write_file, path, content)
+        self.write_json(out)
+
+    @endpoint
+    async def delete(self, path: str) -> None:
+        await self.call(self.ws.delete_file, path)
+        self.no_content()
+
+
+class UploadHandler(RatAPIHandler):
+    multipart = True
+
+    summary = {"post": "Multipart upload: fields 'path' (target folder or file path) and 'file' (≤ 32 MB)"}
+
+    def body_limit(self) -> int:
+        return self.ws.settings.max_upload_bytes + 64 * 1024
+
+    @endpoint
+    async def post(self) -> None:
+        files = self.request.files.get("file") or []
+        if len(files) != 1:
+            raise Invalid("exactly one multipart field 'file' is required")
+        upload = files[0]
+        if len(upload["body"]) > self.ws.settings.max_upload_bytes:
+            raise TooLarge(f"file is larger than {self.ws.settings.max_upload_bytes} bytes")
+        path = self.get_body_argument("path", "")
+        if not path:
+            raise Invalid("multipart field 'path' is required")
+        if path.endswith("/"):
+            path = path + (upload["filename"] or "").replace("\\", "/").rsplit("/", 1)[-1]
+        out = await self.call(self.ws.write_file, path, upload["body"])
+        self.created({**out, "filename": upload["filename"], "status": "uploaded"})
