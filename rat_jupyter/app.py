@@ -69,8 +69,12 @@ class RatApp(ExtensionApp):
         )
 
     def initialize_settings(self) -> None:
+        from .scheduler import SchedulerService
+
         self.workspace = Workspace.open(self.build_settings(), server=True, warm=True)
+        self.scheduler = SchedulerService(self.workspace)
         self.settings["rat_workspace"] = self.workspace
+        self.settings["rat_scheduler"] = self.scheduler
         # Kernels and magics started from this server find the same configuration.
         os.environ["RAT_DATA_DIR"] = str(self.workspace.settings.data_dir)
 
@@ -79,7 +83,14 @@ class RatApp(ExtensionApp):
 
         self.handlers.extend(routes(self))
 
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        if self.scheduler_enabled:
+            self.scheduler.start()
+
     async def stop_extension(self) -> None:
+        scheduler = getattr(self, "scheduler", None)
+        if scheduler is not None:
+            scheduler.stop()
         ws = getattr(self, "workspace", None)
         if ws is not None:
             ws.close()

@@ -36,6 +36,12 @@ class Conflict(RatError):
     status = 409
 
 
+class Busy(Conflict):
+    """The pipeline already has a pending or running run (runs of one pipeline never overlap)."""
+
+    code = "BUSY"
+
+
 class TooLarge(RatError):
     code = "TOO_LARGE"
     status = 413

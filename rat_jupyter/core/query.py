@@ -30,6 +30,8 @@ ALLOWED_TABLE_FUNCTIONS = frozenset({
     "pragma_version", "pragma_table_info", "pragma_show", "information_schema_columns",
     "information_schema_tables", "summary", "repeat", "repeat_row", "sql_auto_complete", "test_all_types",
 })
+# Scalar functions that reveal the server's configuration or environment, or change connection state.
+BLOCKED_FUNCTIONS = frozenset({"current_setting", "getenv", "getvariable", "setseed", "write_log"})
 
 
 class QueryError(RatError):
@@ -70,16 +72,22 @@ class CatalogViews:
             return dict(self._current)
 
 
-def _table_functions(node: Any, found: list[str]) -> None:
+def _walk(node: Any, tables: list[str], functions: list[str], refs: list[str]) -> None:
+    """Collect table functions, scalar function names and base-table references of a serialized query."""
     if isinstance(node, dict):
-        if node.get("type") == "TABLE_FUNCTION":
+        kind = node.get("type")
+        if kind == "TABLE_FUNCTION":
             fn = node.get("function") or {}
-            found.append(str(fn.get("function_name", "")).lower())
+            tables.append(str(fn.get("function_name", "")).lower())
+        elif kind == "FUNCTION":
+            functions.append(str(node.get("function_name", "")).lower())
+        elif kind == "BASE_TABLE":
+            refs += [str(node.get(k) or "") for k in ("catalog_name", "schema_name", "table_name")]
         for value in node.values():
-            _table_functions(value, found)
+            _walk(value, tables, functions, refs)
     elif isinstance(node, list):
         for value in node:
-            _table_functions(value, found)
+            _walk(value, tables, functions, refs)
 
 
 def check_read_only(conn: duckdb.DuckDBPyConnection, sql: str) -> str:
@@ -106,12 +114,22 @@ def check_read_only(conn: duckdb.DuckDBPyConnection, sql: str) -> str:
         raise QueryError(f"cannot analyse the query: {_clean(str(exc))}") from None
     if tree.get("error"):
         raise QueryError(f"only plain SELECT queries are allowed: {tree.get('error_message', 'unsupported')}")
-    found: list[str] = []
-    _table_functions(tree, found)
-    blocked = sorted({f for f in found if f not in ALLOWED_TABLE_FUNCTIONS})
+    tables: list[str] = []
+    functions: list[str] = []
+    refs: list[str] = []
+    _walk(tree, tables, functions, refs)
+    blocked = sorted({f for f in tables if f not in ALLOWED_TABLE_FUNCTIONS})
     if blocked:
         raise QueryError(f"table function(s) not allowed in queries: {', '.join(blocked)}; "
                          "query catalog tables by name (ns.layer.name)")
+    blocked = sorted({f for f in functions if f in BLOCKED_FUNCTIONS})
+    if blocked:
+        raise QueryError(f"function(s) not allowed in queries: {', '.join(blocked)}")
+    # A quoted string in FROM is a DuckDB replacement scan ('file.parquet' reads the file): table
+    # references must be plain identifiers.
+    bad = sorted({r for r in refs if r and not r.isidentifier()})
+    if bad:
+        raise QueryError(f"table references must be names (ns.layer.name), not {', '.join(map(repr, bad))}")
     return text
 
 
@@ -136,6 +154,7 @@ class QueryService:
         allowed = allowed.rstrip("/") + "/"
         conn.execute("SET allowed_directories = [?]", [allowed])
         conn.execute("SET enable_external_access = false")
+        conn.execute("SET python_enable_replacements = false")  # no Python variables as tables
         if self.settings.query_memory_limit:
             conn.execute("SET memory_limit = ?", [self.settings.query_memory_limit])
         conn.execute("SET lock_configuration = true")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..stores.state import SqlState, new_id, now_iso
-from .errors import Conflict, RatError
+from .errors import Busy, Conflict, RatError
 from .executor import ProcessPool, WorkerDied
 from .names import PipelineId
 from .pipelines import load_spec
@@ -48,7 +48,7 @@ class RunManager:
         """Create pending runs for ``order`` (upstream first) and start executing them."""
         for pid in order:
             if self.state.active_runs(pid.namespace, pid.layer, pid.name):
-                raise Conflict(f"pipeline {pid} already has a pending or running run")
+                raise Busy(f"pipeline {pid} already has a pending or running run")
         batch_id = new_id() if len(order) > 1 else None
         runs: dict[PipelineId, dict[str, Any]] = {}
         for pid in order:

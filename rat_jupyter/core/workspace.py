@@ -57,6 +57,7 @@ class Workspace:
         self._pool: ProcessPool | None = None
         self._runs: RunManager | None = None
         self._query: Any = None
+        self._upload_listeners: list[Any] = []
         self._lock = threading.RLock()
         self._parse_cache: dict[tuple[PipelineId, str], tuple[list[PipelineId], list[tuple[str, str]]]] = {}
         self.server = server
@@ -598,7 +599,16 @@ class Workspace:
         path = f"{namespace}/landing/{zone}/{stored}"
         self.storage.write(path, data)
         row = self.state.add_landing_file(namespace, zone, base, path, len(data), content_type)
+        for listener in list(self._upload_listeners):
+            try:
+                listener(namespace, zone, base)
+            except Exception:  # noqa: BLE001 - a trigger problem must not fail the upload
+                pass
         return row
+
+    def add_upload_listener(self, listener: Any) -> None:
+        """Called with ``(namespace, zone, original filename)`` after each landing upload (triggers)."""
+        self._upload_listeners.append(listener)
 
     # -- tables and query -------------------------------------------------------------------------
     @property

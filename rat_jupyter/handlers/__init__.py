@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import files, landing, namespaces, pipelines, runs, system, tables
+from . import files, landing, namespaces, pipelines, runs, schedules, system, tables
 
 API = "/rat/api/v1"
 P = "/pipelines/{ns}/{layer}/{name}"
@@ -36,6 +36,11 @@ ROUTES: list[tuple[str, type]] = [
     ("/tests/{ns}/{layer}/{name}", pipelines.TestsHandler),
     ("/tests/{ns}/{layer}/{name}/run", pipelines.TestsRunHandler),
     ("/tests/{ns}/{layer}/{name}/{test}", pipelines.TestHandler),
+    (P + "/triggers", schedules.TriggersHandler),
+    (P + "/triggers/{trigger_id}", schedules.TriggerHandler),
+    ("/schedules", schedules.SchedulesHandler),
+    ("/schedules/{schedule_id}", schedules.ScheduleHandler),
+    ("/webhooks", schedules.WebhookHandler),
     ("/runs", runs.RunsHandler),
     ("/runs/{run_id}", runs.RunHandler),
     ("/runs/{run_id}/cancel", runs.RunCancelHandler),

@@ -91,6 +91,13 @@ MIGRATIONS: list[list[str]] = [
             detail TEXT, ip TEXT, created_at TEXT NOT NULL)""",
         "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ],
+    [
+        "ALTER TABLE triggers ADD COLUMN next_run_at TEXT",
+        "ALTER TABLE triggers ADD COLUMN pending_since TEXT",
+        "ALTER TABLE schedules ADD COLUMN last_skipped_at TEXT",
+        "CREATE INDEX triggers_type ON triggers (type)",
+        "CREATE INDEX triggers_token ON triggers (token_hash)",
+    ],
 ]
 
 RUN_SORT = ("created_at", "started_at", "finished_at", "status", "trigger", "duration_ms")
@@ -562,6 +569,43 @@ class SqlState:
 
     def delete_landing_file(self, fid: str) -> None:
         self.execute("DELETE FROM landing_files WHERE id = ?", (fid,))
+
+    # -- schedules and triggers -------------------------------------------------------------------
+    def insert_row(self, table: str, row: dict[str, Any]) -> None:
+        cols = list(row)
+        self.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                     [row[c] for c in cols])
+
+    def update_row(self, table: str, row_id: str, expect: dict[str, Any] | None = None, **fields: Any) -> bool:
+        """Update one row; ``expect`` makes it a compare-and-set (exactly-once firing across servers)."""
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        params: list[Any] = [*fields.values(), row_id]
+        where = "id = ?"
+        for key, value in (expect or {}).items():
+            if value is None:
+                where += f" AND {key} IS NULL"
+            else:
+                where += f" AND {key} = ?"
+                params.append(value)
+        return self.execute(f"UPDATE {table} SET {sets} WHERE {where}", params) > 0
+
+    def get_row(self, table: str, row_id: str, what: str) -> dict[str, Any]:
+        row = self.one(f"SELECT * FROM {table} WHERE id = ?", (row_id,))
+        if row is None:
+            raise NotFound(f"{what} '{row_id}' not found")
+        return row
+
+    def delete_row(self, table: str, row_id: str, what: str) -> None:
+        if self.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,)) == 0:
+            raise NotFound(f"{what} '{row_id}' not found")
+
+    def acquire_leader(self, name: str) -> bool:
+        """Leader election for the scheduler. One SQLite file serves one server, which always leads;
+        the PostgreSQL store overrides this with an advisory lock."""
+        return True
+
+    def release_leader(self, name: str) -> None:
+        return None
 
     # -- audit and settings -----------------------------------------------------------------------
     def audit(self, action: str, resource: str, detail: str | None = None, user_id: str | None = None,

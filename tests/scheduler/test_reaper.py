@@ -1,0 +1,139 @@
+"""The reaper prunes exactly what its settings say, and nothing else."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+
+from rat_jupyter.core.workspace import Workspace
+from rat_jupyter.stores.state import new_id
+from tests.conftest import make_pipeline, republish, run_one
+
+NOW = datetime.now(UTC)
+
+
+def ago(**delta: float) -> str:
+    return (NOW - timedelta(**delta)).isoformat(timespec="microseconds")
+
+
+def add_run(ws: Workspace, ns: str, name: str, status: str, created: str, started: str | None = None) -> str:
+    run_id = new_id()
+    ws.state.create_run({"id": run_id, "namespace": ns, "layer": "bronze", "name": name, "status": status,
+                         "trigger": "test", "created_at": created, "started_at": started or created})
+    ws.state.append_logs(run_id, [(created, "info", "hello")])
+    return run_id
+
+
+def configure(ws: Workspace, **values: int) -> None:
+    defaults = {"runs_max_per_pipeline": 1000, "runs_max_age_days": 100_000, "logs_max_age_days": 100_000,
+                "quality_results_max_per_test": 1000, "soft_delete_purge_days": 100_000,
+                "stuck_run_timeout_minutes": 100_000, "audit_log_max_age_days": 100_000,
+                "orphan_branch_max_age_hours": 100_000, "iceberg_snapshot_max_age_days": 100_000,
+                "iceberg_orphan_file_max_age_days": 100_000}
+    ws.update_retention_config({**defaults, **values})
+
+
+def test_runs_are_pruned_by_count_and_age_and_stuck_runs_fail(workspace: Workspace, ns: str) -> None:
+    configure(workspace, runs_max_per_pipeline=3, runs_max_age_days=90, stuck_run_timeout_minutes=120)
+    ids = {d: add_run(workspace, ns, "p", "success", ago(days=d)) for d in (1, 2, 3, 100, 200)}
+    stuck = add_run(workspace, ns, "p", "running", ago(hours=3))
+    fresh = add_run(workspace, ns, "q", "running", ago(minutes=10))
+    other = add_run(workspace, ns, "q", "failed", ago(days=5))
+    stats = workspace.run_reaper(lambda: NOW)["stats"]
+    assert stats["stuck_runs_failed"] == 1 and stats["runs_pruned"] == 3
+    left = {r["id"]: r["status"] for r in workspace.list_runs(namespace=ns, limit=None)[0]}
+    assert left == {stuck: "failed", ids[1]: "success", ids[2]: "success", fresh: "running", other: "failed"}
+    assert "reaper" in workspace.get_run(stuck)["error"]
+    assert workspace.state.query("SELECT COUNT(*) AS n FROM run_logs WHERE run_id = ?", (ids[200],))[0]["n"] == 0
+    workspace.state.update_run(fresh, status="success")
+
+
+def test_logs_older_than_the_limit_are_pruned_but_runs_stay(workspace: Workspace, ns: str) -> None:
+    configure(workspace, logs_max_age_days=30)
+    old = add_run(workspace, ns, "p", "success", ago(days=40))
+    new = add_run(workspace, ns, "p", "success", ago(days=1))
+    workspace.run_reaper(lambda: NOW)
+    assert workspace.run_logs(old)["logs"] == []
+    assert len(workspace.run_logs(new)["logs"]) == 1
+    assert workspace.get_run(old)["status"] == "success"
+
+
+def test_soft_deleted_pipelines_are_purged_with_their_files_and_table(workspace: Workspace, ns: str) -> None:
+    configure(workspace, soft_delete_purge_days=30)
+    make_pipeline(workspace, ns, "bronze", "gone", "SELECT 1 AS v")
+    make_pipeline(workspace, ns, "bronze", "recent", "SELECT 1 AS v")
+    assert run_one(workspace, ns, "bronze", "gone").status == "success"
+    workspace.delete_pipeline(ns, "bronze", "gone")
+    workspace.delete_pipeline(ns, "bronze", "recent")
+    workspace.state.execute("UPDATE pipelines SET deleted_at = ? WHERE name = 'gone' AND namespace = ?",
+                            (ago(days=31), ns))
+    stats = workspace.run_reaper(lambda: NOW)["stats"]
+    assert stats["pipelines_purged"] == 1
+    assert workspace.storage.list(f"{ns}/pipelines/bronze/gone/") == []
+    assert workspace.catalog.load(workspace.pid(ns, "bronze", "gone")) is None
+    assert workspace.storage.list(f"{ns}/pipelines/bronze/recent/") != []
+    assert workspace.state.query("SELECT COUNT(*) AS n FROM pipelines WHERE namespace = ?", (ns,))[0]["n"] == 1
+
+
+def test_orphan_branches_expired_snapshots_and_orphan_files_are_cleaned(workspace: Workspace, ns: str) -> None:
+    configure(workspace, orphan_branch_max_age_hours=6, iceberg_snapshot_max_age_days=7,
+              iceberg_orphan_file_max_age_days=3)
+    make_pipeline(workspace, ns, "bronze", "t", "SELECT 1 AS v")
+    for i in (2, 3):
+        assert run_one(workspace, ns, "bronze", "t").status == "success"
+        republish(workspace, ns, "bronze", "t", f"SELECT {i} AS v")
+    assert run_one(workspace, ns, "bronze", "t").status == "success"
+    table = workspace.catalog.load(workspace.pid(ns, "bronze", "t"))
+    head = table.metadata.snapshot_by_name("main").snapshot_id
+    table.manage_snapshots().create_branch(head, "rat-run-deadbeef").commit()
+    table.manage_snapshots().create_branch(head, "keep-me").commit()
+    data_dir = table.location().removeprefix("file://") + "/data"
+    stray = os.path.join(data_dir, "stray.parquet")
+    with open(stray, "wb") as fh:
+        fh.write(b"not referenced")
+    old = time.time() - 10 * 86400
+    os.utime(stray, (old, old))
+    before = workspace.read_table(ns, "bronze", "t").to_pylist()
+
+    stats = workspace.run_reaper(lambda: NOW + timedelta(days=8))["stats"]
+    assert stats["branches_dropped"] >= 1
+    assert stats["snapshots_expired"] >= 2
+    assert stats["orphan_files_deleted"] >= 1
+    table = workspace.catalog.load(workspace.pid(ns, "bronze", "t"))
+    assert set(table.metadata.refs) == {"main", "keep-me"}
+    assert [s.snapshot_id for s in table.metadata.snapshots] == [head]
+    assert not os.path.exists(stray)
+    assert workspace.read_table(ns, "bronze", "t").to_pylist() == before == [{"v": 3}]
+
+
+def test_processed_landing_files_are_purged_only_in_auto_purge_zones(workspace: Workspace, ns: str) -> None:
+    configure(workspace)
+    for zone in ("auto", "manual"):
+        workspace.create_landing_zone(ns, zone)
+        workspace.storage.write(f"{ns}/landing/{zone}/_processed/r1/old.csv", b"x")
+        workspace.storage.write(f"{ns}/landing/{zone}/_processed/r2/new.csv", b"x")
+        old = time.time() - 40 * 86400
+        os.utime(workspace.storage.uri(f"{ns}/landing/{zone}/_processed/r1/old.csv"), (old, old))
+    workspace.zone_lifecycle(ns, "auto", processed_max_age_days=30, auto_purge=True)
+    stats = workspace.run_reaper(lambda: NOW)["stats"]
+    assert stats["landing_files_purged"] == 1
+    assert not workspace.storage.exists(f"{ns}/landing/auto/_processed/r1/old.csv")
+    assert workspace.storage.exists(f"{ns}/landing/auto/_processed/r2/new.csv")
+    assert workspace.storage.exists(f"{ns}/landing/manual/_processed/r1/old.csv")
+
+
+def test_audit_entries_older_than_the_limit_are_pruned(workspace: Workspace, ns: str) -> None:
+    configure(workspace, audit_log_max_age_days=365)
+    workspace.state.audit("post", f"/x/{ns}/old")
+    workspace.state.execute("UPDATE audit SET created_at = ? WHERE resource = ?", (ago(days=400), f"/x/{ns}/old"))
+    workspace.state.audit("post", f"/x/{ns}/new")
+    workspace.run_reaper(lambda: NOW)
+    resources = {e["resource"] for e in workspace.audit_log(200)[0]}
+    assert f"/x/{ns}/new" in resources and f"/x/{ns}/old" not in resources
+
+
+def test_reaper_status_reports_the_last_run(workspace: Workspace) -> None:
+    status = workspace.run_reaper(lambda: NOW)
+    assert status["errors"] == {}
+    assert workspace.reaper_status()["last_run_at"] == status["last_run_at"]
