@@ -6,6 +6,7 @@ errors (``RatError``) only.
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -179,6 +180,7 @@ class Workspace:
             self.storage.delete(f.path)
         for path, content in files.items():
             self.storage.write(pid.prefix + path, content.encode())
+        self._record_deps(pid, row["id"], files)
         out = self._describe(row)
         out["files_created"] = sorted(pid.prefix + p for p in files)
         return out
@@ -319,8 +321,10 @@ class Workspace:
             files[rel] = text
             warnings = validate_file(pid, rel, text, files)
         info = self.storage.write(path, data)
-        if row is not None:
+        if row is not None and owner is not None:
             self.state.update_pipeline(row["id"], draft_dirty=1)
+            if owner[1] in (*SOURCE_FILES, "config.yaml"):
+                self._record_deps(owner[0], row["id"], files)
         out = info.to_dict()
         out.update({"status": "written", "warnings": warnings})
         return out
@@ -332,7 +336,7 @@ class Workspace:
         if owner:
             row = self.state.find_pipeline(*owner[0].table_identifier)
             if row:
-                self.state.update_pipeline(row["id"], draft_dirty=1)
+                self.state.update_pipeline(row["id"], draft_dirty=1, deps=None, zones=None)
 
     # -- validate, publish, versions --------------------------------------------------------------
     def validate_pipeline(self, namespace: str, layer: str, name: str,
@@ -361,6 +365,8 @@ class Workspace:
         blobs = {digest(c): c for c in files.values()}
         self.state.put_blobs(blobs)
         version = self.state.add_version(row["id"], {p: digest(c) for p, c in files.items()}, message or "")
+        self._record_deps(pid, row["id"], files, published=True)
+        self._record_deps(pid, row["id"], files)
         return {"status": "published", "version": version["version"], "message": version["message"],
                 "files": sorted(version["files"])}
 
@@ -389,6 +395,9 @@ class Workspace:
             self.storage.write(pid.prefix + path, blobs[h].encode())
         new = self.state.add_version(row["id"], old["files"], message or f"rollback to version {version}",
                                      rolled_back_from=version)
+        restored = {path: blobs[h] for path, h in old["files"].items()}
+        self._record_deps(pid, row["id"], restored, published=True)
+        self._record_deps(pid, row["id"], restored)
         return {"status": "rolled_back", "from_version": version, "new_version": new["version"],
                 "message": new["message"]}
 
@@ -471,6 +480,27 @@ class Workspace:
             self._parse_cache[key] = parse_dependencies(load_spec(pid, files))
         return self._parse_cache[key]
 
+    def _record_deps(self, pid: PipelineId, row_id: str, files: dict[str, str], *, published: bool = False) -> None:
+        """Store what a pipeline reads, so building the DAG never re-parses every pipeline."""
+        try:
+            refs, zones = self._deps(pid, files)
+        except RatError:
+            return
+        fields: dict[str, Any] = {"published_deps": json.dumps([str(r) for r in refs])} if published else {
+            "deps": json.dumps([str(r) for r in refs]), "zones": json.dumps([f"{z[0]}.{z[1]}" for z in zones])}
+        self.state.update_pipeline(row_id, **fields)
+
+    def _row_deps(self, row: dict[str, Any], version: str) -> list[PipelineId]:
+        pid = PipelineId(row["namespace"], row["layer"], row["name"])
+        published = version == "published" and row["published_version"]
+        stored = row.get("published_deps") if published else row.get("deps")
+        if stored is None:
+            files = self.published_files(pid)[0] if published else self.draft_files(pid)
+            self._record_deps(pid, row["id"], files, published=bool(published))
+            refs, _zones = self._deps(pid, files)
+            return refs
+        return [PipelineId(*r.split(".")) for r in json.loads(stored)]
+
     def dag(self, namespace: str | None = None, version: str = "published",
             extra: dict[PipelineId, dict[str, str]] | None = None, strict: bool = True) -> DAG[PipelineId]:
         """The dependency graph of live pipelines (published version, falling back to the draft)."""
@@ -479,13 +509,7 @@ class Workspace:
         for row in rows:
             pid = PipelineId(row["namespace"], row["layer"], row["name"])
             try:
-                if extra and pid in extra:
-                    files = extra[pid]
-                elif version == "published" and row["published_version"]:
-                    files = self.published_files(pid)[0]
-                else:
-                    files = self.draft_files(pid)
-                refs, _zones = self._deps(pid, files)
+                refs = self._deps(pid, extra[pid])[0] if extra and pid in extra else self._row_deps(row, version)
             except RatError:
                 if strict and extra and pid in extra:
                     raise

@@ -98,6 +98,12 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX triggers_type ON triggers (type)",
         "CREATE INDEX triggers_token ON triggers (token_hash)",
     ],
+    [
+        # dependencies recorded when files are saved/published, so the DAG needs no parse pass per request
+        "ALTER TABLE pipelines ADD COLUMN deps TEXT",
+        "ALTER TABLE pipelines ADD COLUMN zones TEXT",
+        "ALTER TABLE pipelines ADD COLUMN published_deps TEXT",
+    ],
 ]
 
 RUN_SORT = ("created_at", "started_at", "finished_at", "status", "trigger", "duration_ms")
@@ -283,7 +289,7 @@ class SqlState:
 
     def update_pipeline(self, pipeline_id: str, **fields: Any) -> None:
         allowed = {"description", "owner", "type", "draft_dirty", "published_version", "published_at",
-                   "retention_config"}
+                   "retention_config", "deps", "zones", "published_deps"}
         bad = set(fields) - allowed
         if bad:
             raise Invalid(f"cannot update {', '.join(sorted(bad))}")

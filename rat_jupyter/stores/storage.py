@@ -93,8 +93,11 @@ class LocalStorage(Storage):
     def list(self, prefix: str = "") -> list[FileInfo]:
         prefix = self._check_prefix(prefix)
         base = self.root
+        # walk only the folder the prefix lives in, not the whole storage root
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = base / folder if folder else base
         out: list[FileInfo] = []
-        for dirpath, _dirs, files in os.walk(base):
+        for dirpath, _dirs, files in os.walk(start):
             for fname in files:
                 full = Path(dirpath) / fname
                 rel = full.relative_to(base).as_posix()

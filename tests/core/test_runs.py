@@ -275,3 +275,19 @@ def test_preview_returns_rows_without_writing(workspace: Workspace, ns: str) -> 
 def test_get_run_of_an_unknown_id_is_not_found(workspace: Workspace) -> None:
     with pytest.raises(NotFound):
         workspace.get_run("0" * 32)
+
+
+def test_the_published_dag_comes_from_the_published_version(workspace: Workspace, ns: str) -> None:
+    make_pipeline(workspace, ns, "bronze", "a", "SELECT 1 AS id")
+    make_pipeline(workspace, ns, "bronze", "b", "SELECT 2 AS id")
+    make_pipeline(workspace, ns, "silver", "c", "SELECT * FROM {{ ref('bronze.a') }}")
+    # a draft that reads b instead, saved but not published
+    workspace.write_file(f"{ns}/pipelines/silver/c/pipeline.sql", "SELECT * FROM {{ ref('bronze.b') }}")
+    c = workspace.pid(ns, "silver", "c")
+    assert workspace.dag(ns).upstream(c) == {workspace.pid(ns, "bronze", "a")}
+    assert workspace.dag(ns, version="draft").upstream(c) == {workspace.pid(ns, "bronze", "b")}
+    order, _ = workspace.select(f"{ns}.bronze.a+")
+    assert order == [workspace.pid(ns, "bronze", "a"), c]
+    workspace.publish_pipeline(ns, "silver", "c")
+    order, _ = workspace.select(f"{ns}.bronze.a+")
+    assert order == [workspace.pid(ns, "bronze", "a")]

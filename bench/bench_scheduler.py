@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Benchmark: a Jupyter server with RAT and 1,000 registered schedules.
+
+Measures the idle server's memory (RSS) and CPU, and the delay between a schedule's due time and the
+start of its run. Usage (from the repository root)::
+
+    .venv/bin/python bench/bench_scheduler.py            # 1000 schedules, 2 due minutes observed
+
+Writes the section "## Scheduler: 1,000 schedules" of bench/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.md"
+SECTION = "## Scheduler: 1,000 schedules"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(data_dir: Path, schedules: int, due: int) -> None:
+    """Pipelines and schedules written through the core before the server starts (it rebuilds its jobs)."""
+    sys.path.insert(0, str(ROOT))
+    from rat_jupyter.core.settings import Settings
+    from rat_jupyter.core.workspace import Workspace
+    from rat_jupyter.scheduler.service import SchedulerService
+
+    ws = Workspace.open(Settings(data_dir=data_dir, concurrency=2), server=False)
+    try:
+        ws.create_namespace("bench")
+        service = SchedulerService(ws)
+        for i in range(schedules):
+            name = f"p{i:04d}"
+            ws.create_pipeline("bench", "bronze", name, source=f"SELECT {i} AS i")
+            ws.publish_pipeline("bench", "bronze", name)
+            # `due` schedules fire every minute; the rest once a day at spread-out times
+            cron = "* * * * *" if i < due else f"{i % 60} {i % 24} * * *"
+            service.create_schedule("bench", "bronze", name, cron)
+    finally:
+        ws.close()
+
+
+def proc_stats(pid: int) -> tuple[int, float]:
+    """(RSS bytes, CPU seconds) of a process and its children (the worker processes)."""
+    rss, cpu = 0, 0.0
+    pids = [pid]
+    try:
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        pids += [int(c) for c in children]
+    except FileNotFoundError:
+        pass
+    tick = os.sysconf("SC_CLK_TCK")
+    page = os.sysconf("SC_PAGE_SIZE")
+    for p in pids:
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu += (int(stat[11]) + int(stat[12])) / tick
+            rss += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * page
+        except (FileNotFoundError, IndexError, ValueError):
+            continue
+    return rss, cpu
+
+
+def api(port: int, token: str, path: str) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/rat/api/v1/{path}",
+                                 headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--schedules", type=int, default=1000)
+    ap.add_argument("--due", type=int, default=5, help="schedules that fire every minute")
+    ap.add_argument("--minutes", type=int, default=2, help="due minutes to observe")
+    ap.add_argument("--no-results", action="store_true")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="rat-sched-bench-"))
+    t0 = time.perf_counter()
+    seed(work / "data", args.schedules, args.due)
+    seed_s = time.perf_counter() - t0
+    port, token = free_port(), secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "jupyter", "server", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
+           f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
+           f"--RatApp.data_dir={work / 'data'}", f"--ServerApp.root_dir={work}"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    log = open(work / "server.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+    try:
+        for _ in range(300):
+            try:
+                api(port, token, "health")
+                break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(5)  # let the start-up sweep and worker warm-up finish
+        _rss0, cpu0 = proc_stats(server.pid)
+        idle_s = 30.0
+        started = time.monotonic()
+        time.sleep(idle_s)
+        rss1, cpu1 = proc_stats(server.pid)
+        idle_cpu_pct = 100 * (cpu1 - cpu0) / (time.monotonic() - started)
+        # wait for `minutes` minute boundaries and collect the runs the due schedules started
+        now = datetime.now(UTC)
+        wait = 60 - now.second - now.microsecond / 1e6 + 60 * (args.minutes - 1) + 8
+        time.sleep(wait)
+        runs = api(port, token, "runs?limit=200&sort=-created_at")["runs"]
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+    delays = []
+    for run in runs:
+        if not run["trigger"].startswith("schedule:") or not run["started_at"]:
+            continue
+        created = datetime.fromisoformat(run["created_at"])
+        slot = created.replace(second=0, microsecond=0)
+        delays.append((datetime.fromisoformat(run["started_at"]) - slot).total_seconds() * 1000)
+    shutil.rmtree(work, ignore_errors=True)
+    if not delays:
+        print("no scheduled run was observed", file=sys.stderr)
+        return 1
+    delays.sort()
+    p95 = delays[min(len(delays) - 1, int(0.95 * len(delays)))]
+    lines = [
+        SECTION, "",
+        f"Command: `.venv/bin/python bench/bench_scheduler.py --schedules {args.schedules} --due {args.due} "
+        f"--minutes {args.minutes}`  ",
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}  ",
+        f"Date: {datetime.now(UTC):%Y-%m-%d}", "",
+        f"A real `jupyter server` with the RAT extension; {args.schedules} cron schedules are registered "
+        f"(one APScheduler job each, rebuilt from the state store at start); {args.due} of them fire every "
+        "minute, the others once a day.", "",
+        "| measure | value |", "|---|---|",
+        f"| idle RSS, server + 2 workers | {rss1 / 2**20:.0f} MiB |",
+        f"| idle CPU over {idle_s:.0f} s (server + workers) | {idle_cpu_pct:.2f} % of one core |",
+        f"| scheduled runs observed | {len(delays)} |",
+        f"| delay due time → run started, median | {statistics.median(delays):.0f} ms |",
+        f"| delay due time → run started, p95 | {p95:.0f} ms |",
+        f"| delay due time → run started, max | {max(delays):.0f} ms |",
+        f"| seeding {args.schedules} pipelines + schedules (untimed set-up) | {seed_s:.1f} s |", "",
+    ]
+    section = "\n".join(lines)
+    print(section)
+    if not args.no_results:
+        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
+        if SECTION in text:
+            head, _, rest = text.partition(SECTION)
+            nxt = rest.find("\n## ")
+            text = head + section + (rest[nxt + 1:] if nxt >= 0 else "")
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+        RESULTS.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
