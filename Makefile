@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[test,dev]"
+	$(BIN)/python -m rat_jupyter.kernel install --sys-prefix
 	@touch $(STAMP)
 
 setup: $(STAMP) ## Create .venv and install the package with everything it needs

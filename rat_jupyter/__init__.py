@@ -14,3 +14,10 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from .app import RatApp
 
     return [{"module": "rat_jupyter.app", "app": RatApp}]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext rat_jupyter`` registers the ``%rat`` magics."""
+    from .kernel import load_ipython_extension as load
+
+    load(ipython)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import signal
 import threading
 import traceback
 import warnings
@@ -29,6 +30,9 @@ class PipeReporter:
 
 
 def main(conn: Connection, settings: Settings) -> None:
+    # Jupyter interrupts a kernel by signalling its whole process group; a worker started from a notebook
+    # must not die with the cell. Cancellation reaches workers through the control channel instead.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.filterwarnings("ignore", message="Delete operation did not match any records")
     lock = threading.Lock()
     tasks: queue.Queue[tuple[Any, ...] | None] = queue.Queue()

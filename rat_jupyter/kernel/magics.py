@@ -1,0 +1,397 @@
+"""The ``%rat`` IPython magics: the lakehouse from a Python notebook.
+
+``%%rat sql`` runs a cell through the same :class:`~rat_jupyter.kernel.session.NotebookSession` as the RAT
+SQL kernel, so SQL behaves identically in both. The other subcommands call the
+:class:`~rat_jupyter.core.workspace.Workspace` facade directly — the same state store the Jupyter server
+uses, so a ``%rat run`` shows up in the server's run history like any other run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import re
+import shlex
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pyarrow as pa
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from traitlets import Enum, Float, Integer, Unicode, observe
+
+from ..core.errors import RatError, Unprocessable
+from ..core.names import PipelineId
+from ..core.settings import Settings
+from .display import STATUS_COLOURS, Rich, html_listing, mime_bundle
+from .lineage import lineage_svg
+from .session import DEFAULT_DISPLAY_LIMIT, CellError, NotebookSession, arrow_to_pandas
+
+if TYPE_CHECKING:
+    from ..core.workspace import Workspace
+
+TERMINAL = ("success", "failed", "cancelled", "skipped")
+USAGE = """\
+%rat — the RAT lakehouse from a notebook:
+  %%rat sql [--out NAME] [--namespace NS]        run the cell as Jinja SQL; shows a table, --out keeps it
+  df = %rat sql [--namespace NS] SELECT ...      the result as pandas (RatMagics.output: polars, arrow)
+  %rat run SELECTION [--draft] [--verbose]       run pipelines: ns.layer.name, ns.layer.name+ (downstream), ns.*
+  %rat ls [NS]                                   pipelines: layer, type, published version, last run
+  %rat preview PIPELINE [--limit N] [--published]  dry-run a pipeline, show its first rows
+  %rat tests PIPELINE [--published]              run a pipeline's quality tests
+  %rat lineage [NS]                              the pipeline DAG as a picture
+  %rat publish PIPELINE [-m MESSAGE]             publish the draft as a new version
+Settings: %config RatMagics.display_limit = 20 | .output = "pandas"|"polars"|"arrow" | .namespace = "ns"
+          | .workers = 1 (worker processes for runs, set before the first %rat)"""
+_SQL_OPTION_RE = re.compile(r"^\s*(--out|--namespace|-o|-n)(?:=|\s+)(\S+)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a mistake as a short usage error instead of exiting the kernel."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CellError(f"{message}\n{self.format_usage().strip()}", ename="UsageError")
+
+
+def _parser(name: str) -> _Parser:
+    return _Parser(prog=f"%rat {name}", add_help=False)
+
+
+class _Progress:
+    """A progress bar: ``tqdm.auto`` when installed, else an HTML bar updated in place in the output."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total = total
+        self.label = label
+        self._last: tuple[int, str] | None = None
+        self._tqdm: Any = None
+        self._id = f"rat-progress-{uuid.uuid4().hex}"
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            from IPython.display import display
+
+            display(self._bundle(0, "starting"), raw=True, display_id=self._id)
+        else:
+            self._tqdm = tqdm(total=total, desc=label, unit="run")
+
+    def _bundle(self, done: int, text: str, failed: bool = False) -> dict[str, str]:
+        pct = 100 * done / max(1, self.total)
+        colour = STATUS_COLOURS["failed"] if failed else STATUS_COLOURS["running" if done < self.total else "success"]
+        filled = round(pct / 5)
+        return {
+            "text/plain": f"{self.label} [{'#' * filled}{'.' * (20 - filled)}] {done}/{self.total} {text}",
+            "text/html": ('<div style="font:12px sans-serif;margin:2px 0"><div style="display:inline-block;width:280px;'
+                          'height:10px;background:#eaeef2;border-radius:5px;overflow:hidden;vertical-align:middle">'
+                          f'<div style="width:{pct:.0f}%;height:100%;background:{colour}"></div></div> '
+                          f"<span>{self.label}: {done}/{self.total} · {text}</span></div>"),
+        }
+
+    def update(self, done: int, text: str, failed: bool = False) -> None:
+        if (done, text) == self._last:
+            return
+        self._last = (done, text)
+        if self._tqdm is not None:
+            self._tqdm.update(done - self._tqdm.n)
+            self._tqdm.set_postfix_str(text, refresh=True)
+        else:
+            from IPython.display import update_display
+
+            update_display(self._bundle(done, text, failed), raw=True, display_id=self._id)
+
+    def close(self) -> None:
+        if self._tqdm is not None:
+            self._tqdm.close()
+
+
+@magics_class
+class RatMagics(Magics):
+    """``%rat`` / ``%%rat``. Configurable with ``%config RatMagics.<trait> = value``."""
+
+    display_limit = Integer(DEFAULT_DISPLAY_LIMIT, help="Rows shown per result (the whole result is kept).").tag(
+        config=True)
+    output = Enum(["pandas", "polars", "arrow"], default_value="pandas",
+                  help="What `df = %rat sql ...` and `--out` return.").tag(config=True)
+    namespace = Unicode(None, allow_none=True, help="Namespace for `layer.name` refs (default: the first one, "
+                                                    "or $RAT_NAMESPACE).").tag(config=True)
+    workers = Integer(0, help="Worker processes for %rat run/preview/tests (0: the RAT default). "
+                              "Read when the first %rat command opens the workspace.").tag(config=True)
+    poll_interval = Float(0.2, help="Seconds between polls of a run's log while %rat run waits.").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._session: NotebookSession | None = None
+        self._pool_ready = False
+
+    @property
+    def session(self) -> NotebookSession:
+        """Opened by the first ``%rat``: loading the extension costs nothing until it is used."""
+        if self._session is None:
+            settings = Settings()
+            if self.workers > 0:
+                settings = settings.with_(concurrency=self.workers)
+            self._session = NotebookSession(settings, namespace=self.namespace, display_limit=self.display_limit)
+            atexit.register(self.close)
+        return self._session
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace with its worker processes started and ready (runs, previews and tests need them).
+
+        Jupyter interrupts a kernel by sending SIGINT to its whole process group, which includes the worker
+        processes. The workers are therefore started while SIGINT is ignored, which they inherit. Interrupting
+        a cell then stops only the cell: ``%rat run`` cancels its runs through the workspace instead.
+        """
+        ws = self.session.workspace
+        if not self._pool_ready:
+            main = threading.current_thread() is threading.main_thread()
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+            try:
+                ws.pool.wait_ready(120)
+            finally:
+                if main:
+                    signal.signal(signal.SIGINT, previous)
+            self._pool_ready = True
+        return ws
+
+    def close(self) -> None:
+        self._pool_ready = False
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    @observe("namespace")
+    def _namespace_changed(self, change: dict[str, Any]) -> None:
+        if self._session is not None and change["new"]:
+            self._session.set_namespace(change["new"])
+
+    @observe("display_limit")
+    def _limit_changed(self, change: dict[str, Any]) -> None:
+        if self._session is not None:
+            self._session.display_limit = change["new"]
+
+    # -- dispatch -------------------------------------------------------------------------------------
+    @no_var_expand
+    @line_cell_magic
+    def rat(self, line: str, cell: str | None = None) -> Any:
+        """Run ``%rat`` without arguments for the list of subcommands."""
+        command, _, rest = line.strip().partition(" ")
+        handlers: dict[str, Callable[[str, str | None], Any]] = {
+            "sql": self._sql, "run": self._run, "ls": self._ls, "preview": self._preview, "tests": self._tests,
+            "lineage": self._lineage, "publish": self._publish,
+        }
+        handler = handlers.get(command)
+        if handler is None:
+            print(USAGE if not command or command in ("help", "-h", "--help") else f"unknown subcommand "
+                  f"'{command}'\n{USAGE}")
+            return None
+        if cell is not None and command != "sql":
+            raise CellError(f"%%rat {command} takes no cell body; use the line form %rat {command}",
+                            ename="UsageError")
+        try:
+            return handler(rest, cell)
+        except CellError:
+            raise
+        except RatError as exc:
+            raise CellError(exc.message, ename=type(exc).__name__) from None
+
+    def _args(self, name: str, rest: str, build: Callable[[_Parser], None]) -> argparse.Namespace:
+        parser = _parser(name)
+        build(parser)
+        try:
+            words = shlex.split(rest)
+        except ValueError as exc:
+            raise CellError(f"{exc}\n{parser.format_usage().strip()}", ename="UsageError") from None
+        return parser.parse_args(words)
+
+    def _pid(self, text: str) -> PipelineId:
+        return PipelineId.parse(text, self.session.namespace)
+
+    def _selection(self, text: str) -> str:
+        """``layer.name`` (with ``+`` for downstream/upstream) is taken in the current namespace."""
+        core = text.strip("+")
+        if core.count(".") == 1 and not core.endswith(".*") and self.session.namespace:
+            return text.replace(core, f"{self.session.namespace}.{core}", 1)
+        return text
+
+    # -- sql ------------------------------------------------------------------------------------------
+    def _sql(self, rest: str, cell: str | None) -> Any:
+        out: str | None = None
+        namespace: str | None = None
+        text = rest
+        while m := _SQL_OPTION_RE.match(text):
+            if m.group(1) in ("--out", "-o"):
+                out = m.group(2)
+            else:
+                namespace = m.group(2)
+            text = text[m.end():]
+        if cell is not None and text.strip():
+            raise CellError(f"unexpected '{text.strip()}' after %%rat sql: the SQL goes in the cell body",
+                            ename="UsageError")
+        source = cell if cell is not None else text
+        if not source.strip():
+            raise CellError("no SQL given\n  %%rat sql [--out NAME] [--namespace NS]  |  "
+                            "df = %rat sql SELECT ...", ename="UsageError")
+        result = self.session.run(source, namespace=namespace, name=out)
+        if result.options.default_limit is not None:
+            self.display_limit = result.options.default_limit
+        for message in result.messages:
+            print(message)
+        if result.compiled_only:
+            print(result.sql.strip())
+            return None
+        if result.table is None:
+            return None
+        value = None
+        if out or cell is None:
+            value = self._convert(result.table)
+            if out:
+                self.shell.user_ns[out] = value
+        if cell is None:
+            return value
+        from IPython.display import display
+
+        display(mime_bundle(result.table, limit=result.limit, types=result.types, name=result.name,
+                            elapsed_ms=result.elapsed_ms), raw=True)
+        return None
+
+    def _convert(self, table: pa.Table) -> Any:
+        if self.output == "arrow":
+            return table
+        if self.output == "polars":
+            try:
+                import polars
+            except ImportError:
+                raise CellError("RatMagics.output is 'polars' but polars is not installed (pip install polars)",
+                                ename="UsageError") from None
+            return polars.from_arrow(table)
+        return arrow_to_pandas(table)
+
+    # -- runs -----------------------------------------------------------------------------------------
+    def _run(self, rest: str, cell: str | None) -> list[Any]:
+        args = self._args("run", rest, lambda p: (
+            p.add_argument("selection"),
+            p.add_argument("--draft", action="store_true", help="run the draft files, not the published version"),
+            p.add_argument("-v", "--verbose", action="store_true", help="also print debug lines (compiled SQL)"),
+            p.add_argument("--timeout", type=float, default=None, help="stop waiting after this many seconds"),
+        ))
+        ws = self.workspace
+        runs = ws.run_selection(self._selection(args.selection), trigger="notebook",
+                                version="draft" if args.draft else "published")
+        return self._follow(runs, verbose=args.verbose, timeout=args.timeout)
+
+    def _follow(self, runs: list[Any], *, verbose: bool, timeout: float | None) -> list[Any]:
+        """Print each run's log lines as they arrive and move the progress bar until every run has ended."""
+        from ..core.workspace import RunView
+
+        ws = self.session.workspace
+        ids = [r.id for r in runs]
+        several_ns = len({r.namespace for r in runs}) > 1
+        label = {r.id: (f"{r.namespace}." if several_ns else "") + f"{r.layer}.{r.name}" for r in runs}
+        seq = dict.fromkeys(ids, 0)
+        status = {r.id: r.status for r in runs}
+        ended: set[str] = set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = _Progress(len(ids), "runs" if len(ids) > 1 else label[ids[0]])
+        try:
+            while True:
+                for rid in ids:
+                    if rid in ended:
+                        continue
+                    out = ws.run_logs(rid, after=seq[rid])  # status is read before the lines: none is missed
+                    for entry in out["logs"]:
+                        seq[rid] = entry["seq"]
+                        if verbose or entry["level"] != "debug":
+                            print(f"[{label[rid]}] {entry['level']:<5} {entry['message']}", flush=True)
+                    status[rid] = out["status"]
+                    if status[rid] in TERMINAL:
+                        ended.add(rid)
+                failed = any(status[r] in ("failed", "cancelled", "skipped") for r in ids)
+                active = [label[r] for r in ids if r not in ended]
+                bar.update(len(ended), ("running " + ", ".join(active[:3])) if active else
+                           ("finished with failures" if failed else "all succeeded"), failed)
+                if not active:
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    print("still running; the runs continue in the background (see %rat ls)", flush=True)
+                    break
+                time.sleep(self.poll_interval)
+        except KeyboardInterrupt:
+            for rid in ids:
+                if rid not in ended:
+                    try:
+                        ws.cancel_run(rid)
+                    except RatError:
+                        pass
+            print("interrupted: cancelled the runs that had not finished", flush=True)
+        finally:
+            bar.close()
+        return [RunView(ws.get_run(rid)) for rid in ids]
+
+    # -- listings -------------------------------------------------------------------------------------
+    def _ls(self, rest: str, cell: str | None) -> Rich:
+        args = self._args("ls", rest, lambda p: p.add_argument("namespace", nargs="?"))
+        rows, total = self.session.workspace.list_pipelines(args.namespace or None, sort=None)
+        data = []
+        for r in rows:
+            last = r.get("last_run") or {}
+            data.append([f"{r['namespace']}.{r['layer']}.{r['name']}", r["layer"], r["type"],
+                         r.get("published_version") or "—", "changed" if r.get("draft_dirty") else "",
+                         last.get("status") or "never run", (last.get("finished_at") or "")[:19].replace("T", " ")])
+        headers = ["pipeline", "layer", "type", "published", "draft", "last run", "finished"]
+        where = f" in {args.namespace}" if args.namespace else ""
+        return Rich(html_listing(headers, data, status_column=5, title=f"{total} pipeline(s){where}"), data=rows)
+
+    def _preview(self, rest: str, cell: str | None) -> Rich:
+        args = self._args("preview", rest, lambda p: (
+            p.add_argument("pipeline"), p.add_argument("--limit", type=int, default=self.display_limit),
+            p.add_argument("--published", action="store_true")))
+        pid = self._pid(args.pipeline)
+        out = self.workspace.preview(*pid.table_identifier, limit=max(1, args.limit),
+                                             version="published" if args.published else "draft")
+        if out.get("error"):
+            raise CellError(f"preview of {pid} failed: {out['error']}", ename="PreviewError")
+        columns = out.get("columns") or []
+        rows = out.get("rows") or []
+        table = pa.Table.from_pylist(rows) if rows else pa.table({c["name"]: pa.array([], pa.null()) for c in columns})
+        bundle = mime_bundle(table, limit=args.limit, types=[c["type"] for c in columns],
+                             total_rows=out.get("total_row_count", table.num_rows))
+        return Rich(bundle, data=table)
+
+    def _tests(self, rest: str, cell: str | None) -> Rich:
+        args = self._args("tests", rest, lambda p: (p.add_argument("pipeline"),
+                                                    p.add_argument("--published", action="store_true")))
+        pid = self._pid(args.pipeline)
+        out = self.workspace.run_tests(*pid.table_identifier,
+                                               version="published" if args.published else "draft")
+        data = [[r["test"], r["severity"], r["status"], r.get("violations", 0), r.get("duration_ms"),
+                 r.get("error") or ""] for r in out["results"]]
+        title = (f"{pid}: {out['passed']} passed, {out['failed']} failed of {out['total']}" if out["total"]
+                 else f"{pid} has no quality tests")
+        return Rich(html_listing(["test", "severity", "status", "violations", "ms", "error"], data,
+                                 status_column=2, title=title), data=out)
+
+    def _lineage(self, rest: str, cell: str | None) -> Any:
+        from IPython.display import SVG
+
+        args = self._args("lineage", rest, lambda p: p.add_argument("namespace", nargs="?"))
+        namespace = args.namespace or self.session.namespace
+        svg = lineage_svg(self.session.workspace.lineage(namespace),
+                          title=f"lineage of {namespace}" if namespace else "lineage", namespace=namespace)
+        return SVG(data=svg)
+
+    def _publish(self, rest: str, cell: str | None) -> None:
+        args = self._args("publish", rest, lambda p: (p.add_argument("pipeline"),
+                                                      p.add_argument("-m", "--message", default="")))
+        pid = self._pid(args.pipeline)
+        try:
+            out = self.session.workspace.publish_pipeline(*pid.table_identifier, message=args.message)
+        except Unprocessable as exc:
+            report = (exc.details or {}).get("validation", {}) if isinstance(exc.details, dict) else {}
+            errors = [f"{f['path'] or 'pipeline'}: {e}" for f in report.get("files", []) for e in f.get("errors", [])]
+            raise CellError(f"{pid} is not valid, nothing was published: " + "; ".join(errors[:5]),
+                            ename="Unprocessable") from None
+        print(f"Published {pid} as version {out['version']}")

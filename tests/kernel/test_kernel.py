@@ -1,0 +1,237 @@
+"""The RAT SQL kernel, started for real with jupyter_client from its installed kernelspec."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+
+from rat_jupyter.kernel.display import DATARESOURCE
+from rat_jupyter.kernel.session import NotebookSession
+from tests.kernel.conftest import CLEAN_SQL, REVENUE_SQL, Seeded
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def kernelspecs(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
+    """Install the kernelspec with the install command into a temp prefix, found through JUPYTER_PATH."""
+    prefix = tmp_path_factory.mktemp("jupyter-prefix")
+    done = subprocess.run([sys.executable, "-m", "rat_jupyter.kernel", "install", "--prefix", str(prefix)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
+        ksm = KernelSpecManager()
+        spec = ksm.get_kernel_spec("rat_sql")  # resolves kernel_dirs while JUPYTER_PATH is set
+    assert Path(spec.resource_dir).is_relative_to(prefix)
+    return ksm
+
+
+@pytest.fixture(scope="module")
+def kc(seeded: Seeded, kernelspecs: KernelSpecManager) -> Iterator[BlockingKernelClient]:
+    km = KernelManager(kernel_name="rat_sql", kernel_spec_manager=kernelspecs)
+    km.start_kernel(env=seeded.env())
+    client = km.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        yield client
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def execute(kc: BlockingKernelClient, code: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run a cell; return the reply content and the iopub output messages it produced."""
+    outputs: list[dict[str, Any]] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] in ("execute_result", "display_data", "stream", "error"):
+            outputs.append(msg)
+
+    reply = kc.execute_interactive(code, output_hook=hook, timeout=60)
+    return reply["content"], outputs
+
+
+def result_of(kc: BlockingKernelClient, code: str) -> dict[str, Any]:
+    reply, outputs = execute(kc, code)
+    assert reply["status"] == "ok", reply
+    results = [m["content"]["data"] for m in outputs if m["msg_type"] == "execute_result"]
+    assert len(results) == 1, outputs
+    return results[0]
+
+
+def rows_of(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    return bundle[DATARESOURCE]["data"]
+
+
+def error_of(kc: BlockingKernelClient, code: str) -> dict[str, Any]:
+    reply, outputs = execute(kc, code)
+    assert reply["status"] == "error", reply
+    (err,) = [m["content"] for m in outputs if m["msg_type"] == "error"]
+    return err
+
+
+# -- the kernel -------------------------------------------------------------------------------------------
+def test_kernelspec_and_kernel_info(kernelspecs: KernelSpecManager, kc: BlockingKernelClient) -> None:
+    spec = kernelspecs.get_kernel_spec("rat_sql")
+    assert spec.display_name == "RAT SQL" and spec.language == "sql"
+    assert spec.argv == ["python", "-m", "rat_jupyter.kernel", "-f", "{connection_file}"]
+    shipped = json.loads((Path(__file__).parents[2] / "rat_jupyter/kernel/kernelspec/kernel.json").read_text())
+    assert shipped["argv"] == spec.argv
+    info = kc.kernel_info(reply=True, timeout=30)["content"]
+    assert info["implementation"] == "rat_sql"
+    assert info["language_info"]["name"] == "sql"
+    assert info["language_info"]["file_extension"] == ".sql"
+    assert info["language_info"]["codemirror_mode"] == "sql"
+
+
+def test_ref_cell_shows_html_text_and_data_resource_with_types_and_row_count(kc: BlockingKernelClient) -> None:
+    bundle = result_of(kc, "SELECT id, customer, amount\nFROM {{ ref('silver.orders_clean') }}\nORDER BY id")
+    assert {"text/html", "text/plain", DATARESOURCE} <= set(bundle)
+    html = bundle["text/html"]
+    for text in ("id", "customer", "amount", "BIGINT", "VARCHAR", "DOUBLE", "16 rows, 3 columns"):
+        assert text in html
+    assert "BIGINT" in bundle["text/plain"] and "16 rows" in bundle["text/plain"]
+    resource = bundle[DATARESOURCE]
+    assert [f["name"] for f in resource["schema"]["fields"]] == ["id", "customer", "amount"]
+    assert [f["type"] for f in resource["schema"]["fields"]] == ["integer", "string", "number"]
+    assert rows_of(bundle)[0] == {"id": 5, "customer": "carol", "amount": 12.5}
+
+
+def test_refs_across_namespaces_and_namespace_directives(kc: BlockingKernelClient) -> None:
+    bundle = result_of(kc, "SELECT count(*) AS n FROM {{ ref('zoo.bronze.animals') }}")
+    assert rows_of(bundle) == [{"n": 3}]
+    reply, outputs = execute(kc, "%namespace zoo")
+    assert reply["status"] == "ok"
+    assert "namespace: zoo" in "".join(m["content"].get("text", "") for m in outputs)
+    assert rows_of(result_of(kc, "SELECT animal FROM {{ ref('bronze.animals') }} WHERE id = 2")) == [{"animal": "fox"}]
+    bundle = result_of(kc, "-- @namespace: analytics\nSELECT count(*) AS n FROM {{ ref('gold.revenue') }}")
+    assert rows_of(bundle) == [{"n": 3}]
+    # The annotation sets the namespace for later cells too, like %namespace.
+    assert rows_of(result_of(kc, "SELECT count(*) AS n FROM {{ ref('bronze.orders') }}")) == [{"n": 20}]
+
+
+def test_last_result_and_named_results_are_tables_for_later_cells(kc: BlockingKernelClient) -> None:
+    result_of(kc, "-- @name: big_orders\nSELECT * FROM {{ ref('silver.orders_clean') }} WHERE amount >= 40")
+    assert rows_of(result_of(kc, "SELECT count(*) AS n, min(id) AS first FROM _")) == [{"n": 5, "first": 16}]
+    assert rows_of(result_of(kc, "SELECT n * 10 AS m FROM _")) == [{"m": 50}]
+    bundle = result_of(kc, "SELECT customer, count(*) AS n FROM big_orders GROUP BY customer ORDER BY customer")
+    assert rows_of(bundle) == [{"customer": "alice", "n": 1}, {"customer": "bob", "n": 2},
+                               {"customer": "carol", "n": 2}]
+    assert "stored as" not in bundle["text/html"]
+    _, outputs = execute(kc, "%name doubled\nSELECT 2 * n AS n2 FROM _")
+    assert "stored as doubled" in outputs[-1]["content"]["data"]["text/html"]
+    assert rows_of(result_of(kc, "SELECT min(n2) AS m, count(*) AS c FROM doubled")) == [{"m": 2, "c": 3}]
+
+
+def test_display_limit_keeps_the_full_result(kc: BlockingKernelClient) -> None:
+    bundle = result_of(kc, "-- @limit: 3\nSELECT * FROM range(1000) t(i)")
+    assert len(rows_of(bundle)) == 3
+    assert "1,000 rows, 1 column" in bundle["text/html"] and "showing the first 3" in bundle["text/html"]
+    assert rows_of(result_of(kc, "SELECT count(*) AS n FROM _")) == [{"n": 1000}]
+    result_of(kc, "%limit 4\nSELECT 1")  # %limit sets the default for later cells
+    assert len(rows_of(result_of(kc, "SELECT * FROM range(10)"))) == 4
+    result_of(kc, "%limit 50\nSELECT 1")
+
+
+def test_errors_are_short_with_the_line_and_a_suggestion(kc: BlockingKernelClient) -> None:
+    err = error_of(kc, "-- @namespace: analytics\nSELECT *\nFROM {{ ref('silver.orders_clen') }}")
+    assert "line 3" in err["evalue"]
+    assert "did you mean 'silver.orders_clean'" in err["evalue"]
+    assert len(err["traceback"]) == 1 and "Traceback" not in err["traceback"][0]
+    err = error_of(kc, "SELECT id,\n       amout\nFROM {{ ref('silver.orders_clean') }}")
+    assert err["ename"] == "BinderError"
+    assert "amout" in err["evalue"] and "(line 2)" in err["evalue"]
+    assert len(err["evalue"].splitlines()) == 1
+    err = error_of(kc, "SELECT 1\nFROM {{ this }}")
+    assert "only defined inside a pipeline" in err["evalue"] and "line 2" in err["evalue"]
+    err = error_of(kc, "SELECT 1;\n\nSELEC 2")
+    assert err["ename"] == "ParserError" and "(line 3)" in err["evalue"]
+    err = error_of(kc, "%namespace zo")
+    assert "did you mean 'zoo'" in err["evalue"]
+
+
+def test_statements_without_rows_report_and_keep_the_last_result(kc: BlockingKernelClient) -> None:
+    result_of(kc, "SELECT 7 AS seven")
+    reply, outputs = execute(kc, "CREATE TEMP TABLE scratch AS SELECT * FROM range(3) t(i);\nINSERT INTO scratch "
+                                 "VALUES (9)")
+    assert reply["status"] == "ok"
+    assert "1 row affected" in "".join(m["content"].get("text", "") for m in outputs)
+    assert rows_of(result_of(kc, "SELECT seven FROM _")) == [{"seven": 7}]
+    reply, outputs = execute(kc, "-- only a comment")
+    assert reply["status"] == "ok" and outputs == []
+
+
+def test_completion_of_tables_refs_and_columns(kc: BlockingKernelClient) -> None:
+    def complete(code: str, pos: int | None = None) -> list[str]:
+        reply = kc.complete(code, len(code) if pos is None else pos, reply=True, timeout=30)["content"]
+        assert reply["status"] == "ok"
+        return reply["matches"]
+
+    execute(kc, "%namespace analytics")
+    assert complete("SELECT * FROM analytics.sil") == ["analytics.silver.orders_clean"]
+    assert "zoo.bronze.animals" in complete("SELECT * FROM zo")
+    assert complete("SELECT * FROM {{ ref('silver.") == ["silver.orders_clean"]
+    assert "zoo.bronze.animals" in complete("SELECT * FROM {{ ref('zoo")
+    code = "SELECT cus, am FROM {{ ref('silver.orders_clean') }}"
+    assert complete(code, len("SELECT cus")) == ["customer"]
+    assert complete(code, len("SELECT cus, am")) == ["amount"]
+    assert complete("SELECT o.ord FROM analytics.bronze.orders o", len("SELECT o.ord")) == ["o.ordered_at"]
+    result_of(kc, "-- @name: picked\nSELECT 1 AS chosen_value")
+    assert complete("SELECT chos FROM picked", len("SELECT chos")) == ["chosen_value"]
+    assert "picked" in complete("SELECT * FROM pic")
+
+
+def test_a_cell_compiles_exactly_like_the_pipeline_with_the_same_text(seeded: Seeded,
+                                                                       kc: BlockingKernelClient) -> None:
+    session = NotebookSession(seeded.settings(), namespace="analytics")
+    try:
+        for key, source in (("analytics.gold.revenue", REVENUE_SQL), ("analytics.silver.orders_clean", CLEAN_SQL)):
+            compiled = session.compile(source)
+            assert compiled.strip() == seeded.compiled[key]
+        assert '"analytics"."silver"."orders_clean"' in session.compile(REVENUE_SQL)
+    finally:
+        session.close()
+    execute(kc, "%namespace analytics")
+    _, outputs = execute(kc, "%compile\n" + REVENUE_SQL)
+    (shown,) = [m["content"]["data"]["text/plain"] for m in outputs if m["msg_type"] == "display_data"]
+    assert shown == seeded.compiled["analytics.gold.revenue"]
+    # Running the same text in a cell gives the rows the pipeline wrote.
+    rows = rows_of(result_of(kc, REVENUE_SQL + "ORDER BY customer"))
+    assert [r["customer"] for r in rows] == ["alice", "bob", "carol"]
+    assert sum(r["orders"] for r in rows) == 16
+
+
+def test_default_namespace_follows_rat_namespace(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = NotebookSession(seeded.settings())
+    try:
+        assert session.namespace == "analytics"  # the first namespace
+    finally:
+        session.close()
+    monkeypatch.setenv("RAT_NAMESPACE", "zoo")
+    session = NotebookSession(seeded.settings())
+    try:
+        assert session.namespace == "zoo"
+        assert session.run("SELECT count(*) AS n FROM {{ ref('bronze.animals') }}").table.to_pylist() == [{"n": 3}]
+    finally:
+        session.close()
+
+
+def test_a_reopened_session_rebuilds_its_views(seeded: Seeded) -> None:
+    session = NotebookSession(seeded.settings(), namespace="analytics")
+    try:
+        assert session.run("SELECT count(*) AS n FROM {{ ref('bronze.orders') }}").table.to_pylist() == [{"n": 20}]
+        session.close()
+        assert session.run("SELECT count(*) AS n FROM analytics.bronze.orders").table.to_pylist() == [{"n": 20}]
+    finally:
+        session.close()
