@@ -369,7 +369,7 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
                     created_table = True
                 else:
                     table = _evolve_schema(table, final.schema, spec)
-                table.overwrite(final)
+                table.append(final)  # the table has no data yet: an append is one cheap snapshot
                 snap = table.metadata.snapshot_by_name(MAIN)
                 return snap.snapshot_id if snap else None
 

@@ -142,6 +142,7 @@ class Workspace:
                 raise Conflict(f"namespace '{name}' has active runs; cancel them first")
         self.state.delete_namespace(name)
         self.storage.delete_prefix(f"{name}/")
+        self.catalog.drop_namespace(name)
 
     # -- pipelines --------------------------------------------------------------------------------
     def pid(self, namespace: str, layer: str, name: str) -> PipelineId:
@@ -613,8 +614,7 @@ class Workspace:
                             content_type: str | None = None, *, stamp: bool = True) -> dict[str, Any]:
         from datetime import UTC, datetime
 
-        validate_namespace(namespace)
-        validate_name(zone, "landing zone")
+        _zone_key(namespace, zone)
         self.state.get_zone(namespace, zone)
         base = _safe_filename(filename)
         if len(data) > self.settings.max_upload_bytes:
@@ -754,14 +754,12 @@ class Workspace:
         return out
 
     def get_zone(self, namespace: str, name: str) -> dict[str, Any]:
-        validate_namespace(namespace)
-        validate_name(name, "landing zone")
+        _zone_key(namespace, name)
         zone = self.state.get_zone(namespace, name)
         return next((z for z in self.list_zones(namespace) if z["name"] == name), zone)
 
     def update_zone(self, namespace: str, name: str, **fields: Any) -> dict[str, Any]:
-        validate_namespace(namespace)
-        validate_name(name, "landing zone")
+        _zone_key(namespace, name)
         allowed = {"description", "owner", "expected_schema"}
         unknown = set(fields) - allowed
         if unknown:
@@ -773,16 +771,14 @@ class Workspace:
         return self.get_zone(namespace, name)
 
     def delete_zone(self, namespace: str, name: str) -> None:
-        validate_namespace(namespace)
-        validate_name(name, "landing zone")
+        _zone_key(namespace, name)
         self.state.get_zone(namespace, name)
         self.storage.delete_prefix(f"{namespace}/landing/{name}/")
         self.state.delete_zone(namespace, name)
 
     def zone_lifecycle(self, namespace: str, name: str, *, processed_max_age_days: int | None = None,
                        auto_purge: bool | None = None) -> dict[str, Any]:
-        validate_namespace(namespace)
-        validate_name(name, "landing zone")
+        _zone_key(namespace, name)
         fields: dict[str, Any] = {}
         if processed_max_age_days is not None:
             if not isinstance(processed_max_age_days, int) or isinstance(processed_max_age_days, bool) \
@@ -797,14 +793,12 @@ class Workspace:
         return {"processed_max_age_days": zone["processed_max_age_days"], "auto_purge": zone["auto_purge"]}
 
     def list_landing_files(self, namespace: str, zone: str) -> list[dict[str, Any]]:
-        validate_namespace(namespace)
-        validate_name(zone, "landing zone")
+        _zone_key(namespace, zone)
         self.state.get_zone(namespace, zone)
         return self.state.list_landing_files(namespace, zone)
 
     def get_landing_file(self, namespace: str, zone: str, file_id: str) -> dict[str, Any]:
-        validate_namespace(namespace)
-        validate_name(zone, "landing zone")
+        _zone_key(namespace, zone)
         return self.state.get_landing_file(namespace, zone, _run_id(file_id))
 
     def delete_landing_file(self, namespace: str, zone: str, file_id: str) -> None:
@@ -814,14 +808,12 @@ class Workspace:
         self.state.delete_landing_file(row["id"])
 
     def list_samples(self, namespace: str, zone: str) -> list[dict[str, Any]]:
-        validate_namespace(namespace)
-        validate_name(zone, "landing zone")
+        _zone_key(namespace, zone)
         self.state.get_zone(namespace, zone)
         return [f.to_dict() for f in self.storage.list(f"{namespace}/landing/{zone}/_samples/")]
 
     def upload_sample(self, namespace: str, zone: str, filename: str, data: bytes) -> dict[str, Any]:
-        validate_namespace(namespace)
-        validate_name(zone, "landing zone")
+        _zone_key(namespace, zone)
         self.state.get_zone(namespace, zone)
         base = _safe_filename(filename)
         if len(data) > self.settings.max_upload_bytes:
@@ -829,8 +821,7 @@ class Workspace:
         return self.storage.write(f"{namespace}/landing/{zone}/_samples/{base}", data).to_dict()
 
     def delete_sample(self, namespace: str, zone: str, filename: str) -> None:
-        validate_namespace(namespace)
-        validate_name(zone, "landing zone")
+        _zone_key(namespace, zone)
         self.storage.delete(f"{namespace}/landing/{zone}/_samples/{_safe_filename(filename)}")
 
     # -- lineage ----------------------------------------------------------------------------------
@@ -946,6 +937,10 @@ class Workspace:
     def _check_workers(self) -> None:
         if self.server and not self.pool.worker_pids():
             raise RuntimeError("no worker process is running")
+
+
+def _zone_key(namespace: object, zone: object) -> tuple[str, str]:
+    return validate_namespace(namespace), validate_name(zone, "landing zone")
 
 
 def _description(value: object) -> str:

@@ -57,6 +57,7 @@ class Catalog:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.iceberg = build_iceberg_catalog(settings)
+        self._known: set[tuple[str, str]] = set()
 
     def load(self, pid: PipelineId) -> Table | None:
         try:
@@ -68,6 +69,8 @@ class Catalog:
         return self.load(pid) is not None
 
     def ensure_namespace(self, namespace: str, layer: str) -> None:
+        if (namespace, layer) in self._known:
+            return
         for ident in ((namespace,), (namespace, layer)):
             try:
                 self.iceberg.create_namespace(ident)
@@ -77,6 +80,7 @@ class Catalog:
                 # Two workers creating the same namespace at once: the loser gets a driver error.
                 if not self._namespace_exists(ident):
                     raise
+        self._known.add((namespace, layer))
 
     def _namespace_exists(self, ident: tuple[str, ...]) -> bool:
         try:
@@ -88,7 +92,12 @@ class Catalog:
     def create(self, pid: PipelineId, schema: pa.Schema,
                partition_by: tuple[PartitionConfig, ...] = ()) -> Table:
         self.ensure_namespace(pid.namespace, pid.layer)
-        table = self.iceberg.create_table(pid.table_identifier, schema=schema)
+        try:
+            table = self.iceberg.create_table(pid.table_identifier, schema=schema)
+        except NoSuchNamespaceError:  # dropped since we cached it
+            self._known.discard((pid.namespace, pid.layer))
+            self.ensure_namespace(pid.namespace, pid.layer)
+            table = self.iceberg.create_table(pid.table_identifier, schema=schema)
         if partition_by:
             with table.update_spec() as spec:
                 for p in partition_by:
@@ -127,6 +136,20 @@ class Catalog:
             if table is not None:
                 result[pid] = table.metadata_location
         return result
+
+    def drop_namespace(self, namespace: str) -> int:
+        """Drop every table of a namespace, then the namespace itself."""
+        tables = self.list_tables(namespace)
+        for pid in tables:
+            self.drop(pid)
+        try:
+            for ident in self.iceberg.list_namespaces((namespace,)):
+                self.iceberg.drop_namespace(ident)
+            self.iceberg.drop_namespace((namespace,))
+        except NoSuchNamespaceError:
+            pass
+        self._known = {k for k in self._known if k[0] != namespace}
+        return len(tables)
 
     def list_tables(self, namespace: str | None = None) -> list[PipelineId]:
         out: list[PipelineId] = []

@@ -291,3 +291,18 @@ def test_the_published_dag_comes_from_the_published_version(workspace: Workspace
     workspace.publish_pipeline(ns, "silver", "c")
     order, _ = workspace.select(f"{ns}.bronze.a+")
     assert order == [workspace.pid(ns, "bronze", "a")]
+
+
+def test_deleting_a_namespace_removes_its_pipelines_files_and_tables(workspace: Workspace, ns: str) -> None:
+    make_pipeline(workspace, ns, "bronze", "a", "SELECT 1 AS id")
+    assert run_one(workspace, ns, "bronze", "a").status == "success"
+    workspace.delete_namespace(ns)
+    assert workspace.catalog.list_tables(ns) == []
+    assert workspace.storage.list(f"{ns}/") == []
+    with pytest.raises(NotFound):
+        workspace.get_pipeline(ns, "bronze", "a")
+    # the name can be used again, and its tables recreated by a worker that cached the old namespace
+    workspace.create_namespace(ns)
+    make_pipeline(workspace, ns, "bronze", "a", "SELECT 2 AS id")
+    assert run_one(workspace, ns, "bronze", "a").status == "success"
+    assert rows(workspace, ns, "bronze", "a") == [(2,)]
