@@ -21,6 +21,7 @@ from ..core.errors import Invalid, RatError, TooLarge
 
 T = TypeVar("T")
 MAX_JSON_BYTES = 1024 * 1024
+MAX_INT = 2**63 - 1  # integers the state store can hold (SQLite and PostgreSQL BIGINT)
 AUTH_RESOURCE = "rat"
 
 
@@ -36,6 +37,7 @@ class RatAPIHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
     summary: dict[str, str] = {}
     audited = True
+    public = False  # True only for the webhook receiver, which checks its own token
 
     @property
     def ws(self) -> Any:
@@ -43,6 +45,8 @@ class RatAPIHandler(APIHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
+        if self.current_user is None and not self.public:
+            return  # the route's authentication answers 403 first: never reveal more to an anonymous caller
         length = self.request.headers.get("Content-Length")
         limit = self.body_limit()
         if length and length.isdigit() and int(length) > limit:
@@ -83,9 +87,9 @@ class RatAPIHandler(APIHandler):
         if not re.fullmatch(r"-?\d+", raw):
             raise Invalid(f"'{name}' must be an integer")
         value = int(raw)
-        if value < minimum or (maximum is not None and value > maximum):
-            raise Invalid(f"'{name}' must be between {minimum} and {maximum}" if maximum is not None
-                          else f"'{name}' must be at least {minimum}")
+        upper = MAX_INT if maximum is None else maximum
+        if value < minimum or value > upper:
+            raise Invalid(f"'{name}' must be between {minimum} and {upper}")
         return value
 
     def page(self) -> tuple[int, int]:

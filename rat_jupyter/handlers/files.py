@@ -6,12 +6,25 @@ from ..core.errors import Invalid, TooLarge
 from .base import RatAPIHandler, endpoint
 
 
+def _raw_arg(values: dict[str, list[bytes]], name: str) -> str:
+    """A query or form argument exactly as sent. Tornado's accessors replace control characters with spaces,
+    which would turn an invalid path (a NUL byte in ``shop/<NUL>.txt``) into a different, valid one instead
+    of a 400."""
+    raw = values.get(name)
+    if not raw:
+        return ""
+    try:
+        return raw[-1].decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid(f"'{name}' must be UTF-8 text") from None
+
+
 class FilesHandler(RatAPIHandler):
     summary = {"get": "List files under a prefix (required; starts with a namespace); exclude=seg1,seg2"}
 
     @endpoint
     async def get(self) -> None:
-        prefix = self.arg("prefix")
+        prefix = _raw_arg(self.request.query_arguments, "prefix")
         if not prefix:
             raise Invalid("'prefix' is required and must start with a namespace")
         exclude = [s for s in (self.arg("exclude") or "").split(",") if s]
@@ -60,7 +73,7 @@ class UploadHandler(RatAPIHandler):
         upload = files[0]
         if len(upload["body"]) > self.ws.settings.max_upload_bytes:
             raise TooLarge(f"file is larger than {self.ws.settings.max_upload_bytes} bytes")
-        path = self.get_body_argument("path", "")
+        path = _raw_arg(self.request.body_arguments, "path")
         if not path:
             raise Invalid("multipart field 'path' is required")
         if path.endswith("/"):

@@ -6,6 +6,8 @@ import inspect
 import re
 from typing import Any
 
+from tornado.web import RequestHandler
+
 from .. import __version__
 from .base import RatAPIHandler, endpoint
 
@@ -21,7 +23,7 @@ def document(base_url: str = "/") -> dict[str, Any]:
         item: dict[str, Any] = {}
         params = re.findall(r"\{(\w+)\}", template)
         for method in METHODS:
-            if method not in handler.__dict__:
+            if getattr(handler, method) is getattr(RequestHandler, method):  # inherited methods count
                 continue
             op: dict[str, Any] = {
                 "summary": handler.summary.get(method, ""),
@@ -58,7 +60,7 @@ def document(base_url: str = "/") -> dict[str, Any]:
 
 
 def _ok(method: str, handler: type) -> str:
-    code = inspect.unwrap(handler.__dict__[method]).__code__
+    code = inspect.unwrap(getattr(handler, method)).__code__
     names = set(code.co_names)
     if "no_content" in names:
         return "204"

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..core.errors import Invalid, NotFound
 from ..core.names import PipelineId
-from .base import RatAPIHandler, endpoint
+from .base import MAX_INT, RatAPIHandler, endpoint
 
 
 def _pid(ns: str, layer: str, name: str) -> PipelineId:
@@ -92,6 +92,8 @@ class VersionHandler(RatAPIHandler):
 
     @endpoint
     async def get(self, ns: str, layer: str, name: str, number: str) -> None:
+        if int(number) > MAX_INT:
+            raise Invalid("version number is out of range")
         self.write_json(await self.call(self.ws.get_version, ns, layer, name, int(number)))
 
 
@@ -101,6 +103,8 @@ class RollbackHandler(RatAPIHandler):
     @endpoint
     async def post(self, ns: str, layer: str, name: str) -> None:
         body = self.body({"version", "message"}, {"version"})
+        if isinstance(body["version"], int) and body["version"] > MAX_INT:
+            raise Invalid("version must be a positive integer")
         self.write_json(await self.call(self.ws.rollback, ns, layer, name, body["version"], body.get("message") or ""))
 
 

@@ -125,6 +125,7 @@ class WebhookHandler(_SchedulerHandler):
     summary = {"post": "Fire a webhook trigger: token in X-Webhook-Token or Authorization: Bearer (no Jupyter "
                        "auth); 404 unknown token, 429 rate limited or cooling down, 201 with the run id"}
     audited = False
+    public = True
 
     def check_xsrf_cookie(self) -> None:
         # A webhook is called by other systems, never by a browser session: it has its own token.

@@ -51,8 +51,8 @@ class MetricsHandler(RatAPIHandler):
         lines += [f'rat_runs_total{{status="{status}"}} {n}' for status, n in sorted(m["runs"].items())]
         lines += [f"rat_pipelines {m['pipelines']}", f"rat_namespaces {m['namespaces']}",
                   f"rat_workers {m['workers']}"]
-        self.set_header("Content-Type", "text/plain; version=0.0.4")
-        self.finish("\n".join(lines) + "\n")
+        # APIHandler.finish() would set application/json: pass the Prometheus type through it
+        self.finish("\n".join(lines) + "\n", set_content_type="text/plain; version=0.0.4")
 
 
 class LineageHandler(RatAPIHandler):
