@@ -38,6 +38,9 @@ lint: setup ## ruff (lint + import order)
 bench: setup ## Run the benchmarks and write bench/results.md
 	bash bench/setup_dbt.sh
 	$(BIN)/python bench/bench_dag.py --rounds 5
+	$(BIN)/python bench/bench_rest.py
+	$(BIN)/python bench/bench_kernel.py
+	$(BIN)/python bench/bench_scheduler.py
 
 clean: ## Remove the virtual environment, demo data and build outputs
 	rm -rf $(VENV) .rat build dist coverage.xml .coverage*

@@ -72,35 +72,63 @@ class Reaper:
                     self.ws._pool.cancel(run["id"])
         return count
 
+    def _overrides(self) -> dict[tuple[str, str, str], dict[str, int]]:
+        """Per-pipeline retention overrides (API-22); they win over the system settings."""
+        import json
+
+        rows = self.ws.state.query("SELECT namespace, layer, name, retention_config FROM pipelines "
+                                   "WHERE deleted_at IS NULL AND retention_config IS NOT NULL")
+        return {(r["namespace"], r["layer"], r["name"]): json.loads(r["retention_config"]) for r in rows}
+
     def prune_runs(self, config: RetentionConfig, now: datetime) -> int:
         state = self.ws.state
-        terminal = "status IN ('success', 'failed', 'cancelled', 'skipped')"
-        old = [r["id"] for r in state.query(f"SELECT id FROM runs WHERE {terminal} AND created_at < ?",
-                                            (_ago(now, days=config.runs_max_age_days),))]
-        ranked = state.query(f"SELECT id, namespace, layer, name FROM runs WHERE {terminal} "
+        overrides = self._overrides()
+        ranked = state.query("SELECT id, namespace, layer, name, created_at FROM runs WHERE status IN "
+                             "('success', 'failed', 'cancelled', 'skipped') "
                              "ORDER BY namespace, layer, name, created_at DESC")
         seen: dict[tuple[str, str, str], int] = {}
-        over = []
+        drop = []
         for r in ranked:
             key = (r["namespace"], r["layer"], r["name"])
+            own = overrides.get(key, {})
+            max_count = own.get("runs_max_per_pipeline", config.runs_max_per_pipeline)
+            max_age = own.get("runs_max_age_days", config.runs_max_age_days)
             seen[key] = seen.get(key, 0) + 1
-            if seen[key] > config.runs_max_per_pipeline:
-                over.append(r["id"])
-        return state.delete_runs(sorted(set(old) | set(over)))
+            if seen[key] > max_count or r["created_at"] < _ago(now, days=max_age):
+                drop.append(r["id"])
+        return state.delete_runs(drop)
 
     def prune_logs(self, config: RetentionConfig, now: datetime) -> int:
-        return self.ws.state.delete_logs_before(_ago(now, days=config.logs_max_age_days))
+        state = self.ws.state
+        count = 0
+        overrides = self._overrides()
+        for (ns, layer, name), own in overrides.items():
+            if "logs_max_age_days" in own:
+                count += state.execute(
+                    "DELETE FROM run_logs WHERE run_id IN (SELECT id FROM runs WHERE namespace = ? AND layer = ? "
+                    "AND name = ? AND created_at < ?)", (ns, layer, name, _ago(now, days=own["logs_max_age_days"])))
+        cutoff = _ago(now, days=config.logs_max_age_days)
+        special = [k for k, own in overrides.items() if "logs_max_age_days" in own]
+        if not special:
+            return count + state.delete_logs_before(cutoff)
+        for run in state.query("SELECT id, namespace, layer, name FROM runs WHERE created_at < ?", (cutoff,)):
+            if (run["namespace"], run["layer"], run["name"]) not in special:
+                count += state.execute("DELETE FROM run_logs WHERE run_id = ?", (run["id"],))
+        return count
 
     def prune_quality_results(self, config: RetentionConfig, now: datetime) -> int:
         state = self.ws.state
+        overrides = self._overrides()
         rows = state.query("SELECT id, namespace, layer, pipeline, test FROM quality_results "
                            "ORDER BY namespace, layer, pipeline, test, created_at DESC")
         seen: dict[tuple[str, ...], int] = {}
         drop = []
         for r in rows:
             key = (r["namespace"], r["layer"], r["pipeline"], r["test"])
+            limit = overrides.get(key[:3], {}).get("quality_results_max_per_test",
+                                                  config.quality_results_max_per_test)
             seen[key] = seen.get(key, 0) + 1
-            if seen[key] > config.quality_results_max_per_test:
+            if seen[key] > limit:
                 drop.append(r["id"])
         for i in range(0, len(drop), 500):
             chunk = drop[i:i + 500]

@@ -137,3 +137,24 @@ def test_reaper_status_reports_the_last_run(workspace: Workspace) -> None:
     status = workspace.run_reaper(lambda: NOW)
     assert status["errors"] == {}
     assert workspace.reaper_status()["last_run_at"] == status["last_run_at"]
+
+
+def test_per_pipeline_overrides_win_over_the_system_settings(workspace: Workspace, ns: str) -> None:
+    configure(workspace, runs_max_per_pipeline=10, quality_results_max_per_test=10)
+    make_pipeline(workspace, ns, "bronze", "strict", "SELECT 1 AS v")
+    make_pipeline(workspace, ns, "bronze", "loose", "SELECT 1 AS v")
+    out = workspace.pipeline_retention(ns, "bronze", "strict", {"runs_max_per_pipeline": 2,
+                                                                 "quality_results_max_per_test": 1})
+    assert out["effective"]["runs_max_per_pipeline"] == 2 and out["system"]["runs_max_per_pipeline"] == 10
+    for name in ("strict", "loose"):
+        for d in (1, 2, 3, 4):
+            add_run(workspace, ns, name, "success", ago(days=d))
+        result = {"test": "t", "severity": "error", "status": "pass"}
+        workspace.state.save_quality_results(None, ns, "bronze", name, [result])
+        workspace.state.save_quality_results(None, ns, "bronze", name, [result])
+    workspace.run_reaper(lambda: NOW)
+    assert len(workspace.list_runs(namespace=ns, pipeline="strict", limit=None)[0]) == 2
+    assert len(workspace.list_runs(namespace=ns, pipeline="loose", limit=None)[0]) == 4
+    counts = {r["pipeline"]: r["n"] for r in workspace.state.query(
+        "SELECT pipeline, COUNT(*) AS n FROM quality_results WHERE namespace = ? GROUP BY pipeline", (ns,))}
+    assert counts == {"strict": 1, "loose": 2}
