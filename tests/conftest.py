@@ -12,6 +12,9 @@ import pytest
 from rat_jupyter.core.settings import Settings
 from rat_jupyter.core.workspace import Workspace
 
+# The real-Jupyter-server fixtures (jp_fetch, jp_serverapp, …) used by tests/handlers.
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 _counter = itertools.count()
 
 

@@ -18,8 +18,6 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPResponse
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
 API_PREFIX = "rat/api/v1"
 TERMINAL = ("success", "failed", "cancelled")
 
