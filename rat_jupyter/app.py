@@ -9,7 +9,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Float, Int, Unicode, default, validate
 
-from .core.settings import S3Options, Settings
+from .core.settings import ENV_SETTINGS, S3Options, Settings
 from .core.workspace import Workspace
 
 
@@ -77,6 +77,7 @@ class RatApp(ExtensionApp):
         self.settings["rat_scheduler"] = self.scheduler
         # Kernels and magics started from this server find the same configuration.
         os.environ["RAT_DATA_DIR"] = str(self.workspace.settings.data_dir)
+        os.environ[ENV_SETTINGS] = self.workspace.settings.to_json()
 
     def initialize_handlers(self) -> None:
         from .handlers import routes
@@ -94,3 +95,6 @@ class RatApp(ExtensionApp):
         ws = getattr(self, "workspace", None)
         if ws is not None:
             ws.close()
+
+
+main = launch_new_instance = RatApp.launch_instance

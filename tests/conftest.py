@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,18 @@ from rat_jupyter.core.workspace import Workspace
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 _counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _isolate_rat_environment() -> Iterator[None]:
+    """A server started by a test exports its settings to os.environ (for its kernels); don't leak them."""
+    saved = {k: os.environ.get(k) for k in ("RAT_SETTINGS", "RAT_DATA_DIR")}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="module")

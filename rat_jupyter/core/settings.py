@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+ENV_SETTINGS = "RAT_SETTINGS"
 
 
 def default_data_dir() -> Path:
@@ -83,3 +86,26 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["data_dir"] = str(self.data_dir)
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        data = json.loads(text)
+        data["s3"] = S3Options(**data.get("s3", {}))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """The settings of the Jupyter server that started this process (kernels and magics use this).
+
+        The server extension exports ``RAT_SETTINGS`` (its whole configuration) to the processes it starts,
+        so a notebook finds the same storage, catalog and state with no set-up; without it, the embedded
+        default in ``RAT_DATA_DIR`` (or ``./.rat``) is used.
+        """
+        text = os.environ.get(ENV_SETTINGS)
+        return cls.from_json(text) if text else cls()

@@ -130,7 +130,7 @@ class RatMagics(Magics):
     def session(self) -> NotebookSession:
         """Opened by the first ``%rat``: loading the extension costs nothing until it is used."""
         if self._session is None:
-            settings = Settings()
+            settings = Settings.from_env()
             if self.workers > 0:
                 settings = settings.with_(concurrency=self.workers)
             self._session = NotebookSession(settings, namespace=self.namespace, display_limit=self.display_limit)

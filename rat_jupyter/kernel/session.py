@@ -196,7 +196,7 @@ class NotebookSession:
 
     def __init__(self, settings: Settings | None = None, *, namespace: str | None = None,
                  display_limit: int = DEFAULT_DISPLAY_LIMIT, workspace: Workspace | None = None) -> None:
-        self.settings = settings if settings is not None else (workspace.settings if workspace else Settings())
+        self.settings = settings if settings is not None else (workspace.settings if workspace else Settings.from_env())
         self.display_limit = display_limit
         self._workspace = workspace
         self._owns_workspace = workspace is None

@@ -194,3 +194,16 @@ def test_quality_test_annotations() -> None:
     assert (t.severity, t.tags, t.description) == ("warn", ("pii", "core"), "d")
     with pytest.raises(Invalid):
         parse_test("Bad-Name", "SELECT 1")
+
+
+def test_settings_round_trip_through_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from rat_jupyter.core.settings import ENV_SETTINGS, S3Options, Settings
+
+    original = Settings(data_dir=tmp_path, storage_url="s3://bucket/p", concurrency=3,
+                        s3=S3Options(endpoint="http://127.0.0.1:9", access_key_id="k", secret_access_key="s"),
+                        catalog_properties={"a": "b"})
+    monkeypatch.setenv(ENV_SETTINGS, original.to_json())
+    assert Settings.from_env() == original
+    monkeypatch.delenv(ENV_SETTINGS)
+    monkeypatch.setenv("RAT_DATA_DIR", str(tmp_path / "x"))
+    assert Settings.from_env().data_dir == (tmp_path / "x").resolve()
