@@ -22,7 +22,7 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 from pyiceberg.table.update import AssertRefSnapshotId
 
-from . import engine, strategies
+from . import engine, fastwrite, strategies
 from .errors import Conflict, NotFound, RatError, RunCancelled, TemplateError
 from .names import PipelineId
 from .pipelines import PipelineSpec, QualityTest, load_spec
@@ -330,24 +330,51 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
         reporter.log("info", f"Running {pid} ({spec.kind}, {spec.config.merge_strategy}, "
                              f"is_incremental={is_incremental})")
 
+        fast_schema = None
         if spec.kind == "sql":
             ctx = session.render_context(spec, is_incremental=is_incremental, watermark=watermark,
                                          run_started_at=started)
             rendered = phases.run("render", lambda: render(spec.source, ctx),
                                   lambda r: {"refs": [str(x) for x in r.refs]})
             reporter.log("debug", "Compiled SQL:\n" + rendered.sql.strip())
+            fast_schema = fastwrite.plan(session.conn, spec, rendered.sql)
+        if fast_schema is not None:
+            try:
+                if table is None:
+                    table = catalog.create(pid, fast_schema)
+                    created_table = True
+                table = _fast_run(session, spec, table, fast_schema, rendered.sql, run_id, has_data,
+                                  branch, started, outcome, phases, reporter)
+                fast_done = True
+            except fastwrite.Unsupported as exc:
+                reporter.log("debug", f"fast write path not possible ({exc}); using the Arrow path")
+                fast_done = False
+                table = catalog.load(pid)
+                has_data = table is not None and table.metadata.snapshot_by_name(MAIN) is not None
+        else:
+            fast_done = False
+        if fast_done:
+            pass
+        elif spec.kind == "sql":
             data = phases.run("execute", lambda: session.execute_sql(rendered.sql), lambda d: {"rows": d.num_rows})
         else:
             data = phases.run("execute", lambda: session.execute_python(spec, reporter, is_incremental, started),
                               lambda d: {"rows": d.num_rows})
-        data = strategies.normalize_arrow(data)
-        cancel.check()
+        if not fast_done:
+            data = strategies.normalize_arrow(data)
+            cancel.check()
 
         # -- write, audit, publish ----------------------------------------------------------------------
-        if has_data:
+        if fast_done:
+            pass
+        elif has_data:
             assert table is not None
             table = _evolve_schema(table, data.schema, spec)
-            _write_audit_publish(session, spec, table, data, branch, run_ts, started, outcome, phases, reporter)
+
+            def write(t: Table, target: str) -> strategies.WriteResult:
+                return strategies.apply(t, data, spec.config, target, session.conn, pid.sql, run_ts)
+
+            _write_audit_publish(session, spec, table, write, branch, started, outcome, phases, reporter)
         else:
             # First write: nothing on main yet, so the audit reads the rows that would be written and the
             # table is created (or filled) only once they pass.
@@ -415,9 +442,9 @@ def _audit(session: Session, spec: PipelineSpec, started: str, outcome: RunOutco
         raise _QualityFailed(blocking)
 
 
-def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table, data: pa.Table, branch: str,
-                         run_ts: datetime, started: str, outcome: RunOutcome, phases: _Phases,
-                         reporter: Reporter) -> None:
+def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table,
+                         write: Callable[[Table, str], strategies.WriteResult], branch: str,
+                         started: str, outcome: RunOutcome, phases: _Phases, reporter: Reporter) -> None:
     """Write to a run branch, audit the branch, then move ``main`` to it (only if ``main`` did not move).
 
     Without quality tests there is nothing to audit: the strategy commits to ``main`` directly, which is
@@ -430,9 +457,8 @@ def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table, dat
     target = branch if audit else MAIN
     if audit and base_id is not None:
         table.manage_snapshots().create_branch(base_id, branch).commit()
-    result = phases.run(
-        "write", lambda: strategies.apply(table, data, spec.config, target, session.conn, pid.sql, run_ts),
-        lambda r: {"rows_written": r.rows_written, "target": target, "detail": r.detail})
+    result = phases.run("write", lambda: write(table, target),
+                        lambda r: {"rows_written": r.rows_written, "target": target, "detail": r.detail})
     outcome.rows_written = result.rows_written
     detail = f", {result.detail}" if result.detail else ""
     where = f"branch {branch}" if audit else "main"
@@ -449,6 +475,56 @@ def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table, dat
     else:
         snap = table.metadata.snapshot_by_name(MAIN)
         outcome.snapshot_id = snap.snapshot_id if snap else None
+
+
+def _fast_run(session: Session, spec: PipelineSpec, table: Table, schema: pa.Schema, sql: str,
+              run_id: str, has_data: bool, branch: str, started: str, outcome: RunOutcome, phases: _Phases,
+              reporter: Reporter) -> Table:
+    """Write-audit-publish where DuckDB writes the data file (see :mod:`fastwrite`)."""
+    pid = spec.pid
+    table = _evolve_schema(table, schema, spec)
+    staged = phases.run("execute", lambda: _stage(session, table, sql, run_id, schema.names),
+                        lambda st: {"rows": st.rows})
+    try:
+        if has_data:
+            replace = spec.config.merge_strategy == "full_refresh"
+
+            def write(t: Table, target: str) -> strategies.WriteResult:
+                fastwrite.commit(t, staged, target, replace)
+                return strategies.WriteResult(staged.rows)
+
+            _write_audit_publish(session, spec, table, write, branch, started, outcome, phases, reporter)
+            return table
+        if spec.tests:
+            location = (staged.local or staged.uri).replace("'", "''")
+            engine.register_empty_view(session.conn, pid, f"SELECT * FROM read_parquet('{location}')",
+                                       session.attached)
+            engine.register_table_sql(session.conn, pid, f"SELECT * FROM read_parquet('{location}')")
+            session.registered[pid] = pid.sql
+            _audit(session, spec, started, outcome, phases, reporter)
+        session.cancel.check()
+        phases.run("publish", lambda: fastwrite.commit(table, staged, MAIN, replace=False))
+    except BaseException:
+        staged.discard()
+        raise
+    table = session.catalog.load(pid)
+    snap = table.metadata.snapshot_by_name(MAIN)
+    outcome.snapshot_id = snap.snapshot_id if snap else None
+    outcome.rows_written = staged.rows
+    reporter.log("info", f"Created {pid} with {staged.rows} rows (snapshot {outcome.snapshot_id})")
+    return table
+
+
+def _stage(session: Session, table: Table, sql: str, run_id: str, columns: list[str]) -> fastwrite.Staged:
+    session.cancel.check()
+    try:
+        return fastwrite.stage(session.conn, table, sql, run_id, columns)
+    except duckdb.InterruptException:
+        raise RunCancelled("run cancelled while the query was running") from None
+    except duckdb.Error as exc:
+        if session.cancel.cancelled:
+            raise RunCancelled("run cancelled while the query was running") from None
+        raise _SqlError(str(exc)) from None
 
 
 class _QualityFailed(RatError):

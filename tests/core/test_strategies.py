@@ -163,3 +163,22 @@ def test_python_pipeline_without_result_fails_clearly(workspace: Workspace, ns: 
     run = run_one(workspace, ns, "silver", "py")
     assert run.status == "failed"
     assert "result" in run.error
+
+
+def test_full_refresh_with_fewer_columns_keeps_the_table_readable(workspace: Workspace, ns: str) -> None:
+    make_pipeline(workspace, ns, "silver", "t", "SELECT 1 AS id, 'x' AS extra")
+    assert run_one(workspace, ns, "silver", "t").status == "success"
+    republish(workspace, ns, "silver", "t", "SELECT 2 AS id")
+    r2 = run_one(workspace, ns, "silver", "t")
+    assert r2.status == "success", r2.error
+    assert rows(workspace, ns, "silver", "t") == [(2, None)]
+
+
+def test_types_outside_the_fast_path_still_write_through_arrow(workspace: Workspace, ns: str) -> None:
+    sql = ("SELECT 1::SMALLINT AS s, 2::UTINYINT AS u, [1, 2] AS l, {'a': 1} AS st, "
+           "sum(i)::HUGEINT AS h FROM range(3) t(i)")
+    make_pipeline(workspace, ns, "silver", "t", sql)
+    run = run_one(workspace, ns, "silver", "t")
+    assert run.status == "success", run.error
+    assert workspace.read_table(ns, "silver", "t").to_pylist() == [
+        {"s": 1, "u": 2, "l": [1, 2], "st": {"a": 1}, "h": 3}]

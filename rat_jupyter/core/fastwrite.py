@@ -1,0 +1,98 @@
+"""The fast write path: DuckDB writes the Parquet data file itself, pyiceberg only commits it.
+
+For ``full_refresh`` and ``append_only`` SQL pipelines the result never needs to pass through Python:
+``COPY (<query>) TO '<table>/data/<file>.parquet' (FIELD_IDS …)`` runs the query and writes the file with
+DuckDB's parallel Parquet writer (using every core while the DAG is still narrow), and the file is added to
+the Iceberg table with one fast-append commit. Anything outside the safe set of column types falls back to
+the Arrow path, which handles every case.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import duckdb
+import pyarrow as pa
+from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.io.pyarrow import parquet_file_to_data_file
+from pyiceberg.table import Table
+
+from .engine import quote_ident
+from .pipelines import PipelineSpec
+
+STRATEGIES = ("full_refresh", "append_only")
+
+
+class Unsupported(Exception):
+    """This result cannot take the fast path; the caller uses the Arrow path instead."""
+
+
+def _safe_type(t: pa.DataType) -> bool:
+    return (pa.types.is_int32(t) or pa.types.is_int64(t) or pa.types.is_float32(t) or pa.types.is_float64(t)
+            or pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_date32(t)
+            or pa.types.is_decimal128(t) or pa.types.is_binary(t)
+            or (pa.types.is_timestamp(t) and t.unit == "us" and t.tz in (None, "UTC", "+00:00")))
+
+
+def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str) -> pa.Schema | None:
+    """The result schema if this run can take the fast path, else ``None``."""
+    if spec.kind != "sql" or spec.config.merge_strategy not in STRATEGIES or spec.config.partition_by:
+        return None
+    try:
+        probe = conn.execute(f"SELECT * FROM (\n{strip(sql)}\n) AS q LIMIT 0").arrow()
+    except duckdb.Error:
+        return None  # the real execution reports the error
+    schema = probe.schema if isinstance(probe, pa.Table | pa.RecordBatchReader) else None
+    if schema is None or len(set(schema.names)) != len(schema.names):
+        return None
+    if not all(_safe_type(f.type) for f in schema):
+        return None
+    return pa.schema([pa.field(f.name, f.type, nullable=True) for f in schema])
+
+
+def strip(sql: str) -> str:
+    return sql.strip().rstrip(";").strip()
+
+
+@dataclass
+class Staged:
+    uri: str
+    local: str | None
+    rows: int
+
+    def discard(self) -> None:
+        if self.local and os.path.exists(self.local):
+            os.remove(self.local)
+
+
+def stage(conn: duckdb.DuckDBPyConnection, table: Table, sql: str, run_id: str, columns: list[str]) -> Staged:
+    """Run the query straight into a Parquet file under the table's data folder (not committed yet)."""
+    by_name = {f.name: f.field_id for f in table.schema().fields}
+    ids = ", ".join(f"{quote_ident(name)}: {by_name[name]}" for name in columns)
+    uri = f"{table.location().rstrip('/')}/data/rat-{run_id}-{uuid.uuid4().hex}.parquet"
+    parsed = urlparse(uri)
+    local = parsed.path if parsed.scheme in ("", "file") else None
+    target = local or uri
+    if local:
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+    escaped = target.replace("'", "''")
+    result = conn.execute(
+        f"COPY (\n{strip(sql)}\n) TO '{escaped}' (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {{{ids}}})")
+    row = result.fetchone()
+    return Staged(uri, local, int(row[0]) if row else 0)
+
+
+def commit(table: Table, staged: Staged, target: str, replace: bool) -> None:
+    """One Iceberg commit on ``target``: (drop every current data file if ``replace``) + add the new file."""
+    try:
+        data_file = parquet_file_to_data_file(table.io, table.metadata, staged.uri)
+    except ValueError as exc:
+        raise Unsupported(str(exc)) from None
+    with table.transaction() as tx:
+        if replace and table.metadata.snapshot_by_name(target) is not None:
+            tx.delete(AlwaysTrue(), branch=target)
+        with tx.update_snapshot(branch=target).fast_append() as append:
+            append.append_data_file(data_file)
