@@ -35,8 +35,8 @@ class RunManager:
         self._cancelled: set[str] = set()
         self._listeners: list[RunListener] = []
         self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._submit_lock = threading.Lock()
 
     def add_listener(self, listener: RunListener) -> None:
         """Called with the final run record when a run ends (scheduler triggers use this)."""
@@ -46,6 +46,11 @@ class RunManager:
     def submit(self, order: list[PipelineId], upstream: dict[PipelineId, set[PipelineId]], trigger: str,
                files: dict[PipelineId, tuple[dict[str, str], str]]) -> list[dict[str, Any]]:
         """Create pending runs for ``order`` (upstream first) and start executing them."""
+        with self._submit_lock:  # check-then-create must be atomic: two clicks must not start two runs
+            return self._submit(order, upstream, trigger, files)
+
+    def _submit(self, order: list[PipelineId], upstream: dict[PipelineId, set[PipelineId]], trigger: str,
+                files: dict[PipelineId, tuple[dict[str, str], str]]) -> list[dict[str, Any]]:
         for pid in order:
             if self.state.active_runs(pid.namespace, pid.layer, pid.name):
                 raise Busy(f"pipeline {pid} already has a pending or running run")
@@ -63,11 +68,21 @@ class RunManager:
                 self._done[run["id"]] = threading.Event()
         thread = threading.Thread(target=self._orchestrate, args=(order, upstream, runs, files), daemon=True,
                                   name=f"rat-batch-{batch_id or runs[order[0]]['id']}")
-        self._threads.append(thread)
         thread.start()
         return list(runs.values())
 
     def _orchestrate(self, order: list[PipelineId], upstream: dict[PipelineId, set[PipelineId]],
+                     runs: dict[PipelineId, dict[str, Any]], files: dict[PipelineId, tuple[dict[str, str], str]]
+                     ) -> None:
+        try:
+            self._drive_batch(order, upstream, runs, files)
+        except Exception as exc:  # noqa: BLE001 - never leave a run silently stuck
+            for run in runs.values():
+                if self.state.get_run(run["id"])["status"] in ACTIVE:
+                    self._log(run["id"], "error", f"internal error in the run orchestrator: {exc}")
+                    self._finish(run["id"], {"status": "failed", "error": f"internal error: {exc}"})
+
+    def _drive_batch(self, order: list[PipelineId], upstream: dict[PipelineId, set[PipelineId]],
                      runs: dict[PipelineId, dict[str, Any]], files: dict[PipelineId, tuple[dict[str, str], str]]
                      ) -> None:
         status: dict[PipelineId, str] = dict.fromkeys(order, "pending")
@@ -161,7 +176,7 @@ class RunManager:
                 self.state.delete_landing_file(f["id"])
         final = self.state.get_run(run_id)
         with self._lock:
-            event = self._done.get(run_id)
+            event = self._done.pop(run_id, None)  # waiters holding it are woken; later ones read the state
         if event:
             event.set()
         for listener in self._listeners:
@@ -183,7 +198,7 @@ class RunManager:
         final = self.state.get_run(run_id)
         if changed:
             with self._lock:
-                event = self._done.get(run_id)
+                event = self._done.pop(run_id, None)
             if event:
                 event.set()
         return final
