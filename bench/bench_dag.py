@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from results_md import replace_section
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 DEFAULT_WORK_DIR = BENCH_DIR / "_work"
@@ -1194,14 +1196,7 @@ def build_report(
 
 
 def update_results(path: Path, section: str) -> None:
-    """Replace the section (up to the next '## ' heading) or append it; keep everything else."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\s*$.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
+    replace_section(path, SECTION_TITLE, section)
 
 
 def print_table(active: list[str], times: dict[str, list[float]], rounds: int) -> None:

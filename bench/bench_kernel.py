@@ -51,6 +51,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from results_md import replace_section
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 DEFAULT_WORK_DIR = BENCH_DIR / "_work" / "kernel"
@@ -283,18 +285,7 @@ def report(medians: dict[str, dict[str, float]], args: argparse.Namespace, comma
 
 
 def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of the results file, keeping every other section."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    lines = text.splitlines()
-    start_i = next((i for i, line in enumerate(lines) if line.strip() == SECTION_TITLE), None)
-    if start_i is None:
-        new = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    else:
-        end = next((i for i in range(start_i + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        before = "\n".join(lines[:start_i]).rstrip("\n")
-        after = "\n".join(lines[end:])
-        new = (before + "\n\n" if before else "") + section.rstrip("\n") + "\n" + ("\n" + after + "\n" if after else "")
-    path.write_text(new)
+    replace_section(path, SECTION_TITLE, section)
 
 
 # --------------------------------------------------------------------------------------------------

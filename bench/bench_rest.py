@@ -31,7 +31,6 @@ import http.client
 import json
 import os
 import platform
-import re
 import secrets
 import shutil
 import socket
@@ -43,6 +42,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from results_md import replace_section
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_RESULTS = BENCH_DIR / "results.md"
@@ -250,14 +251,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, list[float]]],
 
 
 def update_results(path: Path, section: str) -> None:
-    """Replace the section (up to the next '## ' heading) or append it; keep everything else."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\s*$.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
+    replace_section(path, SECTION_TITLE, section)
 
 
 def main() -> int:

@@ -27,6 +27,8 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from results_md import replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.md"
 SECTION = "## Scheduler: 1,000 schedules"
@@ -172,14 +174,7 @@ def main() -> int:
     section = "\n".join(lines)
     print(section)
     if not args.no_results:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-        if SECTION in text:
-            head, _, rest = text.partition(SECTION)
-            nxt = rest.find("\n## ")
-            text = head + section + (rest[nxt + 1:] if nxt >= 0 else "")
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-        RESULTS.write_text(text)
+        replace_section(RESULTS, SECTION, section)
     return 0
 
 

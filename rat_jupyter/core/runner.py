@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -31,6 +31,7 @@ from .settings import Settings
 from .templating import RenderContext, render
 
 MAIN = "main"
+T = TypeVar("T")
 
 
 class CancelToken:
@@ -179,18 +180,22 @@ class Session:
         )
 
     def execute_sql(self, sql: str) -> pa.Table:
+        out = self.query(lambda: self.conn.execute(sql).arrow())
+        if isinstance(out, pa.RecordBatchReader):
+            out = out.read_all()
+        return out
+
+    def query(self, fn: Callable[[], T]) -> T:
+        """Run DuckDB work: an interrupt (or any error after a cancel) is a cancel, other errors are SQL errors."""
         self.cancel.check()
         try:
-            out = self.conn.execute(sql).arrow()
+            return fn()
         except duckdb.InterruptException:
             raise RunCancelled("run cancelled while the query was running") from None
         except duckdb.Error as exc:
             if self.cancel.cancelled:
                 raise RunCancelled("run cancelled while the query was running") from None
             raise _SqlError(str(exc)) from None
-        if isinstance(out, pa.RecordBatchReader):
-            out = out.read_all()
-        return out
 
     def execute_python(self, spec: PipelineSpec, reporter: Reporter, is_incremental: bool,
                        run_started_at: str) -> pa.Table:
@@ -516,15 +521,7 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table, schema: pa.Sch
 
 
 def _stage(session: Session, table: Table, sql: str, run_id: str, columns: list[str]) -> fastwrite.Staged:
-    session.cancel.check()
-    try:
-        return fastwrite.stage(session.conn, table, sql, run_id, columns)
-    except duckdb.InterruptException:
-        raise RunCancelled("run cancelled while the query was running") from None
-    except duckdb.Error as exc:
-        if session.cancel.cancelled:
-            raise RunCancelled("run cancelled while the query was running") from None
-        raise _SqlError(str(exc)) from None
+    return session.query(lambda: fastwrite.stage(session.conn, table, sql, run_id, columns))
 
 
 class _QualityFailed(RatError):
