@@ -10,6 +10,7 @@ import functools
 import json
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from http.client import responses
 from typing import Any, TypeVar
 
@@ -21,6 +22,9 @@ from ..core.errors import Invalid, RatError, TooLarge
 
 T = TypeVar("T")
 MAX_JSON_BYTES = 1024 * 1024
+# Audit entries are written off the event loop, in order, by one thread; reads of the log go through the
+# same thread so they see every entry of the requests that finished before.
+AUDIT_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rat-audit")
 MAX_INT = 2**63 - 1  # integers the state store can hold (SQLite and PostgreSQL BIGINT)
 AUTH_RESOURCE = "rat"
 
@@ -147,13 +151,16 @@ class RatAPIHandler(APIHandler):
 
     def on_finish(self) -> None:
         if self.audited and self.request.method in ("POST", "PUT", "DELETE", "PATCH") and self.get_status() < 400:
-            try:
-                user = self.current_user
-                name = getattr(user, "username", None) if user else None
-                self.ws.state.audit(self.request.method.lower(), self.request.path, None, name,
-                                    self.request.remote_ip)
-            except Exception:
-                self.log.exception("could not write the audit log")
+            user = self.current_user
+            name = getattr(user, "username", None) if user else None
+            entry = (self.request.method.lower(), self.request.path, None, name, self.request.remote_ip)
+            AUDIT_WRITER.submit(self._write_audit, entry)
+
+    def _write_audit(self, entry: tuple[Any, ...]) -> None:
+        try:
+            self.ws.state.audit(*entry)
+        except Exception:
+            self.log.exception("could not write the audit log")
 
 
 _CODES = {400: "INVALID_ARGUMENT", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from .. import __version__
-from .base import RatAPIHandler, endpoint
+from .base import AUDIT_WRITER, RatAPIHandler, endpoint
 
 
 class HealthHandler(RatAPIHandler):
@@ -97,5 +99,5 @@ class AuditHandler(RatAPIHandler):
     @endpoint
     async def get(self) -> None:
         limit, offset = self.page()
-        entries, total = await self.call(self.ws.audit_log, limit, offset)
+        entries, total = await asyncio.wrap_future(AUDIT_WRITER.submit(self.ws.audit_log, limit, offset))
         self.write_json({"entries": entries, "total": total})
