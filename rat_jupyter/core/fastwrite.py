@@ -37,8 +37,14 @@ def _safe_type(t: pa.DataType) -> bool:
             or (pa.types.is_timestamp(t) and t.unit == "us" and t.tz in (None, "UTC", "+00:00")))
 
 
-def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str) -> pa.Schema | None:
-    """The result schema if this run can take the fast path, else ``None``."""
+def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehouse: str) -> pa.Schema | None:
+    """The result schema if this run can take the fast path, else ``None``.
+
+    Only for a local warehouse for now: writing object storage from DuckDB is not covered by the tests yet,
+    so S3 warehouses keep the Arrow path (pyiceberg's own file IO).
+    """
+    if urlparse(warehouse).scheme not in ("", "file"):
+        return None
     if spec.kind != "sql" or spec.config.merge_strategy not in STRATEGIES or spec.config.partition_by:
         return None
     try:

@@ -342,7 +342,7 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
             rendered = phases.run("render", lambda: render(spec.source, ctx),
                                   lambda r: {"refs": [str(x) for x in r.refs]})
             reporter.log("debug", "Compiled SQL:\n" + rendered.sql.strip())
-            fast_schema = fastwrite.plan(session.conn, spec, rendered.sql)
+            fast_schema = fastwrite.plan(session.conn, spec, rendered.sql, settings.resolved_warehouse)
         if fast_schema is not None:
             try:
                 if table is None:
@@ -512,8 +512,7 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table, schema: pa.Sch
     except BaseException:
         staged.discard()
         raise
-    table = session.catalog.load(pid)
-    snap = table.metadata.snapshot_by_name(MAIN)
+    snap = table.metadata.snapshot_by_name(MAIN)  # the commit refreshed the table's metadata in place
     outcome.snapshot_id = snap.snapshot_id if snap else None
     outcome.rows_written = staged.rows
     reporter.log("info", f"Created {pid} with {staged.rows} rows (snapshot {outcome.snapshot_id})")

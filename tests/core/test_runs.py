@@ -306,3 +306,11 @@ def test_deleting_a_namespace_removes_its_pipelines_files_and_tables(workspace: 
     make_pipeline(workspace, ns, "bronze", "a", "SELECT 2 AS id")
     assert run_one(workspace, ns, "bronze", "a").status == "success"
     assert rows(workspace, ns, "bronze", "a") == [(2,)]
+
+
+def test_a_run_records_the_snapshot_it_published(workspace: Workspace, ns: str) -> None:
+    make_pipeline(workspace, ns, "bronze", "a", "SELECT 1 AS v")
+    for _ in range(2):
+        run = run_one(workspace, ns, "bronze", "a")
+        assert run.status == "success"
+        assert run.snapshot_id == str(main_state(workspace, ns, "bronze", "a")[0])
