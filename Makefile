@@ -7,7 +7,7 @@ DATA_DIR ?= $(CURDIR)/.rat
 PORT ?= 8888
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test lint bench demo clean
+.PHONY: help setup run test test-deps lint bench demo clean
 
 help: ## Show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -29,7 +29,12 @@ run: demo ## Install, seed the demo, and start JupyterLab with the extension (em
 	RAT_DATA_DIR=$(DATA_DIR) $(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) \
 		--ServerApp.root_dir=$(CURDIR) --RatApp.data_dir=$(DATA_DIR) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
-test: setup ## Install what the tests need and run every test with coverage
+test-deps: ## System packages the tests use (a real PostgreSQL server); needs root or sudo
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q postgresql; }
+
+test: setup test-deps ## Install what the tests need and run every test with coverage
 	$(BIN)/python -m pytest -p no:cacheprovider --cov=rat_jupyter --cov-report=term --cov-report=xml:coverage.xml tests
 
 lint: setup ## ruff (lint + import order)

@@ -40,6 +40,8 @@ class RatApp(ExtensionApp):
     query_memory_limit = Unicode("1GB", help="DuckDB memory limit of the query service.").tag(config=True)
     max_upload_bytes = Int(32 * 1024 * 1024, help="Largest accepted upload, in bytes.").tag(config=True)
     scheduler_enabled = Bool(True, help="Run the scheduler, triggers and reaper in this server.").tag(config=True)
+    server_id = Unicode("", help="Name of this server in a shared (PostgreSQL) state store; a restart recovers "
+                                 "only its own runs. Default: the host name.").tag(config=True)
 
     @default("data_dir")
     def _default_data_dir(self) -> str:
@@ -65,7 +67,7 @@ class RatApp(ExtensionApp):
             warehouse=self.warehouse, state_url=self.state_url, s3=s3, concurrency=self.concurrency,
             run_timeout_seconds=self.run_timeout_seconds, query_row_limit=self.query_row_limit,
             query_timeout_seconds=self.query_timeout_seconds, query_memory_limit=self.query_memory_limit,
-            max_upload_bytes=self.max_upload_bytes,
+            max_upload_bytes=self.max_upload_bytes, server_id=self.server_id,
         )
 
     def initialize_settings(self) -> None:

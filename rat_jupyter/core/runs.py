@@ -27,8 +27,9 @@ RunListener = Callable[[dict[str, Any]], None]
 
 
 class RunManager:
-    def __init__(self, state: SqlState, pool: ProcessPool, timeout: float | None) -> None:
+    def __init__(self, state: SqlState, pool: ProcessPool, timeout: float | None, owner: str = "") -> None:
         self.state = state
+        self.owner = owner
         self.pool = pool
         self.timeout = timeout
         self._done: dict[str, threading.Event] = {}
@@ -62,6 +63,7 @@ class RunManager:
                 "id": new_id(), "pipeline_id": row["id"] if row else None, "namespace": pid.namespace,
                 "layer": pid.layer, "name": pid.name, "status": "pending", "trigger": trigger[:100],
                 "version": files[pid][1], "batch_id": batch_id, "created_at": now_iso(), "attempt": 1,
+                "owner": self.owner,
             })
             runs[pid] = run
             with self._lock:
@@ -221,9 +223,15 @@ class RunManager:
         return [self.state.get_run(r) for r in run_ids]
 
     def recover(self) -> int:
-        """Runs left active by a previous server process can never finish: mark them failed."""
+        """Runs this server left active when it stopped can never finish: mark them failed.
+
+        Only this server's runs: another server sharing the state store may be executing its own (a dead
+        server's runs are failed by the reaper's stuck-run timeout).
+        """
         count = 0
         for run in self.state.active_runs():
+            if run.get("owner") not in (self.owner, None):
+                continue
             if self.state.update_run(run["id"], only_if_status=ACTIVE, status="failed", finished_at=now_iso(),
                                      error="the server stopped while the run was active"):
                 count += 1

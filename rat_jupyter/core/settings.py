@@ -64,6 +64,13 @@ class Settings:
     query_timeout_seconds: float = 30.0
     query_memory_limit: str = "1GB"
     max_upload_bytes: int = 32 * 1024 * 1024
+    server_id: str = ""  # names the server that owns a run; default: the host name
+
+    @property
+    def resolved_server_id(self) -> str:
+        import socket
+
+        return self.server_id or socket.gethostname()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())

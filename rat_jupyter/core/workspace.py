@@ -115,7 +115,8 @@ class Workspace:
             pool = self.pool
             with self._lock:
                 if self._runs is None:
-                    self._runs = RunManager(self.state, pool, self.settings.run_timeout_seconds)
+                    self._runs = RunManager(self.state, pool, self.settings.run_timeout_seconds,
+                                            self.settings.resolved_server_id)
         return self._runs
 
     # -- namespaces -------------------------------------------------------------------------------

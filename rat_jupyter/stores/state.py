@@ -104,6 +104,10 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE pipelines ADD COLUMN zones TEXT",
         "ALTER TABLE pipelines ADD COLUMN published_deps TEXT",
     ],
+    [
+        # which server executes a run: a restarting server recovers only its own runs
+        "ALTER TABLE runs ADD COLUMN owner TEXT",
+    ],
 ]
 
 RUN_SORT = ("created_at", "started_at", "finished_at", "status", "trigger", "duration_ms")
@@ -181,8 +185,12 @@ class SqlState:
     def _is_unique_violation(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)
 
+    def _migration_guard(self, cur: Any) -> None:
+        """Serialize migrations between servers (PostgreSQL); one SQLite file has one server."""
+
     def migrate(self) -> None:
         with self._lock, self.tx() as cur:
+            self._migration_guard(cur)
             cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             cur.execute("SELECT MAX(version) FROM schema_version")
             current = cur.fetchone()[0] or 0
@@ -665,10 +673,8 @@ def open_state(url: str) -> SqlState:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         return SQLiteState(Path(url[len("sqlite:///"):] if url.startswith("sqlite:///") else parsed.path))
-    if parsed.scheme in ("postgresql", "postgres"):
-        try:
-            from .postgres_state import PostgresState  # type: ignore[import-not-found]
-        except ImportError:
-            raise Invalid("the PostgreSQL state store is not available in this version") from None
-        return PostgresState(url)  # pragma: no cover
+    if parsed.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        from .postgres_state import PostgresState
+
+        return PostgresState(url)
     raise Invalid(f"unsupported state URL '{url}'")

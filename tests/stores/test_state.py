@@ -1,0 +1,147 @@
+"""The state store: one suite, run against SQLite (embedded default) and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rat_jupyter.core.errors import Conflict, NotFound
+from rat_jupyter.stores.state import SqlState, new_id, now_iso, open_state
+from tests.fixtures.postgres import PostgresServer, postgres  # noqa: F401
+
+_db = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"state_{next(_db)}")
+
+
+@pytest.fixture
+def state(state_url: str) -> Iterator[SqlState]:
+    store = open_state(state_url)
+    yield store
+    store.close()
+
+
+def test_migrations_are_idempotent(state_url: str) -> None:
+    first = open_state(state_url)
+    second = open_state(state_url)  # a second server (or a restart) finds the schema in place
+    assert first.scalar("SELECT MAX(version) FROM schema_version") == second.scalar(
+        "SELECT MAX(version) FROM schema_version") >= 3
+    first.close()
+    second.close()
+
+
+def test_namespaces_and_pipelines(state: SqlState) -> None:
+    state.create_namespace("shop", "the shop")
+    with pytest.raises(Conflict):
+        state.create_namespace("shop")
+    p = state.create_pipeline("shop", "bronze", "orders", "sql", "d")
+    state.create_pipeline("shop", "silver", "orders", "sql")
+    with pytest.raises(Conflict):
+        state.create_pipeline("shop", "bronze", "orders", "sql")
+    rows, total = state.list_pipelines("shop", sort="-layer", search="ord")
+    assert total == 2 and [r["layer"] for r in rows] == ["silver", "bronze"]
+    state.soft_delete_pipeline(p["id"])
+    with pytest.raises(NotFound):
+        state.get_pipeline("shop", "bronze", "orders")
+    state.create_pipeline("shop", "bronze", "orders", "sql")  # the name is free again
+    state.update_namespace("shop", "new")
+    assert state.get_namespace("shop")["description"] == "new"
+    state.delete_namespace("shop")
+    assert state.list_pipelines("shop")[1] == 0
+
+
+def test_versions_are_content_addressed(state: SqlState) -> None:
+    state.create_namespace("ns")
+    p = state.create_pipeline("ns", "bronze", "a", "sql")
+    state.put_blobs({"h1": "SELECT 1", "h2": "x: 1"})
+    state.put_blobs({"h1": "SELECT 1"})  # storing the same content twice is fine
+    v1 = state.add_version(p["id"], {"pipeline.sql": "h1"}, "first")
+    v2 = state.add_version(p["id"], {"pipeline.sql": "h1", "config.yaml": "h2"}, "second", max_versions=1)
+    assert (v1["version"], v2["version"]) == (1, 2)
+    assert [v["version"] for v in state.list_versions(p["id"])] == [2]  # pruned to max_versions
+    assert state.get_blobs(["h1", "h2"]) == {"h1": "SELECT 1", "h2": "x: 1"}
+    assert state.get_pipeline("ns", "bronze", "a")["published_version"] == 2
+
+
+def _run(state: SqlState, name: str, status: str = "pending", created: str | None = None) -> str:
+    run_id = new_id()
+    state.create_run({"id": run_id, "namespace": "ns", "layer": "bronze", "name": name, "status": status,
+                      "trigger": "t", "created_at": created or now_iso()})
+    return run_id
+
+
+def test_runs_logs_and_compare_and_set(state: SqlState) -> None:
+    a = _run(state, "a")
+    b = _run(state, "b", "success")
+    assert [r["id"] for r in state.active_runs()] == [a]
+    assert state.update_run(a, only_if_status=("pending",), status="running")
+    assert not state.update_run(a, only_if_status=("pending",), status="cancelled")  # lost the race
+    state.update_run(a, status="success", phases=[{"name": "write", "duration_ms": 3}])
+    assert state.get_run(a)["phases"] == [{"name": "write", "duration_ms": 3}]
+    state.append_logs(a, [(now_iso(), "info", "one"), (now_iso(), "warn", "two")])
+    state.append_logs(a, [(now_iso(), "info", "three")])
+    assert [(line["seq"], line["message"]) for line in state.get_logs(a)] == [(1, "one"), (2, "two"), (3, "three")]
+    assert [line["message"] for line in state.get_logs(a, after_seq=2)] == ["three"]
+    runs, total = state.list_runs(status="success", sort="created_at")
+    assert total == 2 and [r["id"] for r in runs] == [a, b]
+    assert set(state.latest_runs()) == {("ns", "bronze", "a"), ("ns", "bronze", "b")}
+    state.save_quality_results(a, "ns", "bronze", "a", [{"test": "t1", "severity": "error", "status": "fail",
+                                                         "violations": 2, "sample": [{"x": 1}]}])
+    assert state.quality_results(a)[0]["sample"] == [{"x": 1}]
+    assert state.delete_runs([a]) == 1
+    assert state.get_logs(a) == [] and state.quality_results(a) == []
+
+
+def test_row_compare_and_set_lets_exactly_one_writer_win(state: SqlState) -> None:
+    state.insert_row("schedules", {"id": "s1", "namespace": "ns", "layer": "bronze", "pipeline": "a",
+                                   "cron": "* * * * *", "next_run_at": "2026-01-01T00:00:00+00:00",
+                                   "created_at": now_iso(), "updated_at": now_iso()})
+    wins = []
+
+    def fire() -> None:
+        wins.append(state.update_row("schedules", "s1", expect={"next_run_at": "2026-01-01T00:00:00+00:00"},
+                                     next_run_at="2026-01-01T00:01:00+00:00"))
+
+    threads = [threading.Thread(target=fire) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins) == [False] * 7 + [True]
+
+
+def test_settings_and_audit(state: SqlState) -> None:
+    state.put_setting("k", {"a": 1})
+    state.put_setting("k", {"a": 2})
+    assert state.get_setting("k") == {"a": 2} and state.get_setting("missing", 5) == 5
+    state.audit("post", "/x", user_id="u", ip="127.0.0.1")
+    entries, total = state.list_audit()
+    assert total == 1 and entries[0]["resource"] == "/x"
+
+
+def test_only_one_server_leads(postgres: PostgresServer) -> None:  # noqa: F811
+    url = postgres.create_database(f"leader_{next(_db)}")
+    one, two = open_state(url), open_state(url)
+    try:
+        assert one.acquire_leader("scheduler") is True
+        assert one.acquire_leader("scheduler") is True  # re-entrant for the holder
+        assert two.acquire_leader("scheduler") is False
+        one.release_leader("scheduler")
+        assert two.acquire_leader("scheduler") is True
+        assert one.acquire_leader("scheduler") is False
+    finally:
+        one.close()
+        two.close()
+    three = open_state(url)
+    assert three.acquire_leader("scheduler") is True  # closing the holder frees the lock
+    three.close()
