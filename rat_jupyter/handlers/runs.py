@@ -9,12 +9,15 @@ from typing import Any
 
 from tornado.iostream import StreamClosedError
 
-from ..core.errors import Invalid
+from ..core.errors import Invalid, RateLimited
 from ..core.runs import TERMINAL
 from .base import RatAPIHandler, endpoint
 
 SSE_POLL_SECONDS = 0.25
 SSE_MAX_SECONDS = 30 * 60
+SSE_MAX_PER_CLIENT = 10
+SSE_MAX_TOTAL = 1000
+_streams: dict[str, int] = {}  # open log streams per client address (the event loop is single-threaded)
 
 
 class RunsHandler(RatAPIHandler):
@@ -76,10 +79,19 @@ class RunLogsHandler(RatAPIHandler):
             self.write_json(await self.call(self.ws.run_logs, run_id, after))
             return
         first = await self.call(self.ws.run_logs, run_id, after)  # 404 before the stream starts
+        client = self.request.remote_ip or "?"
+        if _streams.get(client, 0) >= SSE_MAX_PER_CLIENT or sum(_streams.values()) >= SSE_MAX_TOTAL:
+            raise RateLimited("too many open log streams; close some or read the logs as JSON")
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
-        await self._stream(run_id, after, first)
+        _streams[client] = _streams.get(client, 0) + 1
+        try:
+            await self._stream(run_id, after, first)
+        finally:
+            _streams[client] -= 1
+            if not _streams[client]:
+                del _streams[client]
 
     async def _stream(self, run_id: str, after: int, batch: dict[str, Any]) -> None:
         started = time.monotonic()

@@ -149,3 +149,22 @@ async def test_a_running_pipeline_can_be_cancelled_once(api: Api) -> None:
     await api("PUT", "files/shop/pipelines/bronze/slow/pipeline.py", {"content": SLOW_PY.format(seconds=0)})
     await api("POST", "pipelines/shop/bronze/slow/publish")
     assert (await run_pipeline(api, "shop", "bronze", "slow"))["status"] == "success"
+
+
+async def test_open_log_streams_are_limited_per_client(api: Api, http: Http, monkeypatch) -> None:
+    from rat_jupyter.handlers import runs as runs_module
+
+    monkeypatch.setattr(runs_module, "SSE_MAX_PER_CLIENT", 1)
+    await create_pipeline(api, "shop", "bronze", "slow", SLOW_PY.format(seconds=1.5), type="python")
+    status, body = await api("POST", "runs", {"namespace": "shop", "layer": "bronze", "pipeline": "slow"})
+    assert status == 202
+    run_id = body["run_id"]
+    opened = asyncio.Event()
+    first = asyncio.ensure_future(http("GET", f"runs/{run_id}/logs", headers={"Accept": "text/event-stream"},
+                                       streaming_callback=lambda chunk: opened.set()))
+    await asyncio.wait_for(opened.wait(), 30)
+    second = await api("GET", f"runs/{run_id}/logs", headers={"Accept": "text/event-stream"})
+    assert is_error(second, 429, "RATE_LIMITED"), second
+    assert (await first).code == 200
+    third = await http("GET", f"runs/{run_id}/logs", headers={"Accept": "text/event-stream"})
+    assert third.code == 200  # the finished stream gave its slot back
