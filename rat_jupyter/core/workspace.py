@@ -302,6 +302,14 @@ class Workspace:
         d["content"] = self.storage.read_text(path)
         return d
 
+    def read_bytes(self, path: str) -> tuple[bytes, dict[str, Any]]:
+        """A file's bytes (any type: landing data, samples) and its metadata, for downloads."""
+        path = validate_path(path)
+        info = self.storage.stat(path)
+        if info is None:
+            raise NotFound(f"file '{path}' not found")
+        return self.storage.read(path), info.to_dict()
+
     def write_file(self, path: str, content: str | bytes) -> dict[str, Any]:
         """Save a file. Pipeline files are validated first: an invalid one is refused and nothing is written."""
         path = validate_path(path)

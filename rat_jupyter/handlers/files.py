@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mimetypes
+
 from ..core.errors import Invalid, TooLarge
 from .base import RatAPIHandler, endpoint
 
@@ -32,14 +34,22 @@ class FilesHandler(RatAPIHandler):
 
 
 class FileHandler(RatAPIHandler):
-    summary = {"get": "Read a text file", "put": "Write a file (pipeline files are validated first)",
-               "delete": "Delete a file"}
+    summary = {"get": "Read a text file as JSON, or any file's bytes with ?download=1",
+               "put": "Write a file (pipeline files are validated first)", "delete": "Delete a file"}
 
     def body_limit(self) -> int:
         return self.ws.settings.max_upload_bytes
 
     @endpoint
     async def get(self, path: str) -> None:
+        if self.get_query_argument("download", "") in ("1", "true"):
+            data, info = await self.call(self.ws.read_bytes, path)
+            name = info["path"].rsplit("/", 1)[-1].replace('"', "")
+            self.set_header("Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream")
+            self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+            self.set_header("X-Content-Type-Options", "nosniff")
+            self.finish(data)
+            return
         self.write_json(await self.call(self.ws.read_file, path))
 
     @endpoint

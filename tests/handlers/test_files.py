@@ -122,3 +122,19 @@ async def test_uploads_over_the_configured_limit_are_refused_with_413(api: Api, 
     assert status == 201 and body["size_bytes"] == 4096
     # The JSON cap of other routes stays 1 MB.
     assert (await api("POST", "namespaces", {"name": "x", "description": "x" * 5000}))[0] == 201
+
+
+async def test_any_file_downloads_as_bytes_while_text_reads_refuse_binary(api: Api, http: Http) -> None:
+    assert (await api("POST", "namespaces", {"name": "shop"}))[0] == 201
+    assert (await api("POST", "landing-zones", {"namespace": "shop", "name": "raw"}))[0] == 201
+    payload = bytes(range(256)) * 4
+    body, headers = multipart({}, [("file", "data.parquet", payload)])
+    uploaded = await http("POST", "landing-zones/shop/raw/files", body=body, headers=headers)
+    assert uploaded.code == 201
+    row = json.loads(uploaded.body)
+    assert is_error(await api("GET", f"files/{row['path']}"), 400)  # not UTF-8 text
+    resp = await http("GET", f"files/{row['path']}?download=1")
+    assert resp.code == 200 and resp.body == payload
+    assert resp.headers["Content-Disposition"].startswith("attachment;")
+    assert (await http("GET", "files/shop/landing/raw/missing.bin?download=1")).code == 404
+    assert (await http("GET", "files/..%2fescape?download=1")).code == 400
