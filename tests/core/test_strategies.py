@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from rat_jupyter.core.workspace import Workspace
 from tests.conftest import make_pipeline, republish, rows, run_one
 
@@ -182,3 +184,18 @@ def test_types_outside_the_fast_path_still_write_through_arrow(workspace: Worksp
     assert run.status == "success", run.error
     assert workspace.read_table(ns, "silver", "t").to_pylist() == [
         {"s": 1, "u": 2, "l": [1, 2], "st": {"a": 1}, "h": 3}]
+
+
+def test_partition_by_creates_a_partitioned_table(workspace: Workspace, ns: str) -> None:
+    sql = ("SELECT * FROM (VALUES (1, DATE '2026-01-01', 'eu'), (2, DATE '2026-01-02', 'us')) t(id, d, region)")
+    workspace.create_pipeline(ns, "silver", "p", source=sql,
+                              config={"partition_by": [{"column": "d", "transform": "day"}, "region"]})
+    workspace.publish_pipeline(ns, "silver", "p")
+    for _ in range(2):
+        run = run_one(workspace, ns, "silver", "p")
+        assert run.status == "success", run.error
+    table = workspace.catalog.load(workspace.pid(ns, "silver", "p"))
+    assert [(f.name, str(f.transform)) for f in table.spec().fields] == [("d_day", "day"), ("region_identity",
+                                                                                          "identity")]
+    assert rows(workspace, ns, "silver", "p") == [(1, date(2026, 1, 1), "eu"), (2, date(2026, 1, 2), "us")]
+    assert len(table.inspect.files()) >= 2  # one data file per partition

@@ -207,3 +207,31 @@ def test_settings_round_trip_through_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv(ENV_SETTINGS)
     monkeypatch.setenv("RAT_DATA_DIR", str(tmp_path / "x"))
     assert Settings.from_env().data_dir == (tmp_path / "x").resolve()
+
+
+@pytest.mark.parametrize("yaml_text, message", [
+    ("- a\n- b\n", "must be a mapping"),
+    ("archive_landing_zones: maybe\n", "true or false"),
+    ("max_retries: -1\n", "must not be negative"),
+    ("max_retries: 11\n", "at most 10"),
+    ("unique_key: {a: 1}\n", "list or a comma-separated string"),
+    ("partition_by: a\n", "list of"),
+    ("partition_by: [{transform: day}]\n", "needs a 'column'"),
+    ("partition_by: [{column: d, transform: week}]\n", "invalid partition transform"),
+    ("description: [1, 2]\n", "description"),
+    ("watermark_column: 'x y'\n", "invalid watermark_column"),
+])
+def test_invalid_config_yaml_values_are_errors(yaml_text: str, message: str) -> None:
+    with pytest.raises(Invalid, match=message):
+        build_config(yaml_text)
+
+
+def test_config_yaml_accepts_the_documented_forms() -> None:
+    config = build_config("merge_strategy: snapshot\npartition_column: day\narchive_landing_zones: 'yes'\n"
+                          "partition_by: [day, {column: ts, transform: month}]\nretry_delay_seconds: 2.5\n")
+    assert config.archive_landing_zones is True and config.retry_delay_seconds == 2.5
+    assert [(p.column, p.transform) for p in config.partition_by] == [("day", "identity"), ("ts", "month")]
+    assert config.to_dict()["partition_by"][1] == {"column": "ts", "transform": "month"}
+    with pytest.raises(Invalid, match=r"only be set in config\.yaml"):
+        build_config("", {"partition_by": "x"})
+    assert build_config(None) == build_config("")
