@@ -140,6 +140,7 @@ class Session:
         self.cancel.watch(self.conn)
         self.attached: set[str] = set()
         self.registered: dict[PipelineId, str] = {}
+        self.use_samples = False
 
     def close(self) -> None:
         engine.close_session(self.conn, self.attached)
@@ -166,7 +167,11 @@ class Session:
         self.registered[pid] = pid.sql
 
     def resolve_landing(self, ns: str, zone: str, pattern: str) -> str:
+        """The zone's files (not its ``_samples/`` or ``_processed/`` folders); a preview reads the curated
+        samples instead when the zone has any."""
         storage = _Context.storage(self.settings)
+        if self.use_samples and storage.list(f"{ns}/landing/{zone}/_samples/"):
+            return storage.uri(f"{ns}/landing/{zone}/_samples") + "/" + pattern
         return storage.uri(f"{ns}/landing/{zone}") + "/" + pattern
 
     def render_context(self, spec: PipelineSpec | None, *, is_incremental: bool, watermark: str | None,
@@ -597,7 +602,7 @@ def _archive(settings: Settings, zones: list[tuple[str, str]], run_id: str,
 
 
 def preview(settings: Settings, pid: PipelineId, files: dict[str, str], limit: int, reporter: Reporter,
-            cancel: CancelToken | None = None) -> dict[str, Any]:
+            cancel: CancelToken | None = None, sample_files: bool = True) -> dict[str, Any]:
     """Dry run: render and execute, return the first ``limit`` rows. Nothing is written."""
     outcome = RunOutcome(status="running")
     phases = _Phases(reporter, outcome)
@@ -608,6 +613,7 @@ def preview(settings: Settings, pid: PipelineId, files: dict[str, str], limit: i
         spec = phases.run("resolve", lambda: load_spec(pid, files))
         result["warnings"] = list(spec.warnings)
         session = Session(settings, pid, pid.namespace, cancel)
+        session.use_samples = sample_files
         table = session.catalog.load(pid)
         has_data = table is not None and table.metadata.snapshot_by_name(MAIN) is not None
         if table is not None:

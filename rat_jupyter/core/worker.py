@@ -91,7 +91,8 @@ def _handle(settings: Settings, task_id: str, kind: str, payload: dict[str, Any]
         return runner.execute_run(settings, task_id, pid, payload["files"], reporter, token,
                                   payload.get("run_started_at")).to_dict()
     if kind == "preview":
-        return runner.preview(settings, pid, payload["files"], payload["limit"], reporter, token)
+        return runner.preview(settings, pid, payload["files"], payload["limit"], reporter, token,
+                              payload.get("sample_files", True))
     if kind == "tests":
         from .errors import RatError
 

@@ -599,7 +599,8 @@ class Workspace:
         return self.runs.wait(run_ids, timeout)
 
     def preview(self, namespace: str, layer: str, name: str, *, code: str | None = None, limit: int = 100,
-                version: str = "draft") -> dict[str, Any]:
+                version: str = "draft", sample_files: bool = True) -> dict[str, Any]:
+        """Dry run (nothing written). ``landing_zone()`` reads a zone's ``_samples/`` when it has any."""
         pid = self.pid(namespace, layer, name)
         self.state.get_pipeline(*pid.table_identifier)
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
@@ -609,7 +610,8 @@ class Workspace:
             src = next((s for s in SOURCE_FILES if s in files), "pipeline.sql")
             files = {**files, src: code}
         fut: Future = self.pool.submit(f"preview-{pid}-{id(files)}", "preview",
-                                       {"pipeline": pid.table_identifier, "files": files, "limit": min(limit, 1000)},
+                                       {"pipeline": pid.table_identifier, "files": files, "limit": min(limit, 1000),
+                                        "sample_files": bool(sample_files)},
                                        timeout=self.settings.run_timeout_seconds)
         return fut.result()
 

@@ -120,8 +120,11 @@ class PreviewHandler(RatAPIHandler):
         code = body.get("code")
         if code is not None and not isinstance(code, str):
             raise Invalid("code must be a string")
+        sample_files = body.get("sample_files", True)
+        if not isinstance(sample_files, bool):
+            raise Invalid("sample_files must be true or false")
         self.write_json(await self.call(self.ws.preview, ns, layer, name, code=code, limit=limit,
-                                        version=body.get("version") or "draft"))
+                                        version=body.get("version") or "draft", sample_files=sample_files))
 
 
 class ValidateHandler(RatAPIHandler):

@@ -314,3 +314,25 @@ def test_a_run_records_the_snapshot_it_published(workspace: Workspace, ns: str) 
         run = run_one(workspace, ns, "bronze", "a")
         assert run.status == "success"
         assert run.snapshot_id == str(main_state(workspace, ns, "bronze", "a")[0])
+
+
+def test_landing_zone_reads_new_files_and_archives_them_after_success(workspace: Workspace, ns: str) -> None:
+    workspace.create_landing_zone(ns, "drop")
+    workspace.upload_landing_file(ns, "drop", "a.csv", b"id,v\n1,x\n2,y\n")
+    workspace.upload_sample(ns, "drop", "sample.csv", b"id,v\n9,sample\n")
+    source = ("-- @merge_strategy: append_only\n-- @archive_landing_zones: true\n"
+              "SELECT * FROM read_csv_auto('{{ landing_zone(\"drop\", \"*.csv\") }}')")
+    make_pipeline(workspace, ns, "bronze", "drop", source)
+    # a preview reads the curated samples; a run reads the real files (never _samples/ or _processed/)
+    assert workspace.preview(ns, "bronze", "drop")["rows"] == [{"id": 9, "v": "sample"}]
+    run = run_one(workspace, ns, "bronze", "drop")
+    assert run.status == "success", run.error
+    assert rows(workspace, ns, "bronze", "drop") == [(1, "x"), (2, "y")]
+    left = [f.path for f in workspace.storage.list(f"{ns}/landing/drop/")]
+    assert not [p for p in left if p.endswith("a.csv") and "/_processed/" not in p]
+    assert any(f"/_processed/{run.id}/" in p for p in left)
+    assert workspace.list_landing_files(ns, "drop") == []
+    # archived files are not read again: the next run finds no new file
+    workspace.upload_landing_file(ns, "drop", "b.csv", b"id,v\n3,z\n")
+    assert run_one(workspace, ns, "bronze", "drop").status == "success"
+    assert rows(workspace, ns, "bronze", "drop") == [(1, "x"), (2, "y"), (3, "z")]
