@@ -74,11 +74,19 @@ class Staged:
             os.remove(self.local)
 
 
-def stage(conn: duckdb.DuckDBPyConnection, table: Table, sql: str, run_id: str, columns: list[str]) -> Staged:
-    """Run the query straight into a Parquet file under the table's data folder (not committed yet)."""
+def field_ids(table: Table | None, columns: list[str]) -> dict[str, int]:
+    """The Iceberg field id of each result column: the table's, or 1..n for a table about to be created
+    (what pyiceberg assigns to a flat schema; checked again before the commit)."""
+    if table is None:
+        return {name: i for i, name in enumerate(columns, start=1)}
     by_name = {f.name: f.field_id for f in table.schema().fields}
-    ids = ", ".join(f"{quote_ident(name)}: {by_name[name]}" for name in columns)
-    uri = f"{table.location().rstrip('/')}/data/rat-{run_id}-{uuid.uuid4().hex}.parquet"
+    return {name: by_name[name] for name in columns}
+
+
+def stage(conn: duckdb.DuckDBPyConnection, location: str, ids: dict[str, int], sql: str, run_id: str) -> Staged:
+    """Run the query straight into a Parquet file under the table's data folder (not committed yet)."""
+    ids_sql = ", ".join(f"{quote_ident(name)}: {fid}" for name, fid in ids.items())
+    uri = f"{location.rstrip('/')}/data/rat-{run_id}-{uuid.uuid4().hex}.parquet"
     parsed = urlparse(uri)
     local = parsed.path if parsed.scheme in ("", "file") else None
     target = local or uri
@@ -86,7 +94,7 @@ def stage(conn: duckdb.DuckDBPyConnection, table: Table, sql: str, run_id: str, 
         os.makedirs(os.path.dirname(local), exist_ok=True)
     escaped = target.replace("'", "''")
     result = conn.execute(
-        f"COPY (\n{strip(sql)}\n) TO '{escaped}' (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {{{ids}}})")
+        f"COPY (\n{strip(sql)}\n) TO '{escaped}' (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {{{ids_sql}}})")
     row = result.fetchone()
     return Staged(uri, local, int(row[0]) if row else 0)
 

@@ -350,9 +350,6 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
             fast_schema = fastwrite.plan(session.conn, spec, rendered.sql, settings.resolved_warehouse)
         if fast_schema is not None:
             try:
-                if table is None:
-                    table = catalog.create(pid, fast_schema)
-                    created_table = True
                 table = _fast_run(session, spec, table, fast_schema, rendered.sql, run_id, has_data,
                                   branch, started, outcome, phases, reporter)
                 fast_done = True
@@ -487,16 +484,25 @@ def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table,
         outcome.snapshot_id = snap.snapshot_id if snap else None
 
 
-def _fast_run(session: Session, spec: PipelineSpec, table: Table, schema: pa.Schema, sql: str,
+def _fast_run(session: Session, spec: PipelineSpec, table: Table | None, schema: pa.Schema, sql: str,
               run_id: str, has_data: bool, branch: str, started: str, outcome: RunOutcome, phases: _Phases,
               reporter: Reporter) -> Table:
-    """Write-audit-publish where DuckDB writes the data file (see :mod:`fastwrite`)."""
+    """Write-audit-publish where DuckDB writes the data file (see :mod:`fastwrite`).
+
+    A first write stages the file before the table exists, audits it, and only then creates the table and
+    commits: a cancelled or failed first run leaves no table behind, not even an empty one.
+    """
     pid = spec.pid
-    table = _evolve_schema(table, schema, spec)
-    staged = phases.run("execute", lambda: _stage(session, table, sql, run_id, schema.names),
+    if table is not None:
+        table = _evolve_schema(table, schema, spec)
+    location = table.location() if table is not None else session.catalog.table_location(pid)
+    ids = fastwrite.field_ids(table, schema.names)
+    staged = phases.run("execute", lambda: _stage(session, location, ids, sql, run_id),
                         lambda st: {"rows": st.rows})
+    created = False
     try:
         if has_data:
+            assert table is not None
             replace = spec.config.merge_strategy == "full_refresh"
 
             def write(t: Table, target: str) -> strategies.WriteResult:
@@ -506,16 +512,29 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table, schema: pa.Sch
             _write_audit_publish(session, spec, table, write, branch, started, outcome, phases, reporter)
             return table
         if spec.tests:
-            location = (staged.local or staged.uri).replace("'", "''")
-            engine.register_empty_view(session.conn, pid, f"SELECT * FROM read_parquet('{location}')",
-                                       session.attached)
-            engine.register_table_sql(session.conn, pid, f"SELECT * FROM read_parquet('{location}')")
+            view = f"SELECT * FROM read_parquet('{(staged.local or staged.uri).replace(chr(39), chr(39) * 2)}')"
+            engine.register_empty_view(session.conn, pid, view, session.attached)
+            engine.register_table_sql(session.conn, pid, view)
             session.registered[pid] = pid.sql
             _audit(session, spec, started, outcome, phases, reporter)
         session.cancel.check()
-        phases.run("publish", lambda: fastwrite.commit(table, staged, MAIN, replace=False))
+
+        def create_and_commit() -> Table:
+            nonlocal created
+            new = table
+            if new is None:
+                new = session.catalog.create(pid, schema, location=location)
+                created = True
+                if fastwrite.field_ids(new, schema.names) != ids:
+                    raise fastwrite.Unsupported("the catalog assigned other field ids")
+            fastwrite.commit(new, staged, MAIN, replace=False)
+            return new
+
+        table = phases.run("publish", create_and_commit)
     except BaseException:
         staged.discard()
+        if created:
+            session.catalog.drop(pid)
         raise
     snap = table.metadata.snapshot_by_name(MAIN)  # the commit refreshed the table's metadata in place
     outcome.snapshot_id = snap.snapshot_id if snap else None
@@ -524,8 +543,8 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table, schema: pa.Sch
     return table
 
 
-def _stage(session: Session, table: Table, sql: str, run_id: str, columns: list[str]) -> fastwrite.Staged:
-    return session.query(lambda: fastwrite.stage(session.conn, table, sql, run_id, columns))
+def _stage(session: Session, location: str, ids: dict[str, int], sql: str, run_id: str) -> fastwrite.Staged:
+    return session.query(lambda: fastwrite.stage(session.conn, location, ids, sql, run_id))
 
 
 class _QualityFailed(RatError):

@@ -89,15 +89,19 @@ class Catalog:
         except NoSuchNamespaceError:
             return False
 
+    def table_location(self, pid: PipelineId) -> str:
+        """Where a new table's files go (the same layout pyiceberg's SQL catalog uses by default)."""
+        return f"{self.settings.resolved_warehouse.rstrip('/')}/{pid.namespace}.{pid.layer}/{pid.name}"
+
     def create(self, pid: PipelineId, schema: pa.Schema,
-               partition_by: tuple[PartitionConfig, ...] = ()) -> Table:
+               partition_by: tuple[PartitionConfig, ...] = (), location: str | None = None) -> Table:
         self.ensure_namespace(pid.namespace, pid.layer)
         try:
-            table = self.iceberg.create_table(pid.table_identifier, schema=schema)
+            table = self.iceberg.create_table(pid.table_identifier, schema=schema, location=location)
         except NoSuchNamespaceError:  # dropped since we cached it
             self._known.discard((pid.namespace, pid.layer))
             self.ensure_namespace(pid.namespace, pid.layer)
-            table = self.iceberg.create_table(pid.table_identifier, schema=schema)
+            table = self.iceberg.create_table(pid.table_identifier, schema=schema, location=location)
         if partition_by:
             with table.update_spec() as spec:
                 for p in partition_by:

@@ -120,6 +120,9 @@ def test_cancel_stops_a_long_running_query(workspace: Workspace, ns: str) -> Non
     assert time.monotonic() - started < 5
     assert worker in workspace.pool.worker_pids()  # interrupted, not killed
     assert workspace.get_run(run.id)["status"] == "cancelled"
+    while workspace.pool.pid_of(run.id) is not None:  # the worker finishes its clean-up
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     assert workspace.catalog.load(workspace.pid(ns, "silver", "slow")) is None
     with pytest.raises(Conflict):
         workspace.cancel_run(run.id)
