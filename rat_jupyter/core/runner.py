@@ -322,7 +322,6 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
     run_ts = datetime.fromisoformat(started)
     branch = f"rat-run-{run_id}"
     session: Session | None = None
-    created_table = False
     table: Table | None = None
     try:
         spec = phases.run("resolve", lambda: load_spec(pid, files),
@@ -341,75 +340,28 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
                              f"is_incremental={is_incremental})")
 
         fast_schema = None
+        rendered_sql = ""
         if spec.kind == "sql":
             ctx = session.render_context(spec, is_incremental=is_incremental, watermark=watermark,
                                          run_started_at=started)
             rendered = phases.run("render", lambda: render(spec.source, ctx),
                                   lambda r: {"refs": [str(x) for x in r.refs]})
-            reporter.log("debug", "Compiled SQL:\n" + rendered.sql.strip())
-            fast_schema = fastwrite.plan(session.conn, spec, rendered.sql, settings.resolved_warehouse)
+            rendered_sql = rendered.sql
+            reporter.log("debug", "Compiled SQL:\n" + rendered_sql.strip())
+            fast_schema = fastwrite.plan(session.conn, spec, rendered_sql, settings.resolved_warehouse)
+        done = False
         if fast_schema is not None:
             try:
-                table = _fast_run(session, spec, table, fast_schema, rendered.sql, run_id, has_data,
-                                  branch, started, outcome, phases, reporter)
-                fast_done = True
+                _fast_run(session, spec, table, fast_schema, rendered_sql, run_id, has_data, branch, started,
+                          outcome, phases, reporter)
+                done = True
             except fastwrite.Unsupported as exc:
                 reporter.log("debug", f"fast write path not possible ({exc}); using the Arrow path")
-                fast_done = False
                 table = catalog.load(pid)
                 has_data = table is not None and table.metadata.snapshot_by_name(MAIN) is not None
-        else:
-            fast_done = False
-        if fast_done:
-            pass
-        elif spec.kind == "sql":
-            data = phases.run("execute", lambda: session.execute_sql(rendered.sql), lambda d: {"rows": d.num_rows})
-        else:
-            data = phases.run("execute", lambda: session.execute_python(spec, reporter, is_incremental, started),
-                              lambda d: {"rows": d.num_rows})
-        if not fast_done:
-            data = strategies.normalize_arrow(data)
-            cancel.check()
-
-        # -- write, audit, publish ----------------------------------------------------------------------
-        if fast_done:
-            pass
-        elif has_data:
-            assert table is not None
-            table = _evolve_schema(table, data.schema, spec)
-
-            def write(t: Table, target: str) -> strategies.WriteResult:
-                return strategies.apply(t, data, spec.config, target, session.conn, pid.sql, run_ts)
-
-            _write_audit_publish(session, spec, table, write, branch, started, outcome, phases, reporter)
-        else:
-            # First write: nothing on main yet, so the audit reads the rows that would be written and the
-            # table is created (or filled) only once they pass.
-            final, result = phases.run(
-                "write", lambda: strategies.initial(data, spec.config, session.conn, run_ts),
-                lambda r: {"rows_written": r[1].rows_written, "target": "main"})
-            if spec.tests:
-                session.conn.register("__rat_first_write", final)
-                engine.register_empty_view(session.conn, pid, "SELECT * FROM __rat_first_write", session.attached)
-                engine.register_table_sql(session.conn, pid, "SELECT * FROM __rat_first_write")
-                session.registered[pid] = pid.sql
-                _audit(session, spec, started, outcome, phases, reporter)
-            cancel.check()
-
-            def create_and_write() -> int | None:
-                nonlocal table, created_table
-                if table is None:
-                    table = catalog.create(pid, final.schema, spec.config.partition_by)
-                    created_table = True
-                else:
-                    table = _evolve_schema(table, final.schema, spec)
-                table.append(final)  # the table has no data yet: an append is one cheap snapshot
-                snap = table.metadata.snapshot_by_name(MAIN)
-                return snap.snapshot_id if snap else None
-
-            outcome.snapshot_id = phases.run("publish", create_and_write)
-            outcome.rows_written = result.rows_written
-            reporter.log("info", f"Created {pid} with {result.rows_written} rows (snapshot {outcome.snapshot_id})")
+        if not done:
+            _arrow_run(session, spec, table, has_data, rendered_sql, is_incremental, branch, started, run_ts,
+                       outcome, phases, reporter)
         outcome.status = "success"
 
         if spec.config.archive_landing_zones and spec.kind == "sql":
@@ -433,7 +385,7 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
         reporter.log("debug", traceback.format_exc())
     finally:
         if outcome.status != "success":
-            _discard(session, pid, branch, created_table, reporter)
+            _discard(session, pid, branch, reporter)
         if session is not None:
             session.close()
     return outcome
@@ -482,6 +434,60 @@ def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table,
     else:
         snap = table.metadata.snapshot_by_name(MAIN)
         outcome.snapshot_id = snap.snapshot_id if snap else None
+
+
+def _arrow_run(session: Session, spec: PipelineSpec, table: Table | None, has_data: bool, sql: str,
+               is_incremental: bool, branch: str, started: str, run_ts: datetime, outcome: RunOutcome,
+               phases: _Phases, reporter: Reporter) -> None:
+    """The general path: the result comes back as Arrow and a merge strategy writes it with pyiceberg."""
+    pid = spec.pid
+    if spec.kind == "sql":
+        data = phases.run("execute", lambda: session.execute_sql(sql), lambda d: {"rows": d.num_rows})
+    else:
+        data = phases.run("execute", lambda: session.execute_python(spec, reporter, is_incremental, started),
+                          lambda d: {"rows": d.num_rows})
+    data = strategies.normalize_arrow(data)
+    session.cancel.check()
+    if has_data:
+        assert table is not None
+        table = _evolve_schema(table, data.schema, spec)
+
+        def write(t: Table, target: str) -> strategies.WriteResult:
+            return strategies.apply(t, data, spec.config, target, session.conn, pid.sql, run_ts)
+
+        _write_audit_publish(session, spec, table, write, branch, started, outcome, phases, reporter)
+        return
+    # First write: nothing on main yet, so the audit reads the rows that would be written and the table is
+    # created (or filled) only once they pass.
+    final, result = phases.run("write", lambda: strategies.initial(data, spec.config, session.conn, run_ts),
+                               lambda r: {"rows_written": r[1].rows_written, "target": "main"})
+    if spec.tests:
+        session.conn.register("__rat_first_write", final)
+        engine.register_empty_view(session.conn, pid, "SELECT * FROM __rat_first_write", session.attached)
+        engine.register_table_sql(session.conn, pid, "SELECT * FROM __rat_first_write")
+        session.registered[pid] = pid.sql
+        _audit(session, spec, started, outcome, phases, reporter)
+    session.cancel.check()
+
+    def create_and_write() -> int | None:
+        target = table
+        created = target is None
+        if target is None:
+            target = session.catalog.create(pid, final.schema, spec.config.partition_by)
+        else:
+            target = _evolve_schema(target, final.schema, spec)
+        try:
+            target.append(final)  # the table has no data yet: an append is one cheap snapshot
+        except BaseException:
+            if created:
+                session.catalog.drop(pid)
+            raise
+        snap = target.metadata.snapshot_by_name(MAIN)
+        return snap.snapshot_id if snap else None
+
+    outcome.snapshot_id = phases.run("publish", create_and_write)
+    outcome.rows_written = result.rows_written
+    reporter.log("info", f"Created {pid} with {result.rows_written} rows (snapshot {outcome.snapshot_id})")
 
 
 def _fast_run(session: Session, spec: PipelineSpec, table: Table | None, schema: pa.Schema, sql: str,
@@ -587,16 +593,11 @@ def _publish(table: Table, branch: str, base_id: int | None, pid: PipelineId) ->
     return snap.snapshot_id
 
 
-def _discard(session: Session | None, pid: PipelineId, branch: str, created_table: bool,
-             reporter: Reporter) -> None:
+def _discard(session: Session | None, pid: PipelineId, branch: str, reporter: Reporter) -> None:
+    """Drop the run branch of a run that did not publish (the reaper catches what this misses)."""
     if session is None:
         return
     try:
-        if created_table:
-            table = session.catalog.load(pid)
-            if table is not None and table.metadata.snapshot_by_name(MAIN) is None:
-                session.catalog.drop(pid)
-                return
         table = session.catalog.load(pid)
         if table is not None and branch in table.metadata.refs:
             table.manage_snapshots().remove_branch(branch).commit()
