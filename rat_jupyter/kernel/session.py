@@ -442,11 +442,16 @@ class NotebookSession:
                 return None, [], "OK"
             types = [str(d[1]) for d in description]
             table = _fetch_arrow(cursor)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, duckdb.InterruptException):
             conn.interrupt()
             raise CellError("query interrupted", ename="KeyboardInterrupt") from None
         except duckdb.Error as exc:
             raise sql_error(exc, sql, body) from None
+        except (RuntimeError, pa.ArrowException) as exc:
+            # An interrupt while the result streams out surfaces through Arrow's reader.
+            if "interrupt" in str(exc).lower():
+                raise CellError("query interrupted", ename="KeyboardInterrupt") from None
+            raise
         return table, types, None
 
     def _store(self, table: pa.Table, name: str | None) -> None:

@@ -235,3 +235,29 @@ def test_a_reopened_session_rebuilds_its_views(seeded: Seeded) -> None:
         assert session.run("SELECT count(*) AS n FROM analytics.bronze.orders").table.to_pylist() == [{"n": 20}]
     finally:
         session.close()
+
+
+def test_interrupt_stops_a_long_query_and_the_kernel_keeps_working(seeded: Seeded,
+                                                                   kernelspecs: KernelSpecManager) -> None:
+    import time
+
+    km = KernelManager(kernel_name="rat_sql", kernel_spec_manager=kernelspecs)
+    km.start_kernel(env=seeded.env())
+    client = km.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        msg_id = client.execute("SELECT sum(a.range * b.range) AS s FROM range(400000) a, range(400000) b")
+        time.sleep(1.5)  # the query is running
+        started = time.monotonic()
+        km.interrupt_kernel()
+        reply = client.get_shell_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "KeyboardInterrupt", reply["content"]
+        assert time.monotonic() - started < 10
+        again = client.execute_interactive("SELECT 1 AS one", timeout=60)
+        assert again["content"]["status"] == "ok"
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=True)
