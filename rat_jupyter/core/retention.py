@@ -24,7 +24,10 @@ class RetentionConfig:
     iceberg_snapshot_max_age_days: int = 7
     iceberg_orphan_file_max_age_days: int = 3
 
-    MINIMUM = {"runs_max_per_pipeline": 1, "reaper_interval_minutes": 1, "stuck_run_timeout_minutes": 1}
+    # Orphan files younger than a day may belong to a run that is writing right now (a staged data file not
+    # committed yet): deleting them would break that commit, so the reaper never goes below one day.
+    MINIMUM = {"runs_max_per_pipeline": 1, "reaper_interval_minutes": 1, "stuck_run_timeout_minutes": 1,
+               "iceberg_orphan_file_max_age_days": 1}
 
     @classmethod
     def load(cls, state: Any) -> RetentionConfig:

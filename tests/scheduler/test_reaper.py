@@ -158,3 +158,16 @@ def test_per_pipeline_overrides_win_over_the_system_settings(workspace: Workspac
     counts = {r["pipeline"]: r["n"] for r in workspace.state.query(
         "SELECT pipeline, COUNT(*) AS n FROM quality_results WHERE namespace = ? GROUP BY pipeline", (ns,))}
     assert counts == {"strict": 1, "loose": 2}
+
+
+def test_orphan_file_age_cannot_go_below_a_day(workspace: Workspace) -> None:
+    import pytest
+
+    from rat_jupyter.core.errors import Invalid
+
+    with pytest.raises(Invalid, match="iceberg_orphan_file_max_age_days"):
+        workspace.update_retention_config({"iceberg_orphan_file_max_age_days": 0})
+    with pytest.raises(Invalid, match="unknown retention setting"):
+        workspace.update_retention_config({"nope": 1})
+    with pytest.raises(Invalid, match="must be an integer"):
+        workspace.update_retention_config({"runs_max_age_days": "10"})
