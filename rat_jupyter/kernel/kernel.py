@@ -70,9 +70,15 @@ class RatKernel(Kernel):
         except RatError as exc:
             return self._error(type(exc).__name__, exc.message, silent)
         except KeyboardInterrupt:
+            self.rat.interrupt()
             return self._error("KeyboardInterrupt", "interrupted", silent)
         except Exception as exc:  # noqa: BLE001 - the kernel boundary: a reply must always be sent, one line
-            return self._error(type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "", silent)
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            if isinstance(exc, duckdb.InterruptException) or "interrupted" in message.lower():
+                # an interrupt that landed in DuckDB work outside the query itself (view refresh, probes)
+                self.rat.interrupt()
+                return self._error("KeyboardInterrupt", "interrupted", silent)
+            return self._error(type(exc).__name__, message, silent)
         if silent:
             return ok
         if result.messages:

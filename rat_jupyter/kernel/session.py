@@ -236,6 +236,26 @@ class NotebookSession:
                     self._conn = conn
         return self._conn
 
+    def interrupt(self) -> None:
+        """Stop whatever DuckDB is running for this session and start the next cell on a fresh connection.
+
+        An interrupt can land between DuckDB calls (e.g. while a streamed result is being read), where
+        ``interrupt()`` alone leaves the query running and the next cell waiting behind it; closing the
+        connection always ends it. Results kept in Python (``_`` and named ones) are registered again.
+        """
+        with self._lock:
+            conn, self._conn = self._conn, None
+            self._registered.clear()
+            if self._probe is not None:
+                self._probe.close()
+                self._probe = None
+        if conn is not None:
+            for stop in (conn.interrupt, conn.close):
+                try:
+                    stop()
+                except duckdb.Error:
+                    pass
+
     def close(self) -> None:
         with self._lock:
             if self._probe is not None:
@@ -443,13 +463,14 @@ class NotebookSession:
             types = [str(d[1]) for d in description]
             table = _fetch_arrow(cursor)
         except (KeyboardInterrupt, duckdb.InterruptException):
-            conn.interrupt()
+            self.interrupt()
             raise CellError("query interrupted", ename="KeyboardInterrupt") from None
         except duckdb.Error as exc:
             raise sql_error(exc, sql, body) from None
         except (RuntimeError, pa.ArrowException) as exc:
             # An interrupt while the result streams out surfaces through Arrow's reader.
             if "interrupt" in str(exc).lower():
+                self.interrupt()
                 raise CellError("query interrupted", ename="KeyboardInterrupt") from None
             raise
         return table, types, None

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +37,26 @@ def kernelspecs(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
     return ksm
 
 
-@pytest.fixture(scope="module")
-def kc(seeded: Seeded, kernelspecs: KernelSpecManager) -> Iterator[BlockingKernelClient]:
+@contextmanager
+def running_kernel(seeded: Seeded, kernelspecs: KernelSpecManager
+                   ) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
+    """A real RAT SQL kernel on the seeded data dir, shut down afterwards."""
     km = KernelManager(kernel_name="rat_sql", kernel_spec_manager=kernelspecs)
     km.start_kernel(env=seeded.env())
     client = km.client()
     client.start_channels()
     try:
         client.wait_for_ready(timeout=60)
-        yield client
+        yield km, client
     finally:
         client.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def kc(seeded: Seeded, kernelspecs: KernelSpecManager) -> Iterator[BlockingKernelClient]:
+    with running_kernel(seeded, kernelspecs) as (_km, client):
+        yield client
 
 
 def execute(kc: BlockingKernelClient, code: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -241,14 +250,14 @@ def test_interrupt_stops_a_long_query_and_the_kernel_keeps_working(seeded: Seede
                                                                    kernelspecs: KernelSpecManager) -> None:
     import time
 
-    km = KernelManager(kernel_name="rat_sql", kernel_spec_manager=kernelspecs)
-    km.start_kernel(env=seeded.env())
-    client = km.client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
+    with running_kernel(seeded, kernelspecs) as (km, client):
         msg_id = client.execute("SELECT sum(a.range * b.range) AS s FROM range(400000) a, range(400000) b")
-        time.sleep(1.5)  # the query is running
+        while True:  # the kernel has taken the cell …
+            msg = client.get_iopub_msg(timeout=30)
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status" \
+                    and msg["content"]["execution_state"] == "busy":
+                break
+        time.sleep(2.0)  # … and the query is running (it takes minutes when not interrupted)
         started = time.monotonic()
         km.interrupt_kernel()
         reply = client.get_shell_msg(timeout=30)
@@ -258,6 +267,3 @@ def test_interrupt_stops_a_long_query_and_the_kernel_keeps_working(seeded: Seede
         assert time.monotonic() - started < 10
         again = client.execute_interactive("SELECT 1 AS one", timeout=60)
         assert again["content"]["status"] == "ok"
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=True)
