@@ -101,7 +101,10 @@ class _Context:
     def storage(cls, settings: Settings) -> Any:
         from ..stores.storage import open_storage
 
-        return open_storage(settings.resolved_storage_url, settings.s3)
+        key = "storage:" + repr(settings)
+        if key not in cls._cache:  # an S3 client is not free to build: one per process
+            cls._cache[key] = open_storage(settings.resolved_storage_url, settings.s3)
+        return cls._cache[key]
 
 
 def warm(settings: Settings) -> None:

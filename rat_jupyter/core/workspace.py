@@ -501,15 +501,28 @@ class Workspace:
         self.state.update_pipeline(row_id, **fields)
 
     def _row_deps(self, row: dict[str, Any], version: str) -> list[PipelineId]:
+        if not (version == "published" and row["published_version"]):
+            return self._draft_deps(row)[0]
+        if row.get("published_deps") is None:
+            pid = PipelineId(row["namespace"], row["layer"], row["name"])
+            files = self.published_files(pid)[0]
+            self._record_deps(pid, row["id"], files, published=True)
+            return self._deps(pid, files)[0]
+        return [PipelineId(*r.split(".")) for r in json.loads(row["published_deps"])]
+
+    def _draft_deps(self, row: dict[str, Any]) -> tuple[list[PipelineId], list[tuple[str, str]]]:
+        """What the draft reads, from the recorded columns (parsed from the files only if never recorded)."""
+        if row.get("deps") is not None and row.get("zones") is not None:
+            refs = [PipelineId(*r.split(".")) for r in json.loads(row["deps"])]
+            zones = [tuple(z.split(".", 1)) for z in json.loads(row["zones"])]
+            return refs, zones  # type: ignore[return-value]
         pid = PipelineId(row["namespace"], row["layer"], row["name"])
-        published = version == "published" and row["published_version"]
-        stored = row.get("published_deps") if published else row.get("deps")
-        if stored is None:
-            files = self.published_files(pid)[0] if published else self.draft_files(pid)
-            self._record_deps(pid, row["id"], files, published=bool(published))
-            refs, _zones = self._deps(pid, files)
-            return refs
-        return [PipelineId(*r.split(".")) for r in json.loads(stored)]
+        files = self.draft_files(pid)
+        self._record_deps(pid, row["id"], files)
+        try:
+            return self._deps(pid, files)
+        except RatError:
+            return [], []
 
     def dag(self, namespace: str | None = None, version: str = "published",
             extra: dict[PipelineId, dict[str, str]] | None = None, strict: bool = True) -> DAG[PipelineId]:
@@ -757,17 +770,17 @@ class Workspace:
     def list_zones(self, namespace: str | None = None) -> list[dict[str, Any]]:
         if namespace:
             validate_namespace(namespace)
-        out = []
-        for zone in self.state.list_zones(namespace):
-            files = [f for f in self.storage.list(f"{zone['namespace']}/landing/{zone['name']}/")
-                     if "/_" not in f.path[len(f"{zone['namespace']}/landing/{zone['name']}/") - 1:]]
-            out.append({**zone, "file_count": len(files), "total_bytes": sum(f.size for f in files)})
-        return out
+        return [self._zone_stats(zone) for zone in self.state.list_zones(namespace)]
 
     def get_zone(self, namespace: str, name: str) -> dict[str, Any]:
         _zone_key(namespace, name)
-        zone = self.state.get_zone(namespace, name)
-        return next((z for z in self.list_zones(namespace) if z["name"] == name), zone)
+        return self._zone_stats(self.state.get_zone(namespace, name))
+
+    def _zone_stats(self, zone: dict[str, Any]) -> dict[str, Any]:
+        """A zone with the count and size of its landing files (not ``_samples/`` or ``_processed/``)."""
+        prefix = f"{zone['namespace']}/landing/{zone['name']}/"
+        files = [f for f in self.storage.list(prefix) if not f.path[len(prefix):].startswith("_")]
+        return {**zone, "file_count": len(files), "total_bytes": sum(f.size for f in files)}
 
     def update_zone(self, namespace: str, name: str, **fields: Any) -> dict[str, Any]:
         _zone_key(namespace, name)
@@ -846,13 +859,9 @@ class Workspace:
         edges: list[dict[str, str]] = []
         for row in rows:
             pid = PipelineId(row["namespace"], row["layer"], row["name"])
-            files = self.draft_files(pid)
-            try:
-                refs, zones = self._deps(pid, files)
-            except RatError:
-                refs, zones = [], []
+            refs, zones = self._draft_deps(row)
             run = latest.get(pid.table_identifier)
-            tests = sum(1 for p in files if p.startswith(TEST_DIR) and p.endswith(".sql"))
+            tests = sum(1 for f in self.storage.list(pid.prefix + TEST_DIR) if f.path.endswith(".sql"))
             nodes[f"pipeline:{pid}"] = {
                 "id": f"pipeline:{pid}", "type": "pipeline", "namespace": pid.namespace, "layer": pid.layer,
                 "name": pid.name, "quality": {"total": tests},
