@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from results_md import replace_section
+from results_md import hardware, replace_section
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -1086,21 +1086,7 @@ def git_describe() -> str:
 
 
 def machine_info() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1])
-        mem = f"{kb / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, StopIteration, ValueError):
-        pass
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    hw = hardware()
     py = subprocess.run(
         [project_python(), "-c", "import sys, duckdb; print(sys.version.split()[0], duckdb.__version__)"],
         capture_output=True,
@@ -1108,10 +1094,7 @@ def machine_info() -> dict[str, str]:
         check=False,
     ).stdout.split()
     return {
-        "nproc": str(nproc),
-        "cpu": cpu,
-        "memory": mem,
-        "os": f"{platform.system()} {platform.release()}",
+        **hw,
         "python": py[0] if py else platform.python_version(),
         "duckdb": py[1] if len(py) > 1 else "?",
     }

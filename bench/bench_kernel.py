@@ -51,7 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from results_md import replace_section
+from results_md import hardware, replace_section
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -220,21 +220,13 @@ def shown_rows(variant: Variant) -> int | None:
 # Report
 # --------------------------------------------------------------------------------------------------
 def machine_info() -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = ""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kb = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1])
-        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    hw = hardware()
+    mem = f", {hw['memory']}" if hw["memory"] else ""
     versions = []
     for pkg in ("duckdb", "pyarrow", "pandas", "ipykernel", "nbclient", "jupysql"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions.append(f"{pkg} {importlib.metadata.version(pkg)}")
-    return (f"{cpu}, {os.cpu_count()} CPUs{mem}; {platform.system()} {platform.release()}; "
+    return (f"{hw['cpu']}, {hw['nproc']} CPUs{mem}; {hw['os']}; "
             f"Python {platform.python_version()}; " + ", ".join(versions))
 
 

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from results_md import replace_section
+from results_md import hardware, replace_section
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_RESULTS = BENCH_DIR / "results.md"
@@ -192,20 +192,9 @@ def machine_info() -> str:
     import jupyter_server
     import pyarrow
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = ""
-    try:
-        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1])
-        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, StopIteration, ValueError):
-        pass
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{cpu}, {nproc} CPUs{mem}; {platform.system()} {platform.release()}; Python {platform.python_version()}; "
+    hw = hardware()
+    mem = f", {hw['memory']}" if hw["memory"] else ""
+    return (f"{hw['cpu']}, {hw['nproc']} CPUs{mem}; {hw['os']}; Python {platform.python_version()}; "
             f"duckdb {duckdb.__version__}, pyarrow {pyarrow.__version__}, jupyter_server {jupyter_server.__version__}")
 
 

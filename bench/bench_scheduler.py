@@ -27,7 +27,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from results_md import replace_section
+from results_md import hardware, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.md"
@@ -150,11 +150,12 @@ def main() -> int:
         return 1
     delays.sort()
     p95 = delays[min(len(delays) - 1, int(0.95 * len(delays)))]
+    hw = hardware()
     lines = [
         SECTION, "",
         f"Command: `.venv/bin/python bench/bench_scheduler.py --schedules {args.schedules} --due {args.due} "
         f"--minutes {args.minutes}`  ",
-        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}  ",
+        f"Machine: {hw['cpu']}, {hw['nproc']} cores, {hw['memory']}, {hw['os']}, Python {platform.python_version()}  ",
         f"Date: {datetime.now(UTC):%Y-%m-%d}", "",
         f"A real `jupyter server` with the RAT extension; {args.schedules} cron schedules are registered "
         f"(one APScheduler job each, rebuilt from the state store at start); {args.due} of them fire every "
