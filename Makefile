@@ -6,8 +6,14 @@ BIN := $(VENV)/bin
 DATA_DIR ?= $(CURDIR)/.rat
 PORT ?= 8888
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-runtime
+# The portal (Node at build time only): rebuilt when a source, the lockfile or a package.json changes.
+NPM_STAMP := node_modules/.package-lock.json
+UI_INDEX := rat_jupyter/portal_static/index.html
+UI_SOURCES := $(shell find packages portal -name node_modules -prune -o -type f -print 2>/dev/null) \
+	package.json openapi.json tsconfig.base.json
 
-.PHONY: help setup run test test-deps lint bench demo clean
+.PHONY: help setup run test test-deps lint bench demo clean ui
 
 help: ## Show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -15,16 +21,32 @@ help: ## Show this help
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,dev]"
+	HATCH_JUPYTER_BUILDER_SKIP_NPM=1 $(BIN)/python -m pip install -q -e ".[test,dev]"
 	$(BIN)/python -m rat_jupyter.kernel install --sys-prefix
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUN_STAMP)
 
-setup: $(STAMP) ## Create .venv and install the package with everything it needs
+# `make run` needs only the runtime and JupyterLab (not the test toolchain).
+$(RUN_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	HATCH_JUPYTER_BUILDER_SKIP_NPM=1 $(BIN)/python -m pip install -q -e ".[lab]"
+	$(BIN)/python -m rat_jupyter.kernel install --sys-prefix
+	@touch $(RUN_STAMP)
 
-demo: setup ## Seed the demo namespace and run it once
+$(NPM_STAMP): package-lock.json
+	npm ci --no-audit --no-fund
+
+$(UI_INDEX): $(NPM_STAMP) $(UI_SOURCES)
+	npm run build
+
+ui: $(UI_INDEX) ## Build the portal (npm ci + vite build; skipped when up to date)
+
+setup: $(STAMP) ui ## Create .venv, install the package with everything it needs, build the portal
+
+demo: $(RUN_STAMP) ## Seed the demo namespace and run it once
 	RAT_DATA_DIR=$(DATA_DIR) $(BIN)/python -m rat_jupyter.demo --data-dir $(DATA_DIR)
 
-run: demo ## Install, seed the demo, and start JupyterLab with the extension (embedded default)
+run: $(RUN_STAMP) ui demo ## Install the runtime, build the portal, seed the demo, start JupyterLab + the portal
 	@echo "Starting JupyterLab on http://127.0.0.1:$(PORT)/lab  (RAT portal: /rat/, API: /rat/api/v1/health)"
 	RAT_DATA_DIR=$(DATA_DIR) $(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) \
 		--ServerApp.root_dir=$(CURDIR) --RatApp.data_dir=$(DATA_DIR) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
@@ -33,8 +55,15 @@ test-deps: ## System packages the tests use (a real PostgreSQL server); needs ro
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q postgresql; }
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
-test: setup test-deps ## Install what the tests need and run every test with coverage
+test: setup test-deps ## Install what the tests need and run every test with coverage (+ vitest, API drift)
+	npm run check:api
+	npm run typecheck
+	npm test
+	RAT_BROWSER_TESTS=required \
 	$(BIN)/python -m pytest -p no:cacheprovider --cov=rat_jupyter --cov-report=term --cov-report=xml:coverage.xml tests
 
 lint: setup ## ruff (lint + import order)
@@ -48,4 +77,4 @@ bench: setup ## Run the benchmarks and write bench/results.md
 	$(BIN)/python bench/bench_scheduler.py
 
 clean: ## Remove the virtual environment, demo data and build outputs
-	rm -rf $(VENV) .rat build dist coverage.xml .coverage*
+	rm -rf $(VENV) .rat build dist coverage.xml .coverage* node_modules rat_jupyter/portal_static

@@ -87,4 +87,7 @@ def routes(app: Any) -> list[tuple[str, Any]]:
 
     table = [(API + to_regex(t), h) for t, h in ROUTES]
     table.append((API + "/openapi.json", OpenAPIHandler))
+    from .portal import portal_routes
+
+    table.extend(portal_routes())  # the portal's page and assets: after the API, never matching rat/api/...
     return table

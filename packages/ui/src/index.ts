@@ -1,0 +1,11 @@
+export { RatProvider, useApi, useRat } from "./context";
+export { useData, usePageVisible, toApiError, formatDuration, formatTime } from "./data";
+export { Button, type ButtonProps } from "./components/Button";
+export { ErrorBox } from "./components/ErrorBox";
+export { StatusBadge, LayerBadge, Loading } from "./components/Status";
+export { TextField, TextArea, SelectField } from "./components/Field";
+export { Dialog } from "./components/Dialog";
+export { Tabs, TabPanel } from "./components/Tabs";
+export { DataGrid, formatCell, typeClass, type GridColumn, type TypeClass } from "./components/DataGrid";
+export { Shell, PageHeader, NAV, useTheme } from "./components/Shell";
+export { Placeholder } from "./pages/Placeholder";

@@ -1,0 +1,5 @@
+import { Placeholder } from "./Placeholder";
+
+export function Home() {
+  return <Placeholder title="Home" />;
+}

@@ -1,0 +1,5 @@
+import { Placeholder } from "./Placeholder";
+
+export function PipelineDetail() {
+  return <Placeholder title="PipelineDetail" />;
+}

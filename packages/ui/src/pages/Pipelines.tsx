@@ -1,0 +1,5 @@
+import { Placeholder } from "./Placeholder";
+
+export function Pipelines() {
+  return <Placeholder title="Pipelines" />;
+}

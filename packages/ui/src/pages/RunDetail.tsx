@@ -1,0 +1,5 @@
+import { Placeholder } from "./Placeholder";
+
+export function RunDetail() {
+  return <Placeholder title="RunDetail" />;
+}

@@ -1,0 +1,5 @@
+import { Placeholder } from "./Placeholder";
+
+export function Runs() {
+  return <Placeholder title="Runs" />;
+}

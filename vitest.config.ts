@@ -1,0 +1,10 @@
+import { defineConfig } from "vitest/config";
+
+// One vitest run for every workspace package; components render in jsdom.
+export default defineConfig({
+  test: {
+    environment: "jsdom",
+    include: ["packages/*/src/**/*.test.{ts,tsx}", "portal/src/**/*.test.{ts,tsx}"],
+    setupFiles: ["packages/ui/src/test-setup.ts"],
+  },
+});
