@@ -24,6 +24,7 @@ from pyiceberg.table.update import AssertRefSnapshotId
 
 from . import engine, fastwrite, strategies
 from .errors import Conflict, NotFound, RatError, RunCancelled, TemplateError
+from .landing import LandingPins
 from .names import PipelineId
 from .pipelines import PipelineSpec, QualityTest, load_spec
 from .reporter import Reporter
@@ -75,12 +76,13 @@ class RunOutcome:
     quality: list[dict[str, Any]] = field(default_factory=list)
     snapshot_id: int | None = None
     archived_zones: list[tuple[str, str]] = field(default_factory=list)
+    landing_files: list[dict[str, Any]] = field(default_factory=list)  # what the run read (core/landing.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "rows_written": self.rows_written, "error": self.error,
                 "phases": self.phases, "quality": self.quality,
                 "snapshot_id": str(self.snapshot_id) if self.snapshot_id else None,
-                "archived_zones": self.archived_zones}
+                "archived_zones": self.archived_zones, "landing_files": self.landing_files}
 
 
 class _Context:
@@ -144,6 +146,7 @@ class Session:
         self.attached: set[str] = set()
         self.registered: dict[PipelineId, str] = {}
         self.use_samples = False
+        self.pins: LandingPins | None = None  # a run pins the landing files it reads; previews do not
 
     def close(self) -> None:
         engine.close_session(self.conn, self.attached)
@@ -175,6 +178,8 @@ class Session:
         storage = _Context.storage(self.settings)
         if self.use_samples and storage.list(f"{ns}/landing/{zone}/_samples/"):
             return storage.uri(f"{ns}/landing/{zone}/_samples") + "/" + pattern
+        if self.pins is not None:
+            return self.pins.resolve(ns, zone, pattern)
         return storage.uri(f"{ns}/landing/{zone}") + "/" + pattern
 
     def render_context(self, spec: PipelineSpec | None, *, is_incremental: bool, watermark: str | None,
@@ -332,6 +337,9 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
         for warning in spec.warnings:
             reporter.log("warn", warning)
         session = Session(settings, pid, pid.namespace, cancel)
+        storage = _Context.storage(settings)
+        archive = spec.config.archive_landing_zones and spec.kind == "sql"
+        session.pins = LandingPins(storage, run_id, copy=archive or storage.cheap_pins)
         catalog = session.catalog
         table = catalog.load(pid)
         has_data = table is not None and table.metadata.snapshot_by_name(MAIN) is not None
@@ -348,7 +356,8 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
             ctx = session.render_context(spec, is_incremental=is_incremental, watermark=watermark,
                                          run_started_at=started)
             rendered = phases.run("render", lambda: render(spec.source, ctx),
-                                  lambda r: {"refs": [str(x) for x in r.refs]})
+                                  lambda r: {"refs": [str(x) for x in r.refs],
+                                             "landing_files": session.pins.record() if session.pins else []})
             rendered_sql = rendered.sql
             reporter.log("debug", "Compiled SQL:\n" + rendered_sql.strip())
             fast_schema = fastwrite.plan(session.conn, spec, rendered_sql, settings.resolved_warehouse)
@@ -367,8 +376,8 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
                        outcome, phases, reporter)
         outcome.status = "success"
 
-        if spec.config.archive_landing_zones and spec.kind == "sql":
-            outcome.archived_zones = _archive(settings, rendered.landing_zones, run_id, reporter)
+        if archive:
+            outcome.archived_zones = session.pins.archive(rendered.landing_zones, reporter.log)
     except RunCancelled as exc:
         outcome.status, outcome.error = "cancelled", exc.message
         reporter.log("warn", f"Cancelled: {exc.message}")
@@ -390,6 +399,9 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
         if outcome.status != "success":
             _discard(session, pid, branch, reporter)
         if session is not None:
+            if session.pins is not None:
+                outcome.landing_files = session.pins.record()
+                session.pins.release()
             session.close()
     return outcome
 
@@ -606,22 +618,6 @@ def _discard(session: Session | None, pid: PipelineId, branch: str, reporter: Re
             table.manage_snapshots().remove_branch(branch).commit()
     except Exception as exc:  # noqa: BLE001 - cleanup is best effort; the reaper drops orphan branches
         reporter.log("warn", f"could not clean up branch {branch}: {exc}")
-
-
-def _archive(settings: Settings, zones: list[tuple[str, str]], run_id: str,
-             reporter: Reporter) -> list[tuple[str, str]]:
-    storage = _Context.storage(settings)
-    done = []
-    for ns, zone in zones:
-        prefix = f"{ns}/landing/{zone}/"
-        for f in storage.list(prefix):
-            rest = f.path[len(prefix):]
-            if "/" in rest:  # _samples/, _processed/
-                continue
-            storage.move(f.path, f"{prefix}_processed/{run_id}/{rest}")
-        done.append((ns, zone))
-        reporter.log("info", f"Archived landing zone {ns}.{zone} to _processed/{run_id}/")
-    return done
 
 
 def preview(settings: Settings, pid: PipelineId, files: dict[str, str], limit: int, reporter: Reporter,

@@ -173,9 +173,11 @@ class RunManager:
         self.state.update_run(run_id, only_if_status=ACTIVE, **fields)
         if outcome.get("quality"):
             self.state.save_quality_results(run_id, run["namespace"], run["layer"], run["name"], outcome["quality"])
+        archived = {f["path"] for f in outcome.get("landing_files") or [] if f.get("archived")}
         for ns, zone in outcome.get("archived_zones") or []:
             for f in self.state.list_landing_files(ns, zone):
-                self.state.delete_landing_file(f["id"])
+                if f["path"] in archived:  # files uploaded during the run were not read: they stay
+                    self.state.delete_landing_file(f["id"])
         final = self.state.get_run(run_id)
         with self._lock:
             event = self._done.pop(run_id, None)  # waiters holding it are woken; later ones read the state

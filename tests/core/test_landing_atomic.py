@@ -1,0 +1,164 @@
+"""Landing zones are transactional: uploads appear whole, and archiving moves only the files a run read.
+
+The drills upload files continuously while runs with ``archive_landing_zones`` read the zone, then check
+that every uploaded file was read by exactly one run or is still waiting in the zone, and that no run read
+a partial file.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from rat_jupyter.core.workspace import Workspace
+from rat_jupyter.stores.storage import LocalStorage
+from tests.conftest import make_pipeline, run_one
+
+ROWS_PER_FILE = 400
+ROUNDS = 12
+
+
+def _csv(file_no: int, rows: int = ROWS_PER_FILE) -> bytes:
+    # Long rows make each file ~100 KB, so a write is not one syscall and a partial file would show.
+    pad = "p" * 200
+    lines = ["file,line,pad"] + [f"{file_no},{i},{pad}" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+class _Uploader(threading.Thread):
+    """Uploads numbered files into a zone until stopped; remembers what it uploaded."""
+
+    def __init__(self, ws: Workspace, ns: str, zone: str) -> None:
+        super().__init__(daemon=True)
+        self.ws, self.ns, self.zone = ws, ns, zone
+        self.stop = threading.Event()
+        self.uploaded: list[int] = []
+        self.errors: list[BaseException] = []
+
+    def run(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            try:
+                self.ws.upload_landing_file(self.ns, self.zone, f"part_{n:05d}.csv", _csv(n))
+            except BaseException as exc:  # noqa: BLE001 - reported by the test
+                self.errors.append(exc)
+                return
+            self.uploaded.append(n)
+            n += 1
+            time.sleep(0.005)
+
+
+def _table_counts(ws: Workspace, ns: str) -> Counter[int]:
+    if ws.catalog.load(ws.pid(ns, "bronze", "parts")) is None:
+        return Counter()
+    table = ws.read_table(ns, "bronze", "parts")
+    return Counter(int(v) for v in table.column("file").to_pylist())
+
+
+def _files_in_zone(ws: Workspace, ns: str, zone: str) -> tuple[set[int], Counter[int]]:
+    """File numbers still waiting in the zone, and how many times each was archived."""
+    prefix = f"{ns}/landing/{zone}/"
+    waiting: set[int] = set()
+    archived: Counter[int] = Counter()
+    for f in ws.storage.list(prefix):
+        name = f.path.rsplit("/", 1)[-1]
+        if not name.endswith(".csv"):
+            continue
+        number = int(name.rsplit("part_", 1)[1].split(".")[0])
+        if "/_processed/" in f.path:
+            archived[number] += 1
+        else:
+            waiting.add(number)
+    return waiting, archived
+
+
+def test_uploads_during_archiving_runs_lose_nothing(workspace: Workspace, ns: str) -> None:
+    workspace.create_landing_zone(ns, "drop")
+    source = ("-- @merge_strategy: append_only\n-- @archive_landing_zones: true\n"
+              "SELECT file, line FROM read_csv('{{ landing_zone(\"drop\") }}', header = true,"
+              " columns = {'file': 'INTEGER', 'line': 'INTEGER', 'pad': 'VARCHAR'})")
+    make_pipeline(workspace, ns, "bronze", "parts", source)
+    workspace.upload_landing_file(ns, "drop", "part_99999.csv", _csv(99999))  # the first run has a file
+    uploader = _Uploader(workspace, ns, "drop")
+    uploader.start()
+    statuses = []
+    try:
+        for _ in range(ROUNDS):
+            run = run_one(workspace, ns, "bronze", "parts")
+            statuses.append((run.status, run.error))
+            counts = _table_counts(workspace, ns)
+            # No run read a partial file: each file read contributed all of its rows, once.
+            assert {n: c for n, c in counts.items() if c != ROWS_PER_FILE} == {}, run.error
+            time.sleep(0.05)
+    finally:
+        uploader.stop.set()
+        uploader.join(10)
+    assert not uploader.errors, uploader.errors
+    # A run may find the zone empty (its uploads all archived by the previous run): that fails cleanly.
+    assert all(s == "success" or "No files found" in (e or "") for s, e in statuses), statuses
+    assert sum(s == "success" for s, _ in statuses) >= ROUNDS // 2, statuses
+
+    uploaded = set(uploader.uploaded) | {99999}
+    counts = _table_counts(workspace, ns)
+    read = set(counts)
+    waiting, archived = _files_in_zone(workspace, ns, "drop")
+    assert read | waiting == uploaded, "uploaded files went missing"
+    assert not read & waiting, "a file was read and is still waiting: the next run would read it again"
+    assert set(archived) == read and all(c == 1 for c in archived.values())
+    assert all(c == ROWS_PER_FILE for c in counts.values())
+    # The zone's file records match what is still waiting (archived ones are gone, new ones kept).
+    recorded = {int(r["filename"].split("_")[1].split(".")[0]) for r in workspace.list_landing_files(ns, "drop")}
+    assert recorded == waiting
+    assert len(uploaded) > ROUNDS, "the drill uploaded too little to mean anything"
+
+
+def test_a_run_records_the_files_it_read(workspace: Workspace, ns: str) -> None:
+    workspace.create_landing_zone(ns, "z")
+    workspace.upload_landing_file(ns, "z", "a.csv", _csv(1, 3))
+    workspace.upload_landing_file(ns, "z", "b.txt", b"not csv")
+    source = ("-- @archive_landing_zones: true\n"
+              "SELECT file, line FROM read_csv('{{ landing_zone(\"z\", \"*.csv\") }}', header = true)")
+    make_pipeline(workspace, ns, "bronze", "rec", source)
+    run = run_one(workspace, ns, "bronze", "rec")
+    assert run.status == "success", run.error
+    (render,) = [p for p in workspace.get_run(run.id)["phases"] if p["name"] == "render"]
+    (read,) = render["metadata"]["landing_files"]
+    assert (read["zone"], read["file"].endswith("_a.csv"), read["size"]) == (f"{ns}.z", True, len(_csv(1, 3)))
+    assert read["etag"]
+    # only the file read was archived; the one the pattern did not match is still there, and recorded
+    assert [r["filename"] for r in workspace.list_landing_files(ns, "z")] == ["b.txt"]
+    left = [f.path for f in workspace.storage.list(f"{ns}/landing/z/")]
+    assert any(p.endswith("_b.txt") and "_processed" not in p for p in left)
+    assert any(p.endswith("_a.csv") and f"_processed/{run.id}/" in p for p in left)
+    root = Path(workspace.storage.uri(""))
+    assert not (root / ".rat-runs" / f"run-{run.id}").exists(), "the run's pins are released"
+
+
+def test_partial_uploads_are_invisible_to_a_zone_glob(tmp_path: Path) -> None:
+    """While a write is in progress, nothing in the zone folder exists that a ``*`` glob could match."""
+    store = LocalStorage(tmp_path)
+    zone = tmp_path / "ns" / "landing" / "z"
+    store.write("ns/landing/z/first.csv", b"a\n1\n")
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            try:
+                seen.update(p.name for p in zone.iterdir())
+            except FileNotFoundError:
+                pass
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        for i in range(200):
+            store.write(f"ns/landing/z/f{i}.csv", b"a\n" + b"1\n" * 20_000)
+    finally:
+        stop.set()
+        watcher.join(5)
+    assert seen <= {"first.csv"} | {f"f{i}.csv" for i in range(200)}, sorted(seen)[:5]
+    assert [f.path for f in store.list("")][:1] == ["ns/landing/z/f0.csv"]
+    assert all(".rat-" not in f.path for f in store.list(""))
