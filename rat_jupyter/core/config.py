@@ -23,8 +23,12 @@ ANNOTATION_RE = re.compile(r"^\s*(--|#)\s*@(\w+):\s*(.*?)\s*$")
 KNOWN_KEYS = (
     "description", "materialized", "unique_key", "merge_strategy", "watermark_column",
     "archive_landing_zones", "partition_column", "partition_by", "scd_valid_from", "scd_valid_to",
-    "max_retries", "retry_delay_seconds",
+    "max_retries", "retry_delay_seconds", "on_schema_change", "hard_deletes", "null_keys",
 )
+SCHEMA_CHANGES = ("append_new_columns", "sync_all_columns", "fail")
+NULL_KEYS = ("reject", "allow")
+HARD_DELETES = {"incremental": ("ignore", "delete"), "delete_insert": ("ignore", "delete"),
+                "scd2": ("ignore", "invalidate")}
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,9 @@ class PipelineConfig:
     scd_valid_to: str = "valid_to"
     max_retries: int = 0
     retry_delay_seconds: float = 0.0
+    on_schema_change: str = "append_new_columns"
+    hard_deletes: str = "ignore"
+    null_keys: str = "reject"
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -112,6 +119,13 @@ def _as_number(value: Any, key: str, *, integer: bool) -> Any:
     return number
 
 
+def _choice(raw: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    value = str(raw.get(key, allowed[0])).strip()
+    if value not in allowed:
+        raise Invalid(f"invalid {key} '{value}': use one of {', '.join(allowed)}")
+    return value
+
+
 def _partition_by(value: Any) -> tuple[PartitionField, ...]:
     if not value:
         return ()
@@ -170,6 +184,13 @@ def build_config(yaml_text: str | None, annotations: dict[str, str] | None = Non
     watermark = raw.get("watermark_column")
     if watermark is not None:
         watermark = validate_column(str(watermark).strip(), "watermark_column")
+    on_schema_change = _choice(raw, "on_schema_change", SCHEMA_CHANGES)
+    null_keys = _choice(raw, "null_keys", NULL_KEYS)
+    hard_deletes = str(raw.get("hard_deletes", "ignore")).strip()
+    if hard_deletes != "ignore" and hard_deletes not in HARD_DELETES.get(strategy, ()):
+        allowed = HARD_DELETES.get(strategy, ("ignore",))
+        raise Invalid(f"hard_deletes '{hard_deletes}' is not valid for merge_strategy '{strategy}': "
+                      f"use {' or '.join(allowed)}")
     description = raw.get("description", "")
     if not isinstance(description, str) or len(description) > 5000:
         raise Invalid("description must be text of at most 5000 characters")
@@ -186,6 +207,9 @@ def build_config(yaml_text: str | None, annotations: dict[str, str] | None = Non
         scd_valid_to=validate_column(str(raw.get("scd_valid_to", "valid_to")), "scd_valid_to"),
         max_retries=_as_number(raw.get("max_retries", 0), "max_retries", integer=True),
         retry_delay_seconds=_as_number(raw.get("retry_delay_seconds", 0), "retry_delay_seconds", integer=False),
+        on_schema_change=on_schema_change,
+        hard_deletes=hard_deletes,
+        null_keys=null_keys,
         warnings=tuple(warnings),
     )
     if config.max_retries > 10:

@@ -150,3 +150,39 @@ def register_empty_view(conn: duckdb.DuckDBPyConnection, pid: PipelineId, schema
 def register_table_sql(conn: duckdb.DuckDBPyConnection, pid: PipelineId, select_sql: str) -> None:
     """Point the view ``"ns"."layer"."name"`` at an arbitrary relation (used to audit a first write)."""
     conn.execute(f"CREATE OR REPLACE VIEW {pid.sql} AS {select_sql}")
+
+
+def single_statement(sql: str) -> str:
+    """``sql`` without trailing semicolons and comments, so it can be wrapped in ``(...)`` or ``COPY (...)``.
+
+    Scans quotes and comments properly: ``SELECT 1; -- done`` and ``SELECT 1 /* x */ ;`` both become
+    ``SELECT 1``, while a ``--`` inside a string literal is left alone.
+    """
+    end = 0  # one past the last character that is code (not whitespace, comment or ';')
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in "'\"":
+            j = i + 1
+            while j < n:
+                if sql[j] == ch:
+                    if j + 1 < n and sql[j + 1] == ch:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            i = j + 1
+            end = min(i, n)
+            continue
+        if sql.startswith("--", i):
+            nl = sql.find("\n", i)
+            i = n if nl < 0 else nl + 1
+            continue
+        if sql.startswith("/*", i):
+            close = sql.find("*/", i + 2)
+            i = n if close < 0 else close + 2
+            continue
+        if not ch.isspace() and ch != ";":
+            end = i + 1
+        i += 1
+    return sql[:end]

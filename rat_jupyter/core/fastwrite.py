@@ -16,11 +16,10 @@ from urllib.parse import urlparse
 
 import duckdb
 import pyarrow as pa
-from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.table import Table
 
-from .engine import quote_ident
+from .engine import quote_ident, single_statement
 from .pipelines import PipelineSpec
 
 STRATEGIES = ("full_refresh", "append_only")
@@ -34,7 +33,7 @@ def _safe_type(t: pa.DataType) -> bool:
     return (pa.types.is_int32(t) or pa.types.is_int64(t) or pa.types.is_float32(t) or pa.types.is_float64(t)
             or pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_date32(t)
             or pa.types.is_decimal128(t) or pa.types.is_binary(t)
-            or (pa.types.is_timestamp(t) and t.unit == "us" and t.tz in (None, "UTC", "+00:00")))
+            or (pa.types.is_timestamp(t) and t.unit == "us"))  # any zone: DuckDB writes UTC instants
 
 
 def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehouse: str) -> pa.Schema | None:
@@ -60,7 +59,7 @@ def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehous
 
 
 def strip(sql: str) -> str:
-    return sql.strip().rstrip(";").strip()
+    return single_statement(sql)
 
 
 @dataclass
@@ -100,13 +99,13 @@ def stage(conn: duckdb.DuckDBPyConnection, location: str, ids: dict[str, int], s
 
 
 def commit(table: Table, staged: Staged, target: str, replace: bool) -> None:
-    """One Iceberg commit on ``target``: (drop every current data file if ``replace``) + add the new file."""
+    """One Iceberg snapshot on ``target``: the new file, replacing every current data file if ``replace``
+    (one ``overwrite`` snapshot, so time travel to the previous snapshot gives the previous table)."""
+    from .strategies import commit_files, current_files
+
     try:
         data_file = parquet_file_to_data_file(table.io, table.metadata, staged.uri)
     except ValueError as exc:
-        raise Unsupported(str(exc)) from None
-    with table.transaction() as tx:
-        if replace and table.metadata.snapshot_by_name(target) is not None:
-            tx.delete(AlwaysTrue(), branch=target)
-        with tx.update_snapshot(branch=target).fast_append() as append:
-            append.append_data_file(data_file)
+        raise Unsupported(str(exc).strip().splitlines()[0] if str(exc).strip() else "schema mismatch") from None
+    removed = current_files(table, target) if replace else []
+    commit_files(table, target, removed, [data_file])

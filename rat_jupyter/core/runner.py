@@ -20,7 +20,8 @@ import duckdb
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
-from pyiceberg.table.update import AssertRefSnapshotId
+from pyiceberg.table.refs import SnapshotRefType
+from pyiceberg.table.update import AssertRefSnapshotId, RemoveSnapshotRefUpdate, SetSnapshotRefUpdate
 
 from . import engine, fastwrite, strategies
 from .errors import Conflict, NotFound, RatError, RunCancelled, TemplateError
@@ -42,6 +43,8 @@ class CancelToken:
         self._event = threading.Event()
         self._conns: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
+        self.gate: Callable[[], bool] | None = None  # the publish fence's question to the run's owner
+        self._granted = False
 
     def watch(self, conn: duckdb.DuckDBPyConnection) -> None:
         with self._lock:
@@ -65,6 +68,18 @@ class CancelToken:
     def check(self) -> None:
         if self._event.is_set():
             raise RunCancelled("run cancelled")
+
+    def fence(self) -> None:
+        """The publish fence: call right before ``main`` moves. The run's owner records "publishing" (after
+        which a cancel is refused) or refuses because a cancel was requested; refused → ``RunCancelled``,
+        so a cancelled run never publishes, whichever process asked for the cancel."""
+        self.check()
+        if self._granted or self.gate is None:
+            return
+        if not self.gate():
+            self._event.set()
+            raise RunCancelled("cancelled before publishing; main was not changed")
+        self._granted = True
 
 
 @dataclass
@@ -241,6 +256,8 @@ class Session:
             raise _PipelineError("Python pipeline did not set `result` to an Arrow table or DataFrame")
         if isinstance(result, pa.Table):
             return result
+        if isinstance(result, pa.RecordBatch):
+            return pa.Table.from_batches([result])
         if isinstance(result, pa.RecordBatchReader):
             return result.read_all()
         if isinstance(result, duckdb.DuckDBPyRelation):
@@ -248,6 +265,9 @@ class Session:
         if hasattr(result, "to_arrow"):
             return result.to_arrow()
         try:
+            index = getattr(result, "index", None)
+            if index is not None and any(n is not None for n in getattr(index, "names", [])):
+                result = result.reset_index()  # a named index is data (e.g. a groupby key): keep it
             return pa.Table.from_pandas(result, preserve_index=False)
         except (TypeError, ValueError, AttributeError):
             raise _PipelineError(f"`result` must be an Arrow table or DataFrame, not {type(result).__name__}") from None
@@ -281,6 +301,32 @@ def _watermark(session: Session, spec: PipelineSpec, table: Table | None) -> str
     return value[0] if value else None
 
 
+def _table_rows(table: Table | None) -> int:
+    snap = table.metadata.snapshot_by_name(MAIN) if table is not None else None
+    if snap is None:
+        return 0
+    summary = snap.summary.additional_properties if snap.summary is not None else {}
+    try:
+        return int(summary.get("total-records", "0"))
+    except ValueError:
+        return 0
+
+
+def incremental_state(session: Session, spec: PipelineSpec, table: Table | None) -> tuple[bool, str | None]:
+    """``(is_incremental, watermark_value)`` as docs/strategies.md §3 defines them.
+
+    ``is_incremental()`` is true only when the table has rows and, with a ``watermark_column``, a watermark:
+    after a first run that returned no rows the pipeline simply runs its full query again (the strategies
+    merge idempotently), instead of rendering ``TIMESTAMP 'None'`` forever.
+    """
+    if not spec.config.is_incremental_like or _table_rows(table) == 0:
+        return False, None
+    watermark = _watermark(session, spec, table)
+    if spec.config.watermark_column and watermark is None:
+        return False, None
+    return True, watermark
+
+
 def run_quality_tests(session: Session, spec: PipelineSpec, tests: list[QualityTest], reporter: Reporter,
                       run_started_at: str) -> list[dict[str, Any]]:
     """Run tests on ``session`` (where ``this`` already points at the data to audit)."""
@@ -292,9 +338,9 @@ def run_quality_tests(session: Session, spec: PipelineSpec, tests: list[QualityT
                                   "violations": 0, "sample": [], "error": None}
         try:
             ctx = session.render_context(spec, is_incremental=False, watermark=None, run_started_at=run_started_at)
-            sql = render(test.sql, ctx).sql.strip().rstrip(";")
+            sql = engine.single_statement(render(test.sql, ctx).sql)
             rows = session.conn.execute(
-                f"SELECT *, count(*) OVER () AS __rat_violations FROM ({sql}) AS t LIMIT 5").arrow()
+                f"SELECT *, count(*) OVER () AS __rat_violations FROM (\n{sql}\n) AS t LIMIT 5").arrow()
             if isinstance(rows, pa.RecordBatchReader):
                 rows = rows.read_all()
             sample = rows.drop_columns(["__rat_violations"]).to_pylist()
@@ -345,8 +391,7 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
         has_data = table is not None and table.metadata.snapshot_by_name(MAIN) is not None
         if table is not None:
             session._register(pid, table)
-        is_incremental = spec.config.is_incremental_like and has_data
-        watermark = _watermark(session, spec, table) if has_data else None
+        is_incremental, watermark = incremental_state(session, spec, table)
         reporter.log("info", f"Running {pid} ({spec.kind}, {spec.config.merge_strategy}, "
                              f"is_incremental={is_incremental})")
 
@@ -416,22 +461,29 @@ def _audit(session: Session, spec: PipelineSpec, started: str, outcome: RunOutco
         raise _QualityFailed(blocking)
 
 
-def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table,
+def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table, plan: strategies.SchemaPlan,
                          write: Callable[[Table, str], strategies.WriteResult], branch: str,
                          started: str, outcome: RunOutcome, phases: _Phases, reporter: Reporter) -> None:
     """Write to a run branch, audit the branch, then move ``main`` to it (only if ``main`` did not move).
 
-    Without quality tests there is nothing to audit: the strategy commits to ``main`` directly, which is
-    just as atomic (one catalog commit) and saves two commits per run.
+    A schema change (``plan``) is staged first — added to the metadata, not made current — and becomes
+    ``main``'s schema in the same commit that publishes the data, so a failed run never changes it.
+    Without quality tests or a schema change there is nothing to audit: the strategy commits to ``main``
+    directly, which is just as atomic (one catalog commit) and saves two commits per run.
     """
     pid = spec.pid
     base = table.metadata.snapshot_by_name(MAIN)
     base_id = base.snapshot_id if base else None
-    audit = bool(spec.tests)
+    audit = bool(spec.tests) or plan.changed
     target = branch if audit else MAIN
     if audit and base_id is not None:
         table.manage_snapshots().create_branch(base_id, branch).commit()
-    result = phases.run("write", lambda: write(table, target),
+    writer = strategies.stage_schema(table, plan)
+    if plan.changed:
+        reporter.log("info", f"Schema change staged with this run: {', '.join(plan.changes)}")
+    if not audit:
+        session.cancel.fence()  # the write below commits to main
+    result = phases.run("write", lambda: write(writer, target),
                         lambda r: {"rows_written": r.rows_written, "target": target, "detail": r.detail})
     outcome.rows_written = result.rows_written
     detail = f", {result.detail}" if result.detail else ""
@@ -443,8 +495,8 @@ def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table,
         session.registered.pop(pid, None)
         session._register(pid, table, ref=branch)
         _audit(session, spec, started, outcome, phases, reporter)
-        session.cancel.check()
-        outcome.snapshot_id = phases.run("publish", lambda: _publish(table, branch, base_id, pid))
+        session.cancel.fence()
+        outcome.snapshot_id = phases.run("publish", lambda: _publish(table, branch, base_id, pid, plan))
         reporter.log("info", f"Published snapshot {outcome.snapshot_id} to main")
     else:
         snap = table.metadata.snapshot_by_name(MAIN)
@@ -461,16 +513,18 @@ def _arrow_run(session: Session, spec: PipelineSpec, table: Table | None, has_da
     else:
         data = phases.run("execute", lambda: session.execute_python(spec, reporter, is_incremental, started),
                           lambda d: {"rows": d.num_rows})
-    data = strategies.normalize_arrow(data)
+    label = str(pid)
+    data = strategies.normalize_arrow(data, label)
+    data = strategies.prepare(data, spec.config, session.conn, label)
     session.cancel.check()
     if has_data:
         assert table is not None
-        table = _evolve_schema(table, data.schema, spec)
+        plan = strategies.plan_schema(table, data.schema, spec.config, label)
 
         def write(t: Table, target: str) -> strategies.WriteResult:
-            return strategies.apply(t, data, spec.config, target, session.conn, pid.sql, run_ts)
+            return strategies.apply(t, data, spec.config, target, session.conn, pid.sql, run_ts, label)
 
-        _write_audit_publish(session, spec, table, write, branch, started, outcome, phases, reporter)
+        _write_audit_publish(session, spec, table, plan, write, branch, started, outcome, phases, reporter)
         return
     # First write: nothing on main yet, so the audit reads the rows that would be written and the table is
     # created (or filled) only once they pass.
@@ -482,7 +536,7 @@ def _arrow_run(session: Session, spec: PipelineSpec, table: Table | None, has_da
         engine.register_table_sql(session.conn, pid, "SELECT * FROM __rat_first_write")
         session.registered[pid] = pid.sql
         _audit(session, spec, started, outcome, phases, reporter)
-    session.cancel.check()
+    session.cancel.fence()
 
     def create_and_write() -> int | None:
         target = table
@@ -490,9 +544,9 @@ def _arrow_run(session: Session, spec: PipelineSpec, table: Table | None, has_da
         if target is None:
             target = session.catalog.create(pid, final.schema, spec.config.partition_by)
         else:
-            target = _evolve_schema(target, final.schema, spec)
+            target = _evolve_empty(target, final.schema, spec)
         try:
-            target.append(final)  # the table has no data yet: an append is one cheap snapshot
+            strategies.commit(target, final, MAIN)  # the table has no data yet: one append snapshot
         except BaseException:
             if created:
                 session.catalog.drop(pid)
@@ -514,10 +568,16 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table | None, schema:
     commits: a cancelled or failed first run leaves no table behind, not even an empty one.
     """
     pid = spec.pid
-    if table is not None:
-        table = _evolve_schema(table, schema, spec)
+    strategies.check_columns(schema.empty_table(), spec.config, str(pid))
+    plan = strategies.SchemaPlan()
+    writer = table
+    if table is not None and has_data:
+        plan = strategies.plan_schema(table, schema, spec.config, str(pid))
+        writer = strategies.stage_schema(table, plan)
+    elif table is not None:
+        table = writer = _evolve_empty(table, schema, spec)
     location = table.location() if table is not None else session.catalog.table_location(pid)
-    ids = fastwrite.field_ids(table, schema.names)
+    ids = fastwrite.field_ids(writer, schema.names)
     staged = phases.run("execute", lambda: _stage(session, location, ids, sql, run_id),
                         lambda st: {"rows": st.rows})
     created = False
@@ -530,7 +590,7 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table | None, schema:
                 fastwrite.commit(t, staged, target, replace)
                 return strategies.WriteResult(staged.rows)
 
-            _write_audit_publish(session, spec, table, write, branch, started, outcome, phases, reporter)
+            _write_audit_publish(session, spec, table, plan, write, branch, started, outcome, phases, reporter)
             return table
         if spec.tests:
             view = f"SELECT * FROM read_parquet('{(staged.local or staged.uri).replace(chr(39), chr(39) * 2)}')"
@@ -538,7 +598,7 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table | None, schema:
             engine.register_table_sql(session.conn, pid, view)
             session.registered[pid] = pid.sql
             _audit(session, spec, started, outcome, phases, reporter)
-        session.cancel.check()
+        session.cancel.fence()
 
         def create_and_commit() -> Table:
             nonlocal created
@@ -580,29 +640,31 @@ class _QualityFailed(RatError):
         super().__init__("quality tests failed, nothing published: " + "; ".join(parts))
 
 
-def _evolve_schema(table: Table, schema: pa.Schema, spec: PipelineSpec) -> Table:
-    """Add new result columns to the table (additive evolution); other changes surface as write errors."""
-    if spec.config.merge_strategy == "scd2":
-        schema = strategies.scd2_schema(schema, spec.config)
-    current = set(table.schema().column_names)
-    if all(name in current for name in schema.names):
+def _evolve_empty(table: Table, schema: pa.Schema, spec: PipelineSpec) -> Table:
+    """Schema change on a table that exists but has no snapshot yet (no ``main`` data to protect): the same
+    rules as :func:`strategies.plan_schema`, committed at once."""
+    plan = strategies.plan_schema(table, schema, spec.config, str(spec.pid))
+    if not plan.changed:
         return table
-    with table.update_schema() as update:
-        update.union_by_name(schema)
+    table._do_commit((*plan.stage, *plan.publish), plan.requirements)  # see stage_schema
     return table
 
 
-def _publish(table: Table, branch: str, base_id: int | None, pid: PipelineId) -> int:
+def _publish(table: Table, branch: str, base_id: int | None, pid: PipelineId,
+             plan: strategies.SchemaPlan | None = None) -> int:
+    """The one commit that moves ``main``: the run's schema (if it changed) + ``main`` → the branch snapshot +
+    drop the branch, asserting ``main`` (and its schema) did not move meanwhile."""
     snap = table.metadata.snapshot_by_name(branch)
     if snap is None:
         raise Conflict(f"branch {branch} has no snapshot to publish")
-    manage = table.manage_snapshots()
+    schema = plan.publish if plan is not None else ()
+    updates = (*schema,
+               SetSnapshotRefUpdate(ref_name=MAIN, type=SnapshotRefType.BRANCH, snapshot_id=snap.snapshot_id),
+               RemoveSnapshotRefUpdate(ref_name=branch))
+    requirements = (AssertRefSnapshotId(snapshot_id=base_id, ref=MAIN),
+                    *(plan.requirements if plan is not None else ()))
     try:
-        manage._transaction._stage((), (AssertRefSnapshotId(snapshot_id=base_id, ref=MAIN),))
-    except CommitFailedException:
-        raise Conflict(f"main of {pid} moved during the run; nothing was published") from None
-    try:
-        manage.set_current_snapshot(snapshot_id=snap.snapshot_id).remove_branch(branch).commit()
+        table._do_commit(updates, requirements)  # no public pyiceberg call combines these
     except CommitFailedException:
         raise Conflict(f"main of {pid} moved during the run; nothing was published") from None
     return snap.snapshot_id
@@ -622,7 +684,12 @@ def _discard(session: Session | None, pid: PipelineId, branch: str, reporter: Re
 
 def preview(settings: Settings, pid: PipelineId, files: dict[str, str], limit: int, reporter: Reporter,
             cancel: CancelToken | None = None, sample_files: bool = True) -> dict[str, Any]:
-    """Dry run: render and execute, return the first ``limit`` rows. Nothing is written."""
+    """Dry run: render and execute, return the first ``limit`` rows. Nothing is written.
+
+    An incremental-like pipeline whose table has rows previews exactly what its next run would merge: the
+    template sees ``is_incremental()`` true and the current watermark, the batch is de-duplicated like the
+    run does, and the result says so (``is_incremental``, ``watermark_value``, ``note``).
+    """
     outcome = RunOutcome(status="running")
     phases = _Phases(reporter, outcome)
     session: Session | None = None
@@ -634,21 +701,32 @@ def preview(settings: Settings, pid: PipelineId, files: dict[str, str], limit: i
         session = Session(settings, pid, pid.namespace, cancel)
         session.use_samples = sample_files
         table = session.catalog.load(pid)
-        has_data = table is not None and table.metadata.snapshot_by_name(MAIN) is not None
         if table is not None:
             session._register(pid, table)
-        is_incremental = spec.config.is_incremental_like and has_data
+        is_incremental, watermark = incremental_state(session, spec, table)
+        result["is_incremental"] = is_incremental
+        result["watermark_value"] = watermark
+        dedups = is_incremental and spec.config.merge_strategy in ("incremental", "scd2")
+        if is_incremental:
+            result["note"] = (f"is_incremental() is true: these are the rows the next run would merge into the "
+                              f"current table ({spec.config.merge_strategy}, watermark_value "
+                              f"{watermark if watermark is not None else 'not used'})"
+                              + (", de-duplicated on the unique_key" if dedups else ""))
         started = datetime.now(UTC).isoformat()
         if spec.kind == "sql":
-            ctx = session.render_context(spec, is_incremental=is_incremental,
-                                         watermark=_watermark(session, spec, table) if has_data else None,
+            ctx = session.render_context(spec, is_incremental=is_incremental, watermark=watermark,
                                          run_started_at=started)
             rendered = phases.run("render", lambda: render(spec.source, ctx))
-            sql = rendered.sql.strip().rstrip(";")
+            sql = engine.single_statement(rendered.sql)
             result["compiled_sql"] = sql
 
             def run_sql() -> pa.Table:
-                session.conn.execute(f"CREATE TEMP TABLE __rat_preview AS {sql}")
+                session.conn.execute(f"CREATE TEMP TABLE __rat_preview AS (\n{sql}\n)")
+                if dedups:
+                    full = strategies.normalize_arrow(session.execute_sql("SELECT * FROM __rat_preview"), str(pid))
+                    full = strategies.prepare(full, spec.config, session.conn, str(pid))
+                    result["total_row_count"] = full.num_rows
+                    return full.slice(0, limit)
                 total = session.conn.execute("SELECT count(*) FROM __rat_preview").fetchone()[0]
                 result["total_row_count"] = int(total)
                 return session.execute_sql(f"SELECT * FROM __rat_preview LIMIT {int(limit)}")
@@ -661,9 +739,12 @@ def preview(settings: Settings, pid: PipelineId, files: dict[str, str], limit: i
                 pass
         else:
             full = phases.run("execute", lambda: session.execute_python(spec, reporter, is_incremental, started))
+            if dedups:
+                full = strategies.prepare(strategies.normalize_arrow(full, str(pid)), spec.config, session.conn,
+                                          str(pid))
             result["total_row_count"] = full.num_rows
             data = full.slice(0, limit)
-        data = strategies.normalize_arrow(data)
+        data = strategies.normalize_arrow(data, str(pid))
         result["columns"] = [{"name": f.name, "type": str(f.type)} for f in data.schema]
         result["rows"] = [{k: _jsonable(v) for k, v in row.items()} for row in data.to_pylist()]
     except TemplateError as exc:

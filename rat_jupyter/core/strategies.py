@@ -1,24 +1,49 @@
 """Merge strategies (STRAT-01..06): how a run's result lands in its Iceberg table.
 
-Every strategy writes to ``target`` (the run's branch, or ``main`` when nothing has to be audited) and
-returns ``rows_written`` = rows this run wrote: the result rows for full_refresh/append_only/delete_insert/
+``docs/strategies.md`` is the contract; each concern lives in one function here:
+
+- :func:`normalize_arrow` — every Arrow type becomes an Iceberg type or is refused naming the column;
+- :func:`prepare` — config columns exist, NULL-key policy, deterministic de-duplication of the batch;
+- :func:`plan_schema` / :func:`stage_schema` — schema evolution (``on_schema_change``, type widening),
+  staged in the table metadata without becoming ``main``'s schema until the run publishes;
+- :func:`apply` / :func:`initial` — the strategy itself;
+- :func:`commit` — every write is ONE snapshot (replace, overwrite or append), so time travel to the
+  previous snapshot always gives the previous run's table.
+
+``rows_written`` = rows this run wrote: the result rows for full_refresh/append_only/delete_insert/
 snapshot, the de-duplicated rows for incremental, and the new versions for scd2.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.expressions import AlwaysFalse, BooleanExpression, In
-from pyiceberg.table import Table
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In, IsNull, Or
+from pyiceberg.schema import Schema
+from pyiceberg.table import DataScan, Table
+from pyiceberg.table.update import AddSchemaUpdate, SetCurrentSchemaUpdate, TableRequirement, TableUpdate
+from pyiceberg.types import DecimalType, DoubleType, FloatType, IcebergType, IntegerType, LongType
 
 from .config import PipelineConfig
 from .engine import quote_ident
 from .errors import Invalid
+
+KEYED = ("incremental", "delete_insert", "scd2")
+
+
+class SchemaRefused(Invalid):
+    code = "SCHEMA_CHANGE_REFUSED"
+
+
+class NullKeys(Invalid):
+    code = "NULL_KEYS"
 
 
 @dataclass
@@ -27,148 +52,367 @@ class WriteResult:
     detail: str = ""
 
 
-def normalize_arrow(table: pa.Table) -> pa.Table:
-    """Cast types Iceberg cannot store (unsigned, small ints, large/view strings, null) to ones it can."""
-    fields = [pa.field(f.name, _iceberg_type(f.type), nullable=True) for f in table.schema]
+# ----------------------------------------------------------------------------------------------- types
+
+def normalize_arrow(table: pa.Table, pipeline: str = "") -> pa.Table:
+    """Cast every column to a type Iceberg stores (UTC µs timestamps, signed ints, plain strings …).
+
+    A type Iceberg cannot store (interval, union, opaque extensions …) is refused with a message naming the
+    column and a fix, instead of failing somewhere inside the writer with a library's table drawing.
+    """
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    fields = [pa.field(f.name, _iceberg_type(f.type, f.name, pipeline), nullable=True) for f in table.schema]
     target = pa.schema(fields)
-    if target.equals(table.schema, check_metadata=False):
+    if target.equals(table.schema, check_metadata=False) and all(f.nullable for f in table.schema):
         return table
-    columns = []
-    for col, field in zip(table.columns, target, strict=True):
-        if pa.types.is_dictionary(col.type):
-            col = col.cast(col.type.value_type)
-        columns.append(col.cast(field.type) if col.type != field.type else col)
+    columns = [_cast_column(col, f.type) for col, f in zip(table.columns, target, strict=True)]
     return pa.Table.from_arrays(columns, schema=target)
 
 
-def _iceberg_type(t: pa.DataType) -> pa.DataType:
+def _cast_column(col: pa.ChunkedArray, to: pa.DataType) -> pa.ChunkedArray:
+    if isinstance(col.type, pa.ExtensionType):
+        col = pa.chunked_array([c.storage for c in col.chunks], col.type.storage_type)
+        if pa.types.is_fixed_size_binary(col.type) and pa.types.is_string(to):  # arrow.uuid
+            return pa.chunked_array([pa.array([None if v is None else str(uuid.UUID(bytes=v))
+                                               for v in c.to_pylist()], pa.string()) for c in col.chunks],
+                                    pa.string())
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    if col.type == to:
+        return col
+    # Truncating nanoseconds to microseconds is the documented rule, not a data error.
+    return col.cast(to, safe=not _has_timestamp(col.type))
+
+
+def _has_timestamp(t: pa.DataType) -> bool:
+    if pa.types.is_timestamp(t) or pa.types.is_time(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_timestamp(t.value_type)
+    if pa.types.is_struct(t):
+        return any(_has_timestamp(f.type) for f in t)
+    if pa.types.is_map(t):
+        return _has_timestamp(t.key_type) or _has_timestamp(t.item_type)
+    return False
+
+
+def _refuse(pipeline: str, column: str, what: str) -> Invalid:
+    who = f"pipeline {pipeline}: " if pipeline else ""
+    return Invalid(f"{who}column '{column}' has type {what}, which Iceberg cannot store. "
+                   "Cast it in the query, e.g. to VARCHAR or BIGINT.")
+
+
+def _iceberg_type(t: pa.DataType, column: str, pipeline: str) -> pa.DataType:
+    if isinstance(t, pa.ExtensionType):
+        name = t.extension_name
+        if name == "arrow.uuid":
+            return pa.string()
+        if name == "arrow.json":
+            return pa.string()
+        raise _refuse(pipeline, column, f"{name} ({t})")
     if pa.types.is_dictionary(t):
-        return _iceberg_type(t.value_type)
+        return _iceberg_type(t.value_type, column, pipeline)
     if pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_uint8(t) or pa.types.is_uint16(t):
         return pa.int32()
-    if pa.types.is_uint32(t) or pa.types.is_uint64(t):
+    if pa.types.is_uint32(t):
         return pa.int64()
+    if pa.types.is_uint64(t):
+        return pa.decimal128(20, 0)
     if pa.types.is_large_string(t) or pa.types.is_string_view(t) or pa.types.is_null(t):
         return pa.string()
     if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
         return pa.binary()
-    if pa.types.is_timestamp(t) and t.unit != "us":
-        return pa.timestamp("us", tz=t.tz)
-    if pa.types.is_time32(t):
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us", tz="UTC" if t.tz is not None else None)
+    if pa.types.is_time(t):
         return pa.time64("us")
+    if pa.types.is_date64(t):
+        return pa.date32()
     if pa.types.is_float16(t):
         return pa.float32()
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return pa.list_(_iceberg_type(t.value_type))
+    if pa.types.is_decimal(t):
+        if t.precision > 38:
+            raise _refuse(pipeline, column, f"decimal({t.precision}, {t.scale}) (more than 38 digits)")
+        return pa.decimal128(t.precision, t.scale)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return pa.list_(_iceberg_type(t.value_type, column, pipeline))
     if pa.types.is_struct(t):
-        return pa.struct([pa.field(f.name, _iceberg_type(f.type)) for f in t])
+        return pa.struct([pa.field(f.name, _iceberg_type(f.type, column, pipeline)) for f in t])
     if pa.types.is_map(t):
-        return pa.map_(_iceberg_type(t.key_type), _iceberg_type(t.item_type))
-    return t
+        return pa.map_(_iceberg_type(t.key_type, column, pipeline), _iceberg_type(t.item_type, column, pipeline))
+    if (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_string(t)
+            or pa.types.is_binary(t) or pa.types.is_date32(t) or pa.types.is_fixed_size_binary(t)):
+        return t
+    if pa.types.is_interval(t):
+        raise _refuse(pipeline, column, "interval")
+    if pa.types.is_duration(t):
+        raise _refuse(pipeline, column, "duration")
+    if pa.types.is_union(t):
+        raise _refuse(pipeline, column, "union")
+    raise _refuse(pipeline, column, str(t))
 
 
-def dedup_last(data: pa.Table, keys: tuple[str, ...], order_by: str | None = None) -> pa.Table:
-    """Keep one row per key: the newest by ``order_by`` if given, else the last by position."""
-    if data.num_rows == 0:
+# ------------------------------------------------------------------------------------- batch preparation
+
+def check_columns(data: pa.Table, config: PipelineConfig, pipeline: str) -> None:
+    """Config that names a column the result does not have is a config error naming it."""
+    wanted: list[tuple[str, str]] = [("unique_key", k) for k in config.unique_key]
+    if config.watermark_column:
+        wanted.append(("watermark_column", config.watermark_column))
+    if config.merge_strategy == "snapshot" and config.partition_column:
+        wanted.append(("partition_column", config.partition_column))
+    wanted += [("partition_by", p.column) for p in config.partition_by]
+    names = set(data.column_names)
+    for key, column in wanted:
+        if column not in names:
+            raise Invalid(f"pipeline {pipeline}: {key} column '{column}' is not in the result (columns: "
+                          f"{', '.join(data.column_names) or 'none'}). Fix the config or add the column to "
+                          "the query.")
+
+
+def check_null_keys(data: pa.Table, config: PipelineConfig, pipeline: str) -> None:
+    if config.merge_strategy not in KEYED or config.null_keys == "allow" or data.num_rows == 0:
+        return
+    for key in config.unique_key:
+        nulls = data[key].null_count
+        if nulls:
+            raise NullKeys(f"pipeline {pipeline}: {nulls} result row(s) have NULL in unique_key column '{key}'. "
+                           f"Filter them out (WHERE {key} IS NOT NULL) or set null_keys: allow.")
+
+
+def dedup(conn: duckdb.DuckDBPyConnection, data: pa.Table, keys: tuple[str, ...],
+          order_by: str | None = None) -> pa.Table:
+    """One row per key: the greatest ``order_by`` wins, ties broken by the greatest whole row.
+
+    Comparing whole rows (in column order, NULL smallest, nested values by their text) makes the winner
+    independent of row order, so the same input always gives the same table.
+    """
+    if data.num_rows == 0 or not keys:
         return data
-    idx = pa.array(range(data.num_rows), pa.int64())
-    work = data.append_column("__rat_pos", idx)
-    if order_by:
-        work = work.sort_by([(order_by, "ascending"), ("__rat_pos", "ascending")])
-        work = work.set_column(work.schema.get_field_index("__rat_pos"), "__rat_pos",
-                               pa.array(range(work.num_rows), pa.int64()))
-    keep = work.group_by(list(keys), use_threads=False).aggregate([("__rat_pos", "max")])
-    positions = pc.sort_indices(keep["__rat_pos_max"])
-    taken = work.take(pc.take(keep["__rat_pos_max"], positions))
-    return taken.drop_columns(["__rat_pos"])
+    q = quote_ident
+    order = [f"{q(order_by)} DESC NULLS LAST"] if order_by else []
+    for f in data.schema:
+        nested = pa.types.is_nested(f.type)
+        order.append(f"{'CAST(' + q(f.name) + ' AS VARCHAR)' if nested else q(f.name)} DESC NULLS LAST")
+    name = f"__rat_dedup_{uuid.uuid4().hex[:8]}"
+    conn.register(name, data)
+    try:
+        out = _arrow(conn.execute(
+            f"SELECT * FROM {name} QUALIFY row_number() OVER (PARTITION BY {', '.join(q(k) for k in keys)} "
+            f"ORDER BY {', '.join(order)}) = 1"))
+    finally:
+        conn.unregister(name)
+    return out.select(data.column_names).cast(data.schema)
 
 
-def _check_columns(data: pa.Table, columns: tuple[str, ...], what: str) -> None:
-    missing = [c for c in columns if c not in data.column_names]
-    if missing:
-        raise Invalid(f"{what} column(s) {', '.join(missing)} not in the pipeline result "
-                      f"(columns: {', '.join(data.column_names)})")
+def prepare(data: pa.Table, config: PipelineConfig, conn: duckdb.DuckDBPyConnection, pipeline: str) -> pa.Table:
+    """The batch a strategy merges: checked columns and keys, de-duplicated for incremental and scd2."""
+    check_columns(data, config, pipeline)
+    check_null_keys(data, config, pipeline)
+    if config.merge_strategy in ("incremental", "scd2"):
+        if config.merge_strategy == "scd2":
+            data = data.drop_columns([c for c in (config.scd_valid_from, config.scd_valid_to)
+                                      if c in data.column_names])
+        return dedup(conn, data, config.unique_key, config.watermark_column)
+    return data
 
 
-def _key_filter(data: pa.Table, column: str) -> BooleanExpression:
-    values = [v for v in pc.unique(data[column]).to_pylist() if v is not None]
-    return In(column, values) if values else AlwaysFalse()
+# ------------------------------------------------------------------------------------------------ schema
+
+@dataclass
+class SchemaPlan:
+    """A schema change staged for a run: ``stage`` is committed before the write (it adds a schema the
+    table does not use yet), ``publish`` goes into the commit that moves ``main``."""
+
+    schema_id: int | None = None
+    stage: tuple[TableUpdate, ...] = ()
+    publish: tuple[TableUpdate, ...] = ()
+    requirements: tuple[TableRequirement, ...] = ()
+    changes: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.schema_id is not None
 
 
-def _has_rows(table: Table, target: str) -> bool:
-    return table.metadata.snapshot_by_name(target) is not None
+def scd2_schema(data: pa.Schema, config: PipelineConfig) -> pa.Schema:
+    names = [n for n in data.names if n not in (config.scd_valid_from, config.scd_valid_to)]
+    fields = [data.field(n) for n in names]
+    ts = pa.timestamp("us", tz="UTC")
+    return pa.schema([*fields, pa.field(config.scd_valid_from, ts), pa.field(config.scd_valid_to, ts)])
 
+
+def _type_name(t: IcebergType) -> str:
+    names = {"int": "integer", "long": "bigint", "float": "float", "double": "double", "string": "varchar"}
+    return names.get(str(t), str(t))
+
+
+def _compare(current: IcebergType, new: IcebergType) -> str:
+    """'same', 'widen' (the table column must widen to ``new``), 'castable' (``new`` fits the table type) or
+    'refused' — by Iceberg's promotion rules: int→long, float→double, decimal precision increase."""
+    if current == new:
+        return "same"
+    pairs = ((IntegerType, LongType), (FloatType, DoubleType))
+    for small, big in pairs:
+        if isinstance(current, small) and isinstance(new, big):
+            return "widen"
+        if isinstance(current, big) and isinstance(new, small):
+            return "castable"
+    if isinstance(current, DecimalType) and isinstance(new, DecimalType) and current.scale == new.scale:
+        return "widen" if new.precision > current.precision else "castable"
+    if current.is_primitive and new.is_primitive:
+        return "refused"
+    return "nested"
+
+
+def plan_schema(table: Table, data: pa.Schema, config: PipelineConfig, pipeline: str) -> SchemaPlan:
+    """What the result's columns change in the table's schema, by ``on_schema_change`` (docs/strategies.md §4)."""
+    from pyiceberg.io.pyarrow import _pyarrow_to_schema_without_ids
+
+    if config.merge_strategy == "scd2":
+        data = scd2_schema(data, config)
+    current = table.schema()
+    result = _pyarrow_to_schema_without_ids(data)
+    by_name = {f.name: f for f in current.fields}
+    added: list[str] = []
+    widened: list[tuple[str, IcebergType, IcebergType]] = []
+    nested: list[str] = []
+    for f in result.fields:
+        old = by_name.get(f.name)
+        if old is None:
+            added.append(f.name)
+            continue
+        verdict = _compare(old.field_type, f.field_type)
+        if verdict == "refused":
+            a, b = _type_name(old.field_type), _type_name(f.field_type)
+            raise SchemaRefused(
+                f"pipeline {pipeline}: column '{f.name}' is {a} in the table but {b} in the result; Iceberg "
+                f"cannot change {a} to {b}. Cast it in the query (CAST({f.name} AS {a.upper()})) or give it "
+                "a new name.")
+        if verdict == "widen":
+            widened.append((f.name, old.field_type, f.field_type))
+        elif verdict == "nested":
+            nested.append(f.name)
+    missing = [n for n in by_name if n not in set(result.column_names)]
+    mode = config.on_schema_change
+    changes = ([f"added {n}" for n in added] + [f"widened {n} {_type_name(a)}→{_type_name(b)}"
+                                                 for n, a, b in widened])
+    if mode == "fail" and (added or widened or missing or nested):
+        parts = [f"added: {', '.join(added)}"] if added else []
+        parts += [f"missing: {', '.join(missing)}"] if missing else []
+        parts += [f"type changed: {', '.join(n for n, _, _ in widened)}"] if widened else []
+        parts += [f"nested type changed: {', '.join(nested)}"] if nested else []
+        raise SchemaRefused(f"pipeline {pipeline}: the result's columns differ from the table ({'; '.join(parts)}) "
+                            "and on_schema_change is 'fail'. Change the query, or set on_schema_change: "
+                            "append_new_columns.")
+    drop = missing if mode == "sync_all_columns" and config.merge_strategy != "scd2" else []
+    if not (added or widened or nested or drop):
+        return SchemaPlan()
+    update = table.update_schema()
+    try:
+        subset = pa.schema([data.field(n) for n in added + [w[0] for w in widened] + nested])
+        update.union_by_name(subset)
+        for name in drop:
+            update.delete_column(name)
+        updates, requirements = update._commit()
+    except (ValueError, TypeError) as exc:
+        raise SchemaRefused(f"pipeline {pipeline}: the result's column types cannot be stored in the table "
+                            f"({_first_line(exc)}). Cast the columns in the query to their previous types, or "
+                            "give them new names.") from None
+    changes += [f"dropped {n}" for n in drop] + [f"changed {n}" for n in nested]
+    new_schema = update._apply()
+    existing = next((s.schema_id for s in table.metadata.schemas if s == new_schema), None)
+    stage = tuple(u for u in updates if isinstance(u, AddSchemaUpdate))
+    publish = tuple(u for u in updates if not isinstance(u, AddSchemaUpdate | SetCurrentSchemaUpdate))
+    schema_id = existing if existing is not None else new_schema.schema_id
+    if not updates:
+        return SchemaPlan()
+    return SchemaPlan(schema_id, stage, (SetCurrentSchemaUpdate(schema_id=schema_id), *publish),
+                      requirements, changes)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def stage_schema(table: Table, plan: SchemaPlan) -> Table:
+    """Add the run's schema to the table metadata WITHOUT making it current, and return a view of the table
+    that writes with it. ``main``'s schema and properties are unchanged until the publish commit."""
+    if not plan.changed:
+        return table
+    staged = {s.schema_id for s in table.metadata.schemas}
+    if plan.stage and plan.schema_id not in staged:  # idempotent: the fast path stages before writing
+        table._do_commit(plan.stage, ())  # no public pyiceberg call adds a schema only
+    return with_schema(table, plan.schema_id)
+
+
+def with_schema(table: Table, schema_id: int | None) -> Table:
+    """The same table object, but whose writes use schema ``schema_id`` (a staged, not-yet-current one)."""
+    if schema_id is None or table.metadata.current_schema_id == schema_id:
+        return table
+    metadata = table.metadata.model_copy(update={"current_schema_id": schema_id})
+    return Table(table.name(), metadata, table.metadata_location, table.io, table.catalog)
+
+
+# -------------------------------------------------------------------------------------------- strategies
 
 def apply(
     table: Table, data: pa.Table, config: PipelineConfig, target: str, conn: duckdb.DuckDBPyConnection,
-    current_sql: str | None, run_ts: datetime,
+    current_sql: str | None, run_ts: datetime, pipeline: str = "",
 ) -> WriteResult:
-    """Write ``data`` into ``table`` on branch ``target`` with the configured strategy.
+    """Write ``data`` into ``table`` on branch ``target`` with the configured strategy, as one snapshot.
 
-    ``current_sql`` names a DuckDB relation with the table's current rows (for SQL-computed merges), or
-    ``None`` when the table has no data yet.
+    ``current_sql`` names a DuckDB relation with the table's current rows (for SQL-computed merges).
+    ``data`` must already be :func:`prepare`-d.
     """
     strategy = config.merge_strategy
     keys = config.unique_key
-    if keys:
-        _check_columns(data, keys, "unique_key")
-    existing = _has_rows(table, target)
+    existing = table.metadata.snapshot_by_name(target) is not None
 
     if strategy == "full_refresh":
-        table.overwrite(data, branch=target)
+        commit(table, data, target, delete_all=True)
         return WriteResult(data.num_rows)
 
     if strategy == "append_only":
-        table.append(data, branch=target)
+        commit(table, data, target)
         return WriteResult(data.num_rows)
 
     if strategy in ("incremental", "delete_insert"):
-        new = dedup_last(data, keys, config.watermark_column) if strategy == "incremental" else data
-        if not existing or new.num_rows == 0:
-            if not existing:
-                table.overwrite(new, branch=target)
-            return WriteResult(new.num_rows)
-        if len(keys) == 1:
-            with table.transaction() as tx:
-                tx.delete(_key_filter(new, keys[0]), branch=target)
-                tx.append(new, branch=target)
+        if config.hard_deletes == "delete" or not existing:
+            commit(table, data, target, delete_all=True)
+        elif data.num_rows == 0:
+            pass
+        elif len(keys) == 1:
+            commit(table, data, target, delete_column=keys[0], delete_values=pc.unique(data[keys[0]]))
         else:
-            merged = _merge_composite(conn, current_sql, new, keys)
-            table.overwrite(merged, branch=target)
-        return WriteResult(new.num_rows)
+            commit(table, _merge_composite(conn, current_sql, data, keys), target, delete_all=True)
+        return WriteResult(data.num_rows)
 
     if strategy == "snapshot":
         column = config.partition_column or ""
-        _check_columns(data, (column,), "partition_column")
         if not existing:
-            table.overwrite(data, branch=target)
+            commit(table, data, target, delete_all=True)
         elif data.num_rows:
-            with table.transaction() as tx:
-                tx.delete(_key_filter(data, column), branch=target)
-                tx.append(data, branch=target)
+            commit(table, data, target, delete_column=column, delete_values=pc.unique(data[column]))
         return WriteResult(data.num_rows)
 
     if strategy == "scd2":
-        final, inserted, closed = _scd2(conn, current_sql if existing else None, data, config, run_ts)
-        table.overwrite(final, branch=target)
+        final, inserted, closed = _scd2(conn, current_sql if existing else None, data, config, run_ts, [])
+        if inserted or closed:
+            commit(table, final, target, delete_all=True)
         return WriteResult(inserted, f"{inserted} new version(s), {closed} closed")
 
     raise Invalid(f"unknown merge_strategy '{strategy}'")
 
 
 def initial(data: pa.Table, config: PipelineConfig, conn: duckdb.DuckDBPyConnection, run_ts: datetime
-            ) -> WriteResult | tuple[pa.Table, WriteResult]:
-    """The rows a first run writes into an empty table (what ``apply`` would produce on no data)."""
-    strategy = config.merge_strategy
-    if config.unique_key:
-        _check_columns(data, config.unique_key, "unique_key")
-    if strategy == "incremental":
-        rows = dedup_last(data, config.unique_key, config.watermark_column)
-        return rows, WriteResult(rows.num_rows)
-    if strategy == "snapshot":
-        _check_columns(data, (config.partition_column or "",), "partition_column")
-    if strategy == "scd2":
-        final, inserted, _closed = _scd2(conn, None, data, config, run_ts)
+            ) -> tuple[pa.Table, WriteResult]:
+    """The rows a first run writes into an empty table (what ``apply`` produces on no data).
+    ``data`` must already be :func:`prepare`-d."""
+    if config.merge_strategy == "scd2":
+        final, inserted, _closed = _scd2(conn, None, data, config, run_ts, [])
         return final, WriteResult(inserted, f"{inserted} new version(s), 0 closed")
     return data, WriteResult(data.num_rows)
 
@@ -185,25 +429,17 @@ def _merge_composite(conn: duckdb.DuckDBPyConnection, current_sql: str | None, n
         conn.unregister("__rat_new")
 
 
-def scd2_schema(data: pa.Schema, config: PipelineConfig) -> pa.Schema:
-    names = [n for n in data.names if n not in (config.scd_valid_from, config.scd_valid_to)]
-    fields = [data.field(n) for n in names]
-    ts = pa.timestamp("us", tz="UTC")
-    return pa.schema([*fields, pa.field(config.scd_valid_from, ts), pa.field(config.scd_valid_to, ts)])
-
-
-def _scd2(conn: duckdb.DuckDBPyConnection, current_sql: str | None, data: pa.Table, config: PipelineConfig,
-          run_ts: datetime) -> tuple[pa.Table, int, int]:
+def _scd2(conn: duckdb.DuckDBPyConnection, current_sql: str | None, new: pa.Table, config: PipelineConfig,
+          run_ts: datetime, table_columns: list[str]) -> tuple[pa.Table, int, int]:
     """Close the open version of each key whose tracked columns changed and add a new version.
 
     Unchanged keys keep their open version untouched (RAT closed every key in each batch; we do not).
+    Columns the result no longer has stay in every existing version (history is never rewritten); a column
+    the table does not have yet counts as changed where the result has a value.
     """
     vf, vt = config.scd_valid_from, config.scd_valid_to
     keys = config.unique_key
-    new = dedup_last(data.drop_columns([c for c in (vf, vt) if c in data.column_names]), keys,
-                     config.watermark_column)
     tracked = [c for c in new.column_names if c not in keys]
-    schema = scd2_schema(new.schema, config)
     conn.register("__rat_new", new)
     try:
         q = quote_ident
@@ -212,17 +448,23 @@ def _scd2(conn: duckdb.DuckDBPyConnection, current_sql: str | None, data: pa.Tab
         if current_sql is None:
             final = _arrow(conn.execute(
                 f"SELECT {cols}, {ts} AS {q(vf)}, NULL::TIMESTAMPTZ AS {q(vt)} FROM __rat_new n"))
-            return _cast(final, schema), new.num_rows, 0
+            return final, new.num_rows, 0
+        known = set(table_columns) or {d[0] for d in conn.execute(f"SELECT * FROM {current_sql} LIMIT 0").description}
         join = " AND ".join(f"o.{q(k)} IS NOT DISTINCT FROM n.{q(k)}" for k in keys)
-        differs = " OR ".join(f"o.{q(c)} IS DISTINCT FROM n.{q(c)}" for c in tracked) or "FALSE"
+        differs = " OR ".join(
+            f"o.{q(c)} IS DISTINCT FROM n.{q(c)}" if c in known else f"n.{q(c)} IS NOT NULL" for c in tracked
+        ) or "FALSE"
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE __rat_changed AS SELECT n.* FROM __rat_new n "
             f"LEFT JOIN (SELECT * FROM {current_sql} WHERE {q(vt)} IS NULL) o ON {join} "
-            f"WHERE o.{q(keys[0])} IS NULL OR {differs}"
+            f"WHERE o.{q(vf)} IS NULL OR {differs}"
         )
         inserted = conn.execute("SELECT count(*) FROM __rat_changed").fetchone()[0]
         key_match = " AND ".join(f"c.{q(k)} IS NOT DISTINCT FROM x.{q(k)}" for k in keys)
-        closes = f"(c.{q(vt)} IS NULL AND EXISTS (SELECT 1 FROM __rat_changed x WHERE {key_match}))"
+        closes = f"EXISTS (SELECT 1 FROM __rat_changed x WHERE {key_match})"
+        if config.hard_deletes == "invalidate":
+            closes = f"({closes} OR NOT EXISTS (SELECT 1 FROM __rat_new x WHERE {key_match}))"
+        closes = f"(c.{q(vt)} IS NULL AND {closes})"
         closed = conn.execute(f"SELECT count(*) FROM {current_sql} c WHERE {closes}").fetchone()[0]
         final = _arrow(conn.execute(
             f"SELECT * REPLACE (CASE WHEN {closes} THEN {ts} ELSE c.{q(vt)} END AS {q(vt)}) "
@@ -230,14 +472,9 @@ def _scd2(conn: duckdb.DuckDBPyConnection, current_sql: str | None, data: pa.Tab
             f"UNION ALL BY NAME SELECT {cols}, {ts} AS {q(vf)}, NULL::TIMESTAMPTZ AS {q(vt)} FROM __rat_changed n"
         ))
         conn.execute("DROP TABLE IF EXISTS __rat_changed")
-        return _cast(final, schema), int(inserted), int(closed)
+        return final, int(inserted), int(closed)
     finally:
         conn.unregister("__rat_new")
-
-
-def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    table = table.select([n for n in schema.names if n in table.column_names])
-    return normalize_arrow(table).cast(pa.schema([schema.field(n) for n in table.column_names]))
 
 
 def _arrow(result: duckdb.DuckDBPyConnection) -> pa.Table:
@@ -245,3 +482,91 @@ def _arrow(result: duckdb.DuckDBPyConnection) -> pa.Table:
     if isinstance(out, pa.RecordBatchReader):
         out = out.read_all()
     return normalize_arrow(out)
+
+
+# ------------------------------------------------------------------------------------------------ commit
+
+def align(data: pa.Table, schema: Schema) -> pa.Table:
+    """``data`` with exactly the table's columns, in order and type (missing columns are NULL)."""
+    from pyiceberg.io.pyarrow import _pyarrow_schema_ensure_small_types, schema_to_pyarrow
+
+    target = _pyarrow_schema_ensure_small_types(schema_to_pyarrow(schema, include_field_ids=False))
+    columns = []
+    for f in target:
+        if f.name in data.column_names:
+            col = data[f.name]
+            columns.append(col if col.type == f.type else col.cast(f.type))
+        else:
+            columns.append(pa.nulls(data.num_rows, f.type))
+    return pa.Table.from_arrays(columns, schema=pa.schema([pa.field(f.name, f.type) for f in target]))
+
+
+def commit(table: Table, add: pa.Table | None, target: str, *, delete_all: bool = False,
+           delete_column: str | None = None, delete_values: Any = None) -> bool:
+    """ONE snapshot on ``target``: drop every current row (``delete_all``) or the rows whose
+    ``delete_column`` is in ``delete_values`` (NULL included when present), then add ``add``.
+
+    pyiceberg's own delete + append makes two snapshots (the first one a table without the replaced rows);
+    this copy-on-write version rewrites the affected files and adds the new ones in a single commit.
+    Returns False when there was nothing to change (no snapshot is made).
+    """
+    from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+
+    metadata = table.metadata
+    schema = table.schema()
+    write_uuid = uuid.uuid4()
+    counter = itertools.count(0)
+    removed = []
+    added = []
+    if metadata.snapshot_by_name(target) is not None and (delete_all or delete_column):
+        row_filter: BooleanExpression = AlwaysTrue()
+        values: list[Any] = []
+        if delete_column and not delete_all:
+            values = delete_values.to_pylist() if hasattr(delete_values, "to_pylist") else list(delete_values)
+            present = [v for v in values if v is not None]
+            row_filter = In(delete_column, present) if present else IsNull(delete_column)
+            if present and len(present) != len(values):
+                row_filter = Or(row_filter, IsNull(delete_column))
+        scan = DataScan(table_metadata=metadata, io=table.io, row_filter=row_filter).use_ref(target)
+        for task in scan.plan_files():
+            if delete_all:
+                removed.append(task.file)
+                continue
+            rows = ArrowScan(table_metadata=metadata, io=table.io, projected_schema=schema,
+                             row_filter=AlwaysTrue()).to_table(tasks=[task])
+            column = rows[delete_column]
+            match = pc.is_in(column, value_set=pa.array(values).cast(column.type), skip_nulls=False)
+            keep = rows.filter(pc.invert(match))
+            if keep.num_rows == rows.num_rows:
+                continue
+            removed.append(task.file)
+            if keep.num_rows:
+                added.extend(_dataframe_to_data_files(table_metadata=metadata, df=keep, io=table.io,
+                                                      write_uuid=write_uuid, counter=counter))
+    if add is not None and add.num_rows:
+        added.extend(_dataframe_to_data_files(table_metadata=metadata, df=align(add, schema), io=table.io,
+                                              write_uuid=write_uuid, counter=counter))
+    if not removed and not added:
+        return False
+    commit_files(table, target, removed, added, write_uuid)
+    return True
+
+
+def commit_files(table: Table, target: str, removed: list[Any], added: list[Any],
+                 write_uuid: uuid.UUID | None = None) -> None:
+    """One snapshot that removes ``removed`` and adds ``added`` data files (an append when nothing goes)."""
+    with table.transaction() as tx:
+        update = tx.update_snapshot(branch=target)
+        producer = update.overwrite(commit_uuid=write_uuid) if removed else update.fast_append()
+        with producer as files:
+            for f in removed:
+                files.delete_data_file(f)
+            for f in added:
+                files.append_data_file(f)
+
+
+def current_files(table: Table, target: str) -> list[Any]:
+    if table.metadata.snapshot_by_name(target) is None:
+        return []
+    scan = DataScan(table_metadata=table.metadata, io=table.io).use_ref(target)
+    return [task.file for task in scan.plan_files()]
