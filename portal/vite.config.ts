@@ -7,6 +7,7 @@ import react from "@vitejs/plugin-react";
 export default defineConfig({
   base: "./",
   plugins: [react()],
+  resolve: { dedupe: ["react", "react-dom", "react-router-dom"] },
   build: {
     outDir: resolve(__dirname, "../rat_jupyter/portal_static"),
     emptyOutDir: true,

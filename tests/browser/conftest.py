@@ -1,0 +1,229 @@
+"""Browser tests: Playwright (Python) driving Debian's Chromium against a real ``jupyter server`` with the RAT
+extension under ``base_url=/user/alice/`` (a JupyterHub-style prefix), token authentication and a fresh data dir.
+
+The server is started once per session; the browser logs in once with the token (Jupyter then sets its login
+cookie) and every test gets a fresh context carrying that cookie. Screenshots and the server log are kept in
+``tests/browser/artifacts/`` (git-ignored; CI keeps the folder as an artifact).
+
+The tests skip with a reason when Chromium, Playwright or the portal build is missing locally; under
+``make test`` (``RAT_BROWSER_TESTS=required``) a missing piece is a failure instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = os.environ.get("RAT_CHROMIUM", "/usr/bin/chromium")
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+INDEX = ROOT / "rat_jupyter" / "portal_static" / "index.html"
+BASE_URL = "/user/alice/"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "python playwright is not installed (pip install -e '.[test]')"
+    if not Path(CHROMIUM).exists():
+        return f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    if not INDEX.is_file():
+        return "the portal is not built (make setup, or npm ci && npm run build)"
+    if not AXE.is_file():
+        return "axe-core is not installed (npm ci)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = _missing()
+    if reason is None:
+        return
+    here = Path(__file__).resolve().parent
+    browser_items = [i for i in items if here in Path(str(i.fspath)).resolve().parents]
+    if os.environ.get("RAT_BROWSER_TESTS") == "required":
+        raise pytest.UsageError(f"browser tests are required here but {reason}")
+    for item in browser_items:
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """Replaces pytest-jupyter's per-test event loop here: Playwright's sync API adopts the loop current when the
+    session's browser starts and keeps it running, so that loop must not be closed under it. These tests talk to
+    a server subprocess and need no loop of their own."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    if not loop.is_running():
+        loop.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    origin: str  # http://127.0.0.1:PORT
+    token: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def root(self) -> str:
+        return self.origin + BASE_URL
+
+    def portal(self, path: str = "") -> str:
+        return f"{self.root}rat/{path.lstrip('/')}"
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the API with the token (test setup and checks; the pages themselves use the cookie)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.root}rat/api/v1/{path.lstrip('/')}", data=data, method=method,
+                                     headers={"Authorization": f"token {self.token}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            raw = resp.read()
+            return json.loads(raw) if raw else None
+
+
+@pytest.fixture(scope="session")
+def rat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    data = tmp_path_factory.mktemp("rat-browser")
+    port = _free_port()
+    token = secrets.token_hex(16)
+    env = {**os.environ, "RAT_DATA_DIR": str(data), "JUPYTER_RUNTIME_DIR": str(data / "runtime")}
+    env.pop("RAT_SETTINGS", None)
+    args = [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+            f"--ServerApp.base_url={BASE_URL}", f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={data}", f"--RatApp.data_dir={data}",
+            "--ServerApp.jpserver_extensions=rat_jupyter=True", "--allow-root"]
+    log = (ARTIFACTS / "server.log").open("wb")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(data))
+    server = Server(f"http://127.0.0.1:{port}", token, data, proc)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if server.api("GET", "health") is not None:
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"jupyter server did not start; see {ARTIFACTS / 'server.log'}")
+        time.sleep(0.3)
+    try:
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def login_state(browser: Any, rat_server: Server, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Log in once with the token in the URL; Jupyter answers with its login cookie, which later pages use."""
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(f"{rat_server.portal()}?token={rat_server.token}")
+    page.wait_for_selector("nav[aria-label='RAT']")
+    state = str(tmp_path_factory.mktemp("state") / "state.json")
+    ctx.storage_state(path=state)
+    ctx.close()
+    return state
+
+
+@dataclass
+class Portal:
+    """One logged-in page plus what the tests check on every page: console errors, axe, screenshots."""
+
+    page: Any
+    server: Server
+    console_errors: list[str] = field(default_factory=list)
+
+    def goto(self, path: str = "") -> None:
+        self.page.goto(self.server.portal(path))
+        self.page.wait_for_selector("main#main")
+
+    def shot(self, name: str) -> Path:
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def axe(self) -> list[dict[str, Any]]:
+        """Serious and critical axe-core violations of the page as it is now."""
+        self.page.add_script_tag(path=str(AXE))
+        found = self.page.evaluate(
+            """async () => {
+                const r = await axe.run(document, { resultTypes: ['violations'] });
+                return r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')) }));
+            }""")
+        return [v for v in found if v["impact"] in ("serious", "critical")]
+
+    def assert_no_console_errors(self) -> None:
+        assert not self.console_errors, "console errors:\n" + "\n".join(self.console_errors)
+
+
+@pytest.fixture
+def portal(browser: Any, rat_server: Server, login_state: str, request: pytest.FixtureRequest) -> Iterator[Portal]:
+    ctx = browser.new_context(storage_state=login_state, viewport={"width": 1400, "height": 900})
+    page = ctx.new_page()
+    page.set_default_timeout(20_000)
+    p = Portal(page, rat_server)
+
+    def on_console(msg: Any) -> None:
+        if msg.type == "error":
+            p.console_errors.append(f"{msg.text} ({msg.location.get('url', '')})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: p.console_errors.append(f"uncaught: {exc}"))
+    yield p
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        p.shot(f"FAILED-{request.node.name}")
+    ctx.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    rep = yield
+    if rep.when == "call":
+        item.rep_call = rep  # type: ignore[attr-defined]
+    return rep
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(3)}"
