@@ -1,14 +1,23 @@
-"""A pool of worker processes: runs cannot take the server down, and a runaway one can be killed.
+"""Executors: where runs, previews and test runs execute. The seam a distributed engine implements.
 
-Each worker handles one task at a time. The parent keeps one dispatcher thread per worker: it hands the
-worker a task, forwards the worker's events (log lines, phases) to a callback, enforces the timeout and
-cancel grace period, and replaces a worker that died. ``concurrent.futures.ProcessPoolExecutor`` is not
-used because one dead worker breaks its whole pool.
+The rest of the core knows only :class:`Executor`: submit a task (``run``, ``preview`` or ``tests``) with an
+:class:`EventSink`, get a ``concurrent.futures.Future`` back, cancel it by id, close. Worker processes,
+pids and sockets stay inside the executor; metrics and readiness ask it for counts (:meth:`Executor.stats`).
+Following dagster's ``RunLauncher`` and jupyter-scheduler's ``*_class`` traits, the executor is chosen by
+an import string (``Settings.executor_class``) and a run is always recorded in the state store *before*
+it is launched — the executor holds no state that matters after a crash.
+
+:class:`LocalProcessExecutor` is the default: a pool of worker processes, each running one task at a time.
+The parent keeps one dispatcher thread per worker: it hands the worker a task, forwards the worker's events
+(log lines, phases, publish-gate requests) to the task's sink, enforces the timeout and the cancel grace
+period, and replaces a worker that died. ``concurrent.futures.ProcessPoolExecutor`` is not used because one
+dead worker breaks its whole pool.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import queue
 import signal
@@ -18,19 +27,108 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from .errors import Invalid
 from .settings import Settings
 
-EventCallback = Callable[[str, str, dict[str, Any]], None]
+TASK_KINDS = ("run", "preview", "tests")
+DEFAULT_EXECUTOR = "rat_jupyter.core.executor:LocalProcessExecutor"
 
 
 class WorkerDied(Exception):
     """The worker process ended while it ran a task (killed, crashed, or stopped for a timeout)."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an executor can do, so callers adapt instead of guessing.
+
+    ``live_logs``: log events arrive while the task runs (not only at the end). ``cooperative_cancel``:
+    :meth:`Executor.cancel` first asks the task to stop (DuckDB interrupt) and kills only after a grace
+    period. ``timeout``: the executor enforces the ``timeout`` given to :meth:`Executor.submit`.
+    """
+
+    live_logs: bool = False
+    cooperative_cancel: bool = False
+    timeout: bool = False
+
+
+class EventSink:
+    """Receives what a task reports while it runs. Called from executor threads, never concurrently for
+    one task; implementations must be quick (a state-store write at most).
+
+    ``kind`` is ``started`` (the task reached a worker), ``log`` (``ts``, ``level``, ``message``) or
+    ``phase`` (``name``, ``duration_ms``, ``metadata``). :meth:`may_publish` is the publish fence: a run
+    asks it right before it moves ``main``; False makes the run end ``cancelled`` with ``main`` untouched.
+    The default allows it (a task submitted without an owner to ask).
+    """
+
+    def on_event(self, task_id: str, kind: str, data: dict[str, Any]) -> None:
+        return None
+
+    def may_publish(self, task_id: str) -> bool:
+        return True
+
+
+class Executor(ABC):
+    """Executes tasks; see the module docstring. Construct with ``cls(settings)``."""
+
+    capabilities = Capabilities()
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    @abstractmethod
+    def capacity(self) -> int:
+        """How many tasks run at once (the run claimer never claims more runs than this)."""
+
+    @abstractmethod
+    def submit(self, task_id: str, kind: str, payload: dict[str, Any], events: EventSink | None = None,
+               timeout: float | None = None) -> Future:
+        """Queue a task; the Future resolves to the worker's result or raises (``WorkerDied`` when the
+        execution itself was lost: killed, crashed, timed out)."""
+
+    @abstractmethod
+    def cancel(self, task_id: str) -> bool:
+        """Ask a queued or running task to stop; False when the executor does not know it."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop everything; unfinished tasks fail with ``WorkerDied``."""
+
+    def stats(self) -> dict[str, int]:
+        """Counts for metrics and readiness: ``running``, ``queued`` and, for executors that have their own
+        worker processes, ``workers`` (alive ones)."""
+        return {"running": 0, "queued": 0}
+
+    def wait_ready(self, timeout: float = 120) -> bool:
+        """Block until the executor can start tasks at once (benchmarks and tests use this)."""
+        return True
+
+
+def load_executor_class(path: str) -> type[Executor]:
+    """``package.module:Class`` (or ``package.module.Class``) → the class, checked to be an Executor."""
+    text = (path or DEFAULT_EXECUTOR).strip()
+    module_name, sep, attr = text.partition(":")
+    if not sep:
+        module_name, _, attr = text.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise Invalid(f"executor_class '{path}' cannot be imported: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Executor)):
+        raise Invalid(f"executor_class '{path}' is not a rat_jupyter.core.executor.Executor")
+    return cls
+
+
+def build_executor(settings: Settings) -> Executor:
+    return load_executor_class(getattr(settings, "executor_class", "") or DEFAULT_EXECUTOR)(settings)
 
 
 @dataclass
@@ -39,10 +137,11 @@ class _Task:
     kind: str
     payload: dict[str, Any]
     future: Future = field(default_factory=Future)
-    on_event: EventCallback | None = None
+    events: EventSink = field(default_factory=EventSink)
     timeout: float | None = None
     cancel_requested: bool = False
     cancel_at: float | None = None
+    publishing: bool = False
 
 
 class _Worker:
@@ -97,10 +196,14 @@ class _Worker:
         self.conn.close()
 
 
-class ProcessPool:
-    def __init__(self, settings: Settings, size: int) -> None:
-        self.settings = settings
-        self.size = max(1, int(size))
+class LocalProcessExecutor(Executor):
+    """Worker processes on this machine (``Settings.concurrency`` of them)."""
+
+    capabilities = Capabilities(live_logs=True, cooperative_cancel=True, timeout=True)
+
+    def __init__(self, settings: Settings, size: int | None = None) -> None:
+        super().__init__(settings)
+        self.size = max(1, int(size if size is not None else settings.concurrency))
         self._queue: queue.Queue[_Task | None] = queue.Queue()
         self._tasks: dict[str, _Task] = {}
         self._lock = threading.Lock()
@@ -115,18 +218,31 @@ class ProcessPool:
             self._threads.append(t)
 
     # -- public -----------------------------------------------------------------------------------
-    def submit(self, task_id: str, kind: str, payload: dict[str, Any], on_event: EventCallback | None = None,
+    @property
+    def capacity(self) -> int:
+        return self.size
+
+    def submit(self, task_id: str, kind: str, payload: dict[str, Any], events: EventSink | None = None,
                timeout: float | None = None) -> Future:
         if self._closed:
-            raise RuntimeError("pool is shut down")
-        task = _Task(task_id, kind, payload, on_event=on_event, timeout=timeout)
+            raise RuntimeError("executor is closed")
+        if kind not in TASK_KINDS:
+            raise ValueError(f"unknown task kind {kind}")
+        task = _Task(task_id, kind, payload, events=events or EventSink(), timeout=timeout)
         with self._lock:
+            existing = self._tasks.get(task_id)
+            if existing is not None and not existing.future.done():
+                raise ValueError(f"task {task_id} is already queued or running")
             self._tasks[task_id] = task
         self._queue.put(task)
         return task.future
 
     def cancel(self, task_id: str) -> bool:
-        """Ask the worker to stop; the dispatcher kills it if it has not stopped after the grace period."""
+        """Ask the worker to stop; the dispatcher kills it if it has not stopped after the grace period.
+
+        A task still in the queue never starts. A task that passed the publish fence is not killed: it is
+        committing, and a kill then could leave ``main`` moved by a run recorded as failed.
+        """
         with self._lock:
             task = self._tasks.get(task_id)
         if task is None:
@@ -135,8 +251,15 @@ class ProcessPool:
         task.cancel_at = time.monotonic()
         return True
 
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            running = len(self._running)
+            queued = len(self._tasks) - running
+        return {"workers": len(self.worker_pids()), "running": running, "queued": max(0, queued)}
+
+    # Pids are this executor's business; only its own tests use them (to kill a worker for real).
     def worker_pids(self) -> list[int]:
-        return [p.pid for p in self._procs.values() if p.is_alive()]
+        return [p.pid for p in list(self._procs.values()) if p.is_alive()]
 
     def pid_of(self, task_id: str) -> int | None:
         with self._lock:
@@ -146,28 +269,33 @@ class ProcessPool:
                     return proc.pid if proc else None
         return None
 
+    def close(self) -> None:
+        self.shutdown()
+
     def shutdown(self, wait: bool = True) -> None:
         self._closed = True
         for _ in self._threads:
             self._queue.put(None)
+        for proc in list(self._procs.values()):  # a busy worker must not keep close() waiting for its task
+            if proc.is_alive():
+                proc.proc.terminate()
         if wait:
             for t in self._threads:
                 t.join(timeout=10)
         for proc in list(self._procs.values()):
             if proc.is_alive():
-                proc.proc.terminate()
                 proc.join(timeout=3)
                 proc.kill()
-
-    # -- dispatcher -------------------------------------------------------------------------------
-    def _spawn(self, slot: int) -> _Worker:
-        worker = _Worker(self.settings, slot)
-        self._procs[slot] = worker
-        worker.wait_ready()
-        return worker
+        with self._lock:
+            left = list(self._tasks.values())
+            self._tasks.clear()
+        for task in left:
+            if not task.future.done():
+                with contextlib.suppress(Exception):
+                    task.future.set_exception(WorkerDied("the executor was closed"))
 
     def wait_ready(self, timeout: float = 120) -> bool:
-        """Block until every worker process has started (benchmarks and tests use this)."""
+        """Block until every worker process has started."""
         deadline = time.monotonic() + timeout
         for _ in range(self.size):
             if not self._ready.acquire(timeout=max(0.0, deadline - time.monotonic())):
@@ -175,6 +303,13 @@ class ProcessPool:
         for _ in range(self.size):
             self._ready.release()
         return True
+
+    # -- dispatcher -------------------------------------------------------------------------------
+    def _spawn(self, slot: int) -> _Worker:
+        worker = _Worker(self.settings, slot)
+        self._procs[slot] = worker
+        worker.wait_ready()
+        return worker
 
     def _dispatch(self, slot: int) -> None:
         worker: _Worker | None = None
@@ -192,13 +327,17 @@ class ProcessPool:
                     worker.join(timeout=3)
                     worker.kill()
                 return
-            if task.future.done():
+            if task.future.done() or task.cancel_requested:
+                if not task.future.done():
+                    task.future.set_exception(WorkerDied("cancelled before it started"))
+                self._forget(task)
                 continue
             try:
                 if worker is None or not worker.is_alive():
                     worker = self._spawn(slot)
             except OSError as exc:
                 task.future.set_exception(WorkerDied(f"could not start a worker process: {exc}"))
+                self._forget(task)
                 continue
             with self._lock:
                 self._running[slot] = task.task_id
@@ -211,18 +350,36 @@ class ProcessPool:
             finally:
                 with self._lock:
                     self._running.pop(slot, None)
-                    self._tasks.pop(task.task_id, None)
+                self._forget(task)
             if restart:
                 worker.kill()
                 worker = None
 
+    def _forget(self, task: _Task) -> None:
+        with self._lock:
+            if self._tasks.get(task.task_id) is task:  # a retry may already reuse the id
+                del self._tasks[task.task_id]
+
+    def _emit(self, task: _Task, kind: str, data: dict[str, Any]) -> None:
+        try:
+            task.events.on_event(task.task_id, kind, data)
+        except Exception:  # noqa: BLE001 - a broken listener must not kill the run
+            traceback.print_exc()
+
+    def _gate(self, task: _Task) -> bool:
+        if task.cancel_requested:
+            return False
+        try:
+            allowed = bool(task.events.may_publish(task.task_id))
+        except Exception:  # noqa: BLE001 - when the owner cannot answer, the safe answer is no
+            traceback.print_exc()
+            allowed = False
+        task.publishing = allowed
+        return allowed
+
     def _drive(self, task: _Task, proc: Any, conn: Connection) -> bool:
         """Run one task on one worker. Returns True when the worker must be replaced."""
-        if task.on_event:
-            try:
-                task.on_event(task.task_id, "started", {})
-            except Exception:  # noqa: BLE001 - a broken listener must not kill the run
-                traceback.print_exc()
+        self._emit(task, "started", {})
         try:
             conn.send(("task", task.task_id, task.kind, task.payload))
         except (OSError, BrokenPipeError):
@@ -231,15 +388,15 @@ class ProcessPool:
         started = time.monotonic()
         cancel_sent = False
         while True:
-            if task.cancel_requested and not cancel_sent:
+            if task.cancel_requested and not cancel_sent and not task.publishing:
                 with contextlib.suppress(OSError, BrokenPipeError):
                     conn.send(("cancel", task.task_id))
                 cancel_sent = True
-            if task.cancel_requested and task.cancel_at is not None and \
+            if cancel_sent and task.cancel_at is not None and not task.publishing and \
                     time.monotonic() - task.cancel_at > self.settings.cancel_grace_seconds:
                 task.future.set_exception(WorkerDied("cancelled: the worker did not stop in time and was killed"))
                 return True
-            if task.timeout and time.monotonic() - started > task.timeout:
+            if task.timeout and not task.publishing and time.monotonic() - started > task.timeout:
                 task.future.set_exception(WorkerDied(f"timed out after {task.timeout:.0f}s; the worker was killed"))
                 return True
             try:
@@ -258,17 +415,23 @@ class ProcessPool:
                 task.future.set_exception(WorkerDied(_exit_text(proc)))
                 return True
             if msg[0] == "event":
-                if task.on_event:
-                    try:
-                        task.on_event(task.task_id, msg[1], msg[2])
-                    except Exception:  # noqa: BLE001 - a broken listener must not kill the run
-                        traceback.print_exc()
+                self._emit(task, msg[1], msg[2])
+            elif msg[0] == "gate":
+                allowed = self._gate(task)
+                try:
+                    conn.send(("gate", task.task_id, allowed))
+                except (OSError, BrokenPipeError):
+                    task.future.set_exception(WorkerDied("worker process was not reachable"))
+                    return True
             elif msg[0] == "result":
                 task.future.set_result(msg[1])
                 return False
             elif msg[0] == "error":
                 task.future.set_exception(RuntimeError(msg[1]))
                 return False
+
+
+ProcessPool = LocalProcessExecutor  # the former name, kept for scripts that import it
 
 
 def _exit_text(proc: Any) -> str:

@@ -65,11 +65,11 @@ class Reaper:
         for run in self.ws.state.active_runs():
             if (run["started_at"] or run["created_at"]) >= cutoff:
                 continue
+            # cancel_requested_at: the server that owns the run (this one or another) stops its worker
+            stamp = now_iso()
             if self.ws.state.update_run(run["id"], only_if_status=("pending", "running"), status="failed",
-                                        finished_at=now_iso(), error=error):
+                                        finished_at=stamp, error=error, cancel_requested_at=stamp):
                 count += 1
-                if self.ws._pool is not None:
-                    self.ws._pool.cancel(run["id"])
         return count
 
     def _overrides(self) -> dict[tuple[str, str, str], dict[str, int]]:

@@ -1,237 +1,191 @@
-"""Run orchestration in the server process: batches in DAG order, parallel where independent.
+"""Runs, owned through the state store: any process submits, exactly one server executes.
 
-The state store is written only here (the workers report through the pool), so runs, logs and quality
-results stay consistent even when a worker dies.
+Submitting a run (REST, scheduler, a notebook's client-mode ``Workspace``) only inserts ``pending`` rows —
+with the version to execute and the ids of the runs of the same batch it waits for (``depends_on``). A
+server's :class:`RunManager` runs one *claimer* thread: it wakes at once for local submissions and polls
+the store every 250 ms for the others, claims a pending run by compare-and-set (``server_id``) once every
+run it depends on succeeded (or skips it when one did not), resolves its files, launches it on the
+:class:`~.executor.Executor` and records every transition. Cancelling is a state change any process makes
+(``cancel_requested_at``); the owning server sees it within a poll and stops the task. The publish fence
+(:meth:`_RunEvents.may_publish`) makes the run ask its owner right before it moves ``main``: the owner
+answers by compare-and-set, so a run whose cancel was requested never publishes, and a run that is
+publishing refuses later cancels. Completion listeners fire on the server that executed the run,
+whoever submitted it. See ADR 0009.
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import threading
 import time
+import traceback
+import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ..stores.state import SqlState, new_id, now_iso
-from .errors import Busy, Conflict, RatError
-from .executor import ProcessPool, WorkerDied
+from .errors import Conflict, NotFound, RatError
+from .executor import EventSink, Executor, WorkerDied
 from .names import PipelineId
 from .pipelines import load_spec
 
 ACTIVE = ("pending", "running")
 TERMINAL = ("success", "failed", "cancelled", "skipped")
+NOT_SUCCEEDED = ("failed", "cancelled", "skipped")
+POLL_SECONDS = 0.25  # how often a server looks for runs submitted by other processes, and for cancels
 
-FilesResolver = Callable[[PipelineId, str], tuple[dict[str, str], str]]
+FilesResolver = Callable[[PipelineId, str], dict[str, str]]
 RunListener = Callable[[dict[str, Any]], None]
 
 
+@dataclass
+class _Active:
+    """A run this server claimed and has not finished: on a worker, or waiting to be retried."""
+
+    run_id: str
+    pid: PipelineId
+    files: dict[str, str]
+    attempt: int = 1
+    future: Future | None = None
+    retry_at: float | None = None
+    cancel_sent: bool = False
+
+
+class _RunEvents(EventSink):
+    """What the executor reports about one run, turned into state-store writes on the owning server."""
+
+    def __init__(self, manager: RunManager) -> None:
+        self.manager = manager
+
+    def on_event(self, task_id: str, kind: str, data: dict[str, Any]) -> None:
+        if kind == "started":
+            self.manager.state.update_run(task_id, only_if_status=("pending",), status="running",
+                                          started_at=now_iso())
+        elif kind == "log":
+            self.manager.state.append_logs(task_id, [(data["ts"], data["level"], data["message"])])
+
+    def may_publish(self, task_id: str) -> bool:
+        allowed = self.manager.state.begin_publish(task_id, self.manager.server_id)
+        if not allowed:
+            self.manager._log(task_id, "warn", "Publish refused: the run was cancelled; main was not changed")
+        return allowed
+
+
 class RunManager:
-    def __init__(self, state: SqlState, pool: ProcessPool, timeout: float | None, owner: str = "") -> None:
+    """Submit, cancel and wait from any process; claim and execute only with an executor (a server)."""
+
+    def __init__(self, state: SqlState, executor: Executor | None, timeout: float | None, owner: str = "",
+                 resolve: FilesResolver | None = None) -> None:
         self.state = state
-        self.owner = owner
-        self.pool = pool
+        self.executor = executor
         self.timeout = timeout
-        self._done: dict[str, threading.Event] = {}
-        self._cancelled: set[str] = set()
+        self.owner = owner
+        self.resolve = resolve
+        # The claimer's identity: unique per process, so two servers given the same name never mix up
+        # their runs; ``owner`` (the stable server name) is what a restart recovers by.
+        self.server_id = f"{owner or 'rat'}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._listeners: list[RunListener] = []
-        self._lock = threading.Lock()
+        self._active: dict[str, _Active] = {}
+        self._completed: queue.Queue[tuple[str, Future]] = queue.Queue()
+        self._wake = threading.Event()
+        self._changed = threading.Condition()
         self._stopping = threading.Event()
-        self._submit_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._notify = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rat-run-listeners")
+
+    @property
+    def executes(self) -> bool:
+        """True on a server (it claims and executes runs); False in client mode (it only submits)."""
+        return self.executor is not None
 
     def add_listener(self, listener: RunListener) -> None:
-        """Called with the final run record when a run ends (scheduler triggers use this)."""
+        """Called with the final run record when a run this server executed ends (scheduler triggers)."""
         self._listeners.append(listener)
+
+    def start(self) -> None:
+        if self.executor is None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._claim_loop, name="rat-run-claimer", daemon=True)
+        self._thread.start()
 
     # -- submit -----------------------------------------------------------------------------------
     def submit(self, order: list[PipelineId], upstream: dict[PipelineId, set[PipelineId]], trigger: str,
-               files: dict[PipelineId, tuple[dict[str, str], str]]) -> list[dict[str, Any]]:
-        """Create pending runs for ``order`` (upstream first) and start executing them."""
-        with self._submit_lock:  # check-then-create must be atomic: two clicks must not start two runs
-            return self._submit(order, upstream, trigger, files)
+               versions: dict[PipelineId, Any], submitted_by: str | None = None) -> list[dict[str, Any]]:
+        """Create pending runs for ``order`` (upstream first); a server claims and executes them.
 
-    def _submit(self, order: list[PipelineId], upstream: dict[PipelineId, set[PipelineId]], trigger: str,
-                files: dict[PipelineId, tuple[dict[str, str], str]]) -> list[dict[str, Any]]:
-        for pid in order:
-            if self.state.active_runs(pid.namespace, pid.layer, pid.name):
-                raise Busy(f"pipeline {pid} already has a pending or running run")
+        ``versions`` maps each pipeline to the version to execute (``"draft"`` or a published number; a
+        ``(files, version)`` pair is accepted too). Refused with ``Busy`` when a pipeline already has an
+        active run — atomically, whichever process submits.
+        """
         batch_id = new_id() if len(order) > 1 else None
-        runs: dict[PipelineId, dict[str, Any]] = {}
+        ids = {pid: new_id() for pid in order}
+        chosen = set(order)
+        rows = []
         for pid in order:
-            row = self.state.find_pipeline(pid.namespace, pid.layer, pid.name)
-            run = self.state.create_run({
-                "id": new_id(), "pipeline_id": row["id"] if row else None, "namespace": pid.namespace,
+            version = versions[pid]
+            if isinstance(version, tuple):
+                version = version[1]
+            pipeline = self.state.find_pipeline(pid.namespace, pid.layer, pid.name)
+            rows.append({
+                "id": ids[pid], "pipeline_id": pipeline["id"] if pipeline else None, "namespace": pid.namespace,
                 "layer": pid.layer, "name": pid.name, "status": "pending", "trigger": trigger[:100],
-                "version": files[pid][1], "batch_id": batch_id, "created_at": now_iso(), "attempt": 1,
-                "owner": self.owner,
+                "version": str(version), "batch_id": batch_id, "created_at": now_iso(), "attempt": 1,
+                "depends_on": sorted(ids[d] for d in upstream.get(pid, set()) & chosen),
+                "submitted_by": submitted_by,
             })
-            runs[pid] = run
-            with self._lock:
-                self._done[run["id"]] = threading.Event()
-        thread = threading.Thread(target=self._orchestrate, args=(order, upstream, runs, files), daemon=True,
-                                  name=f"rat-batch-{batch_id or runs[order[0]]['id']}")
-        thread.start()
-        return list(runs.values())
+        runs = self.state.submit_runs(rows)
+        self._wake.set()
+        return runs
 
-    def _orchestrate(self, order: list[PipelineId], upstream: dict[PipelineId, set[PipelineId]],
-                     runs: dict[PipelineId, dict[str, Any]], files: dict[PipelineId, tuple[dict[str, str], str]]
-                     ) -> None:
-        try:
-            self._drive_batch(order, upstream, runs, files)
-        except Exception as exc:  # noqa: BLE001 - never leave a run silently stuck
-            for run in runs.values():
-                if self.state.get_run(run["id"])["status"] in ACTIVE:
-                    self._log(run["id"], "error", f"internal error in the run orchestrator: {exc}")
-                    self._finish(run["id"], {"status": "failed", "error": f"internal error: {exc}"})
-
-    def _drive_batch(self, order: list[PipelineId], upstream: dict[PipelineId, set[PipelineId]],
-                     runs: dict[PipelineId, dict[str, Any]], files: dict[PipelineId, tuple[dict[str, str], str]]
-                     ) -> None:
-        status: dict[PipelineId, str] = dict.fromkeys(order, "pending")
-        futures: dict[Future, PipelineId] = {}
-        attempts: dict[PipelineId, int] = dict.fromkeys(order, 1)
-        while True:
-            for pid in order:
-                if status[pid] != "pending":
-                    continue
-                run_id = runs[pid]["id"]
-                if run_id in self._cancelled:
-                    status[pid] = "cancelled"
-                    continue
-                deps = upstream.get(pid, set()) & set(order)
-                if any(status[d] in ("failed", "cancelled", "skipped") for d in deps):
-                    bad = next(d for d in sorted(deps) if status[d] in ("failed", "cancelled", "skipped"))
-                    status[pid] = "skipped"
-                    self._finish(run_id, {"status": "skipped", "error": f"skipped: upstream {bad} did not succeed"})
-                    continue
-                if all(status[d] == "success" for d in deps):
-                    status[pid] = "queued"
-                    futures[self._start(run_id, pid, files[pid][0])] = pid
-            if not futures:
-                break
-            finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                pid = futures.pop(fut)
-                run_id = runs[pid]["id"]
-                outcome = self._outcome(run_id, fut)
-                retries = _max_retries(pid, files[pid][0])
-                if outcome["status"] == "failed" and attempts[pid] <= retries and run_id not in self._cancelled:
-                    attempts[pid] += 1
-                    delay = _retry_delay(pid, files[pid][0])
-                    self._log(run_id, "warn", f"Run failed: {outcome.get('error')}. Retrying "
-                                              f"({attempts[pid] - 1}/{retries}) in {delay:g}s")
-                    self.state.update_run(run_id, attempt=attempts[pid])
-                    if self._stopping.wait(delay) or run_id in self._cancelled:
-                        status[pid] = "cancelled"
-                        continue
-                    futures[self._start(run_id, pid, files[pid][0])] = pid
-                    continue
-                status[pid] = outcome["status"]
-                self._finish(run_id, outcome)
-
-    def _start(self, run_id: str, pid: PipelineId, files: dict[str, str]) -> Future:
-        def on_event(task_id: str, kind: str, data: dict[str, Any]) -> None:
-            if kind == "started":
-                self.state.update_run(task_id, only_if_status=("pending",), status="running",
-                                      started_at=now_iso())
-            elif kind == "log":
-                self.state.append_logs(task_id, [(data["ts"], data["level"], data["message"])])
-
-        payload = {"pipeline": (pid.namespace, pid.layer, pid.name), "files": files,
-                   "run_started_at": datetime.now(UTC).isoformat()}
-        return self.pool.submit(run_id, "run", payload, on_event=on_event, timeout=self.timeout)
-
-    def _outcome(self, run_id: str, fut: Future) -> dict[str, Any]:
-        try:
-            return fut.result()
-        except WorkerDied as exc:
-            status = "cancelled" if run_id in self._cancelled else "failed"
-            self._log(run_id, "error", str(exc))
-            return {"status": status, "error": str(exc), "rows_written": 0}
-        except Exception as exc:  # noqa: BLE001 - the run must end with a status
-            self._log(run_id, "error", f"internal error: {exc}")
-            return {"status": "failed", "error": f"internal error: {str(exc).splitlines()[0]}", "rows_written": 0}
-
-    def _log(self, run_id: str, level: str, message: str) -> None:
-        self.state.append_logs(run_id, [(now_iso(), level, message)])
-
-    def _finish(self, run_id: str, outcome: dict[str, Any]) -> None:
-        run = self.state.get_run(run_id)
-        finished = now_iso()
-        started = run.get("started_at")
-        duration = None
-        if started:
-            duration = int((datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds() * 1000)
-        fields: dict[str, Any] = {
-            "status": outcome["status"], "finished_at": finished, "duration_ms": duration,
-            "rows_written": outcome.get("rows_written"), "error": outcome.get("error"),
-        }
-        if outcome.get("phases"):
-            fields["phases"] = outcome["phases"]
-        if outcome.get("snapshot_id"):
-            fields["snapshot_id"] = outcome["snapshot_id"]
-        self.state.update_run(run_id, only_if_status=ACTIVE, **fields)
-        if outcome.get("quality"):
-            self.state.save_quality_results(run_id, run["namespace"], run["layer"], run["name"], outcome["quality"])
-        archived = {f["path"] for f in outcome.get("landing_files") or [] if f.get("archived")}
-        for ns, zone in outcome.get("archived_zones") or []:
-            for f in self.state.list_landing_files(ns, zone):
-                if f["path"] in archived:  # files uploaded during the run were not read: they stay
-                    self.state.delete_landing_file(f["id"])
-        final = self.state.get_run(run_id)
-        with self._lock:
-            event = self._done.pop(run_id, None)  # waiters holding it are woken; later ones read the state
-        if event:
-            event.set()
-        for listener in self._listeners:
-            try:
-                listener(final)
-            except Exception:  # noqa: BLE001 - listeners must not break run bookkeeping
-                pass
-
-    # -- control ----------------------------------------------------------------------------------
+    # -- control (any process) --------------------------------------------------------------------
     def cancel(self, run_id: str) -> dict[str, Any]:
         run = self.state.get_run(run_id)
         if run["status"] not in ACTIVE:
             raise Conflict(f"run {run_id} is {run['status']}; only pending or running runs can be cancelled")
-        self._cancelled.add(run_id)
+        outcome = self.state.request_cancel(run_id)
+        if outcome == "publishing":
+            raise Conflict(f"run {run_id} is publishing; it can no longer be cancelled")
+        if outcome == "ended":
+            status = self.state.get_run(run_id)["status"]
+            raise Conflict(f"run {run_id} is {status}; only pending or running runs can be cancelled")
         self._log(run_id, "warn", "Cancel requested")
-        changed = self.state.update_run(run_id, only_if_status=ACTIVE, status="cancelled", finished_at=now_iso(),
-                                        error="cancelled by request")
-        self.pool.cancel(run_id)
-        final = self.state.get_run(run_id)
-        if changed:
-            with self._lock:
-                event = self._done.pop(run_id, None)
-            if event:
-                event.set()
-        return final
+        self._wake.set()
+        self._signal()
+        return self.state.get_run(run_id)
 
     def wait(self, run_ids: list[str], timeout: float | None = None) -> list[dict[str, Any]]:
+        """Until every run is terminal. Polls the state store, so it works in client mode too (a server
+        elsewhere executes the runs); on the owning server it also wakes as soon as a run ends."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for run_id in run_ids:
-            with self._lock:
-                event = self._done.get(run_id)
-            while True:
-                if self.state.get_run(run_id)["status"] in TERMINAL:
-                    break
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise TimeoutError(f"run {run_id} did not finish in time")
-                if event is not None:
-                    event.wait(0.5 if left is None else min(0.5, left))
-                else:
-                    time.sleep(0.2)
-        return [self.state.get_run(r) for r in run_ids]
+        while True:
+            statuses = self.state.run_statuses(run_ids)
+            missing = [r for r in run_ids if r not in statuses]
+            if missing:
+                raise NotFound(f"run '{missing[0]}' not found")
+            if all(s in TERMINAL for s in statuses.values()):
+                return [self.state.get_run(r) for r in run_ids]
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                late = next(r for r in run_ids if statuses[r] not in TERMINAL)
+                raise TimeoutError(f"run {late} did not finish in time")
+            with self._changed:
+                self._changed.wait(0.2 if left is None else min(0.2, left))
 
     def recover(self) -> int:
-        """Runs this server left active when it stopped can never finish: mark them failed.
+        """Runs this server claimed before it stopped can never finish: mark them failed.
 
-        Only this server's runs: another server sharing the state store may be executing its own (a dead
-        server's runs are failed by the reaper's stuck-run timeout).
+        Only this server's runs (``owner``): another server sharing the state store may be executing its
+        own, and pending runs nobody claimed yet are simply claimed again (a dead server's runs are failed
+        by the reaper's stuck-run timeout).
         """
         count = 0
         for run in self.state.active_runs():
+            if run["status"] == "pending" and run.get("server_id") is None:
+                continue
             if run.get("owner") not in (self.owner, None):
                 continue
             if self.state.update_run(run["id"], only_if_status=ACTIVE, status="failed", finished_at=now_iso(),
@@ -241,6 +195,217 @@ class RunManager:
 
     def shutdown(self) -> None:
         self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._notify.shutdown(wait=True)
+
+    # -- the claimer (servers only) -----------------------------------------------------------------
+    def _claim_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(POLL_SECONDS)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self._tick()
+            except Exception:  # noqa: BLE001 - the claimer must survive a flaky state store
+                traceback.print_exc()
+                self._stopping.wait(1.0)
+
+    def _tick(self) -> None:
+        while True:
+            try:
+                run_id, fut = self._completed.get_nowait()
+            except queue.Empty:
+                break
+            self._completed_run(run_id, fut)
+        self._act_on_cancels()
+        now = time.monotonic()
+        for active in list(self._active.values()):
+            if active.future is None and active.retry_at is not None and active.retry_at <= now:
+                active.retry_at = None
+                self._launch(active)
+        self._claim()
+
+    def _act_on_cancels(self) -> None:
+        if not self._active:
+            return
+        for run_id in self.state.cancel_requested(list(self._active)):
+            active = self._active.get(run_id)
+            if active is None or active.cancel_sent:
+                continue
+            active.cancel_sent = True
+            if active.future is None:  # waiting for a retry: nothing runs, so it ends here
+                self._stopped_after_cancel(run_id, None)
+            else:
+                assert self.executor is not None
+                self.executor.cancel(run_id)
+
+    def _claim(self) -> None:
+        assert self.executor is not None
+        changed = True
+        while changed:  # a skip can make the next run skippable at once
+            changed = False
+            free = self.executor.capacity - sum(1 for a in self._active.values() if a.future is not None)
+            if free <= 0:
+                return
+            for run in self.state.claimable_runs(limit=max(50, free * 4)):
+                deps = run.get("depends_on") or []
+                statuses = self.state.run_statuses(deps)
+                bad = next((d for d in deps if statuses.get(d, "failed") in NOT_SUCCEEDED), None)
+                if bad is not None:
+                    if self.state.skip_run(run["id"], f"skipped: upstream {self._describe(bad)} did not succeed"):
+                        self._ended(run["id"])
+                        changed = True
+                    continue
+                if any(statuses[d] != "success" for d in deps):
+                    continue
+                if not self.state.claim_run(run["id"], self.server_id, self.owner):
+                    continue  # another server won it, or it was cancelled meanwhile
+                self._start_claimed(run)
+                free -= 1
+                if free <= 0:
+                    return
+
+    def _describe(self, run_id: str) -> str:
+        try:
+            run = self.state.get_run(run_id)
+        except NotFound:
+            return run_id
+        return f"{run['namespace']}.{run['layer']}.{run['name']}"
+
+    def _start_claimed(self, run: dict[str, Any]) -> None:
+        pid = PipelineId(run["namespace"], run["layer"], run["name"])
+        try:
+            if self.resolve is None:
+                raise RatError("this server cannot resolve pipeline files")
+            files = self.resolve(pid, run["version"] or "published")
+        except RatError as exc:
+            self._log(run["id"], "error", f"Could not start: {exc.message}")
+            self._finish(run["id"], {"status": "failed", "error": exc.message, "rows_written": 0})
+            return
+        active = _Active(run["id"], pid, files)
+        self._active[run["id"]] = active
+        self._launch(active)
+
+    def _launch(self, active: _Active) -> None:
+        assert self.executor is not None
+        payload = {"pipeline": active.pid.table_identifier, "files": active.files,
+                   "run_started_at": datetime.now(UTC).isoformat()}
+        try:
+            fut = self.executor.submit(active.run_id, "run", payload, events=_RunEvents(self), timeout=self.timeout)
+        except (RuntimeError, ValueError) as exc:
+            fut = Future()
+            fut.set_exception(WorkerDied(f"could not launch the run: {exc}"))
+        active.future = fut
+
+        def done(f: Future, run_id: str = active.run_id) -> None:
+            self._completed.put((run_id, f))
+            self._wake.set()
+
+        fut.add_done_callback(done)
+
+    def _completed_run(self, run_id: str, fut: Future) -> None:
+        active = self._active.get(run_id)
+        if active is None or active.future is not fut:
+            return
+        active.future = None
+        outcome = self._outcome(run_id, fut)
+        run = self.state.get_run(run_id)
+        if run.get("cancel_requested_at") or run["status"] == "cancelled":
+            self._stopped_after_cancel(run_id, outcome)
+            return
+        retries = _max_retries(active.pid, active.files)
+        if outcome["status"] == "failed" and active.attempt <= retries:
+            active.attempt += 1
+            delay = _retry_delay(active.pid, active.files)
+            self._log(run_id, "warn", f"Run failed: {outcome.get('error')}. Retrying "
+                                      f"({active.attempt - 1}/{retries}) in {delay:g}s")
+            self.state.update_run(run_id, attempt=active.attempt)
+            active.retry_at = time.monotonic() + delay
+            self._wake.set()
+            return
+        if outcome["status"] == "success" and not run.get("publishing_at"):
+            self._log(run_id, "warn", "the run ended without passing the publish fence")
+        self._finish(run_id, outcome)
+
+    def _stopped_after_cancel(self, run_id: str, outcome: dict[str, Any] | None) -> None:
+        """The worker of a cancelled run has stopped: record when, and what it did until then."""
+        self._active.pop(run_id, None)
+        run = self.state.get_run(run_id)
+        finished = now_iso()
+        fields: dict[str, Any] = {"finished_at": finished, "duration_ms": _duration(run.get("started_at"), finished)}
+        if outcome and outcome.get("phases"):
+            fields["phases"] = outcome["phases"]
+        if run["status"] in ACTIVE:  # a cancel that landed while the outcome arrived
+            fields.update(status="cancelled", error=run.get("error") or "cancelled by request")
+        self.state.update_run(run_id, only_if_status=("cancelled", *ACTIVE), **fields)
+        self._log(run_id, "info", "The run stopped after the cancel; main was not changed")
+        self._signal()
+
+    def _outcome(self, run_id: str, fut: Future) -> dict[str, Any]:
+        try:
+            return fut.result()
+        except WorkerDied as exc:
+            self._log(run_id, "error", str(exc))
+            return {"status": "failed", "error": str(exc), "rows_written": 0}
+        except Exception as exc:  # noqa: BLE001 - the run must end with a status
+            self._log(run_id, "error", f"internal error: {exc}")
+            return {"status": "failed", "error": f"internal error: {str(exc).splitlines()[0]}", "rows_written": 0}
+
+    def _log(self, run_id: str, level: str, message: str) -> None:
+        self.state.append_logs(run_id, [(now_iso(), level, message)])
+
+    def _finish(self, run_id: str, outcome: dict[str, Any]) -> None:
+        self._active.pop(run_id, None)
+        run = self.state.get_run(run_id)
+        finished = now_iso()
+        fields: dict[str, Any] = {
+            "status": outcome["status"], "finished_at": finished,
+            "duration_ms": _duration(run.get("started_at"), finished),
+            "rows_written": outcome.get("rows_written"), "error": outcome.get("error"),
+        }
+        if outcome.get("phases"):
+            fields["phases"] = outcome["phases"]
+        if outcome.get("snapshot_id"):
+            fields["snapshot_id"] = outcome["snapshot_id"]
+        if not self.state.update_run(run_id, only_if_status=ACTIVE, **fields):
+            self._stopped_after_cancel(run_id, outcome)  # cancelled meanwhile (it did not publish)
+            return
+        if outcome.get("quality"):
+            self.state.save_quality_results(run_id, run["namespace"], run["layer"], run["name"], outcome["quality"])
+        archived = {f["path"] for f in outcome.get("landing_files") or [] if f.get("archived")}
+        for ns, zone in outcome.get("archived_zones") or []:
+            for f in self.state.list_landing_files(ns, zone):
+                if f["path"] in archived:  # files uploaded during the run were not read: they stay
+                    self.state.delete_landing_file(f["id"])
+        self._ended(run_id)
+
+    def _ended(self, run_id: str) -> None:
+        """A run reached its final status on this server: wake waiters and the claimer, tell listeners."""
+        self._signal()
+        self._wake.set()
+        if self._listeners:
+            final = self.state.get_run(run_id)
+            self._notify.submit(self._tell, final)
+
+    def _tell(self, final: dict[str, Any]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(final)
+            except Exception:  # noqa: BLE001 - listeners must not break run bookkeeping
+                traceback.print_exc()
+
+    def _signal(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+
+def _duration(started: str | None, finished: str) -> int | None:
+    if not started:
+        return None
+    return int((datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds() * 1000)
 
 
 def _max_retries(pid: PipelineId, files: dict[str, str]) -> int:

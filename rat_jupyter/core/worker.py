@@ -37,6 +37,7 @@ def main(conn: Connection, settings: Settings) -> None:
     lock = threading.Lock()
     tasks: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
     tokens: dict[str, runner.CancelToken] = {}
+    answers: dict[str, queue.Queue[bool]] = {}  # publish-gate answers from the parent, per task
 
     def send(msg: tuple[Any, ...]) -> None:
         with lock:
@@ -48,17 +49,26 @@ def main(conn: Connection, settings: Settings) -> None:
             try:
                 msg = conn.recv()
             except (EOFError, OSError):
+                _refuse_all(answers)
                 tasks.put(None)
                 return
             if msg[0] == "stop":
+                _refuse_all(answers)
                 tasks.put(None)
                 return
             if msg[0] == "cancel":
                 token = tokens.get(msg[1])
                 if token:
                     token.cancel()
+            elif msg[0] == "gate":
+                answer = answers.get(msg[1])
+                if answer is not None:
+                    answer.put(bool(msg[2]))
             elif msg[0] == "task":
-                tokens[msg[1]] = runner.CancelToken()
+                token = runner.CancelToken()
+                answers[msg[1]] = queue.Queue()
+                token.gate = _gate(send, msg[1], answers[msg[1]])
+                tokens[msg[1]] = token
                 tasks.put(msg)
 
     threading.Thread(target=control, daemon=True).start()
@@ -82,6 +92,32 @@ def main(conn: Connection, settings: Settings) -> None:
                 send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
         finally:
             tokens.pop(task_id, None)
+            answers.pop(task_id, None)
+
+
+def _gate(send: Any, task_id: str, answer: queue.Queue[bool]) -> Any:
+    """The publish fence as the runner sees it: ask the parent, wait for its yes or no.
+
+    The parent answers by a compare-and-set on the state store (the run is still running, nobody asked to
+    cancel it), so the wait is one database write. A lost parent means no (``main`` stays untouched).
+    """
+
+    def ask() -> bool:
+        try:
+            send(("gate", task_id))
+        except OSError:
+            return False
+        try:
+            return answer.get(timeout=120)
+        except queue.Empty:
+            return False
+
+    return ask
+
+
+def _refuse_all(answers: dict[str, queue.Queue[bool]]) -> None:
+    for answer in list(answers.values()):
+        answer.put(False)
 
 
 def _handle(settings: Settings, task_id: str, kind: str, payload: dict[str, Any], reporter: PipeReporter,

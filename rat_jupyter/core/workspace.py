@@ -12,11 +12,21 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from ..stores.state import SqlState, open_state
+from ..stores.state import SqlState, new_id, open_state
 from ..stores.storage import Storage, open_storage
 from .dag import DAG
-from .errors import Conflict, CycleError, Invalid, NotFound, RatError, TooLarge, Unprocessable
-from .executor import ProcessPool
+from .errors import (
+    Conflict,
+    CycleError,
+    Invalid,
+    NotFound,
+    RateLimited,
+    RatError,
+    TooLarge,
+    Unavailable,
+    Unprocessable,
+)
+from .executor import Executor, WorkerDied, build_executor
 from .names import (
     PipelineId,
     validate_layer,
@@ -48,15 +58,21 @@ PYTHON_TEMPLATE = (
 
 
 class Workspace:
-    """A RAT workspace: storage + Iceberg catalog + state store + worker pool."""
+    """A RAT workspace: storage + Iceberg catalog + state store + executor.
+
+    ``server=True``: this process owns runs — it claims pending runs from the state store and executes them
+    on its executor. ``server=False`` (client mode, e.g. a notebook): runs are only submitted (pending rows
+    a server claims); ``wait`` polls the store. Previews and test runs execute on this process's executor.
+    """
 
     def __init__(self, settings: Settings, storage: Storage, state: SqlState, *, server: bool = True) -> None:
         self.settings = settings
         self.storage = storage
         self.state = state
         self._catalog: Any = None
-        self._pool: ProcessPool | None = None
+        self._executor: Executor | None = None
         self._runs: RunManager | None = None
+        self._inflight = 0  # previews and test runs queued or running (admission limit)
         self._query: Any = None
         self._upload_listeners: list[Any] = []
         self._lock = threading.RLock()
@@ -71,8 +87,9 @@ class Workspace:
                  open_state(settings.resolved_state_url), server=server)
         if server:
             ws.runs.recover()
+            ws.runs.start()
         if warm:
-            ws.runs  # noqa: B018 - start the worker processes now
+            ws.executor  # noqa: B018 - start the worker processes now
         return ws
 
     def close(self) -> None:
@@ -80,8 +97,8 @@ class Workspace:
             self._query.close()
         if self._runs is not None:
             self._runs.shutdown()
-        if self._pool is not None:
-            self._pool.shutdown()
+        if self._executor is not None:
+            self._executor.close()
         self.state.close()
 
     def __enter__(self) -> Workspace:
@@ -102,22 +119,33 @@ class Workspace:
         return self._catalog
 
     @property
-    def pool(self) -> ProcessPool:
-        if self._pool is None:
+    def executor(self) -> Executor:
+        """Where tasks execute (``Settings.executor_class``), built on first use."""
+        if self._executor is None:
             with self._lock:
-                if self._pool is None:
-                    self._pool = ProcessPool(self.settings, self.settings.concurrency)
-        return self._pool
+                if self._executor is None:
+                    self._executor = build_executor(self.settings)
+        return self._executor
+
+    @property
+    def pool(self) -> Executor:
+        """The former name of :attr:`executor`."""
+        return self.executor
 
     @property
     def runs(self) -> RunManager:
+        """Run submission, cancel and wait; on a server also the claimer that executes runs."""
         if self._runs is None:
-            pool = self.pool
+            executor = self.executor if self.server else None
             with self._lock:
                 if self._runs is None:
-                    self._runs = RunManager(self.state, pool, self.settings.run_timeout_seconds,
-                                            self.settings.resolved_server_id)
+                    self._runs = RunManager(self.state, executor, self.settings.run_timeout_seconds,
+                                            self.settings.resolved_server_id, self._resolve_run_files)
         return self._runs
+
+    def _resolve_run_files(self, pid: PipelineId, version: str) -> dict[str, str]:
+        """The files a claimed run executes: the published version it recorded, or the draft as it is now."""
+        return self.files_for(pid, version if version in VERSIONS else int(version))[0]
 
     # -- namespaces -------------------------------------------------------------------------------
     def list_namespaces(self) -> list[dict[str, Any]]:
@@ -470,18 +498,59 @@ class Workspace:
     def run_tests(self, namespace: str, layer: str, name: str, version: str = "draft",
                   names: list[str] | None = None) -> dict[str, Any]:
         """Run the tests for real against the table as published now (``this`` = main)."""
+        return self.run_tests_future(namespace, layer, name, version, names).result()
+
+    def run_tests_future(self, namespace: str, layer: str, name: str, version: str = "draft",
+                         names: list[str] | None = None) -> Future:
+        """:meth:`run_tests` without waiting: a Future the REST layer awaits, so no thread waits on a worker."""
         pid = self.pid(namespace, layer, name)
         self.state.get_pipeline(*pid.table_identifier)
         files, _ = self.files_for(pid, version)
-        fut = self.pool.submit(f"tests-{pid}-{id(files)}", "tests",
-                               {"pipeline": pid.table_identifier, "files": files, "names": names})
-        out = fut.result(timeout=self.settings.run_timeout_seconds)
-        if "error" in out:
-            raise NotFound(out["error"]) if out.get("status") == 404 else Invalid(out["error"])
-        results = out["results"]
-        self.state.save_quality_results(None, *pid.table_identifier, results)
-        failed = sum(r["status"] != "pass" for r in results)
-        return {"results": results, "passed": len(results) - failed, "failed": failed, "total": len(results)}
+
+        def finish(out: dict[str, Any]) -> dict[str, Any]:
+            if "error" in out:
+                raise NotFound(out["error"]) if out.get("status") == 404 else Invalid(out["error"])
+            results = out["results"]
+            self.state.save_quality_results(None, *pid.table_identifier, results)
+            failed = sum(r["status"] != "pass" for r in results)
+            return {"results": results, "passed": len(results) - failed, "failed": failed, "total": len(results)}
+
+        return self._side_task("tests", {"pipeline": pid.table_identifier, "files": files, "names": names}, finish)
+
+    def _side_task(self, kind: str, payload: dict[str, Any], finish: Any = None) -> Future:
+        """Submit a preview or test run under the admission limit; the result Future has ``finish`` applied.
+
+        Beyond ``max_inflight_previews`` queued or running ones the answer is ``RateLimited`` (429) at once,
+        rather than a queue that grows without bound.
+        """
+        limit = int(getattr(self.settings, "max_inflight_previews", 16))
+        with self._lock:
+            if self._inflight >= limit:
+                raise RateLimited(f"{self._inflight} previews and test runs are already queued or running "
+                                  f"(the limit is {limit}); try again when one has finished")
+            self._inflight += 1
+        try:
+            inner = self.executor.submit(f"{kind}-{new_id()}", kind, payload,
+                                         timeout=self.settings.run_timeout_seconds)
+        except BaseException:
+            with self._lock:
+                self._inflight -= 1
+            raise
+        outer: Future = Future()
+
+        def done(fut: Future) -> None:
+            with self._lock:
+                self._inflight -= 1
+            try:
+                result = fut.result()
+                outer.set_result(finish(result) if finish else result)
+            except WorkerDied as exc:
+                outer.set_exception(Unavailable(f"the {kind} did not finish: {exc}"))
+            except BaseException as exc:  # noqa: BLE001 - delivered to whoever awaits the future
+                outer.set_exception(exc)
+
+        inner.add_done_callback(done)
+        return outer
 
     # -- DAG ------------------------------------------------------------------------------------
     def _deps(self, pid: PipelineId, files: dict[str, str]) -> tuple[list[PipelineId], list[tuple[str, str]]]:
@@ -578,20 +647,25 @@ class Workspace:
 
     # -- runs -------------------------------------------------------------------------------------
     def run_selection(self, selector: str, *, trigger: str = "manual", version: str = "published",
-                      wait: bool = False, timeout: float | None = None) -> list[Any]:
+                      wait: bool = False, timeout: float | None = None, submitted_by: str | None = None
+                      ) -> list[Any]:
+        """Submit runs of a selection: pending rows in the state store, executed by the server that claims
+        them (this one when it is a server). The version each run executes is fixed here."""
         if version not in VERSIONS:
             raise Invalid(f"version must be one of {', '.join(VERSIONS)}")
         order, graph = self.select(selector, version)
-        files = {pid: self.files_for(pid, version) for pid in order}
-        runs = self.runs.submit(order, {p: graph.upstream(p) for p in order}, trigger, files)
+        versions = {pid: self.files_for(pid, version)[1] for pid in order}  # validates: never published → 409
+        runs = self.runs.submit(order, {p: graph.upstream(p) for p in order}, trigger, versions, submitted_by)
         if wait:
             runs = self.runs.wait([r["id"] for r in runs], timeout)
         return [RunView(r) for r in runs]
 
     def create_run(self, namespace: str, layer: str, name: str, *, trigger: str = "manual",
-                   version: str = "published", downstream: bool = False) -> list[dict[str, Any]]:
+                   version: str = "published", downstream: bool = False,
+                   submitted_by: str | None = None) -> list[dict[str, Any]]:
         selector = f"{self.pid(namespace, layer, name)}{'+' if downstream else ''}"
-        return [r.record for r in self.run_selection(selector, trigger=trigger, version=version)]
+        return [r.record for r in self.run_selection(selector, trigger=trigger, version=version,
+                                                     submitted_by=submitted_by)]
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         run = self.state.get_run(_run_id(run_id))
@@ -614,6 +688,12 @@ class Workspace:
     def preview(self, namespace: str, layer: str, name: str, *, code: str | None = None, limit: int = 100,
                 version: str = "draft", sample_files: bool = True) -> dict[str, Any]:
         """Dry run (nothing written). ``landing_zone()`` reads a zone's ``_samples/`` when it has any."""
+        return self.preview_future(namespace, layer, name, code=code, limit=limit, version=version,
+                                   sample_files=sample_files).result()
+
+    def preview_future(self, namespace: str, layer: str, name: str, *, code: str | None = None, limit: int = 100,
+                       version: str = "draft", sample_files: bool = True) -> Future:
+        """:meth:`preview` without waiting: a Future the REST layer awaits, so no thread waits on a worker."""
         pid = self.pid(namespace, layer, name)
         self.state.get_pipeline(*pid.table_identifier)
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
@@ -622,11 +702,8 @@ class Workspace:
         if code is not None:
             src = next((s for s in SOURCE_FILES if s in files), "pipeline.sql")
             files = {**files, src: code}
-        fut: Future = self.pool.submit(f"preview-{pid}-{id(files)}", "preview",
-                                       {"pipeline": pid.table_identifier, "files": files, "limit": min(limit, 1000),
-                                        "sample_files": bool(sample_files)},
-                                       timeout=self.settings.run_timeout_seconds)
-        return fut.result()
+        return self._side_task("preview", {"pipeline": pid.table_identifier, "files": files,
+                                           "limit": min(limit, 1000), "sample_files": bool(sample_files)})
 
     # -- landing zones (minimal for the engine; the API issue extends them) ---------------------
     def create_landing_zone(self, namespace: str, name: str, description: str = "") -> dict[str, Any]:
@@ -939,7 +1016,7 @@ class Workspace:
         return {"runs": {r["status"]: r["n"] for r in runs},
                 "pipelines": self.state.list_pipelines()[1],
                 "namespaces": len(self.state.list_namespaces()),
-                "workers": len(self._pool.worker_pids()) if self._pool else 0}
+                "workers": self._executor.stats().get("workers", 0) if self._executor else 0}
 
     def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
@@ -955,7 +1032,7 @@ class Workspace:
         return checks
 
     def _check_workers(self) -> None:
-        if self.server and not self.pool.worker_pids():
+        if self.server and self.executor.stats().get("workers", 1) == 0:  # executors without workers omit it
             raise RuntimeError("no worker process is running")
 
 

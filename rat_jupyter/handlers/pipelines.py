@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ..core.errors import Invalid, NotFound
@@ -123,8 +124,10 @@ class PreviewHandler(RatAPIHandler):
         sample_files = body.get("sample_files", True)
         if not isinstance(sample_files, bool):
             raise Invalid("sample_files must be true or false")
-        self.write_json(await self.call(self.ws.preview, ns, layer, name, code=code, limit=limit,
-                                        version=body.get("version") or "draft", sample_files=sample_files))
+        # the thread only submits; the worker's answer is awaited on the event loop (no thread waits on it)
+        self.write_json(await asyncio.wrap_future(await self.call(
+            self.ws.preview_future, ns, layer, name, code=code, limit=limit, version=body.get("version") or "draft",
+            sample_files=sample_files)))
 
 
 class ValidateHandler(RatAPIHandler):
@@ -218,7 +221,8 @@ class TestsRunHandler(RatAPIHandler):
         names = body.get("tests")
         if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
             raise Invalid("tests must be a list of test names")
-        self.write_json(await self.call(self.ws.run_tests, ns, layer, name, body.get("version") or "draft", names))
+        self.write_json(await asyncio.wrap_future(await self.call(
+            self.ws.run_tests_future, ns, layer, name, body.get("version") or "draft", names)))
 
 
 def _severity(body: dict[str, Any]) -> str | None:

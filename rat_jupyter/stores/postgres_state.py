@@ -40,6 +40,10 @@ class PostgresState(SqlState):
         # Two servers starting together must not migrate at the same time (released at commit).
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_key("rat:migrate"),))
 
+    def _submit_guard(self, cur: Any) -> None:
+        # Check-then-insert of runs must not interleave between servers (released at commit).
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_key("rat:submit"),))
+
     def acquire_leader(self, name: str) -> bool:
         """Hold ``pg_try_advisory_lock`` on a dedicated connection; True while this server leads."""
         with self._leader_lock:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ..core.errors import Conflict, Invalid, NotFound
+from ..core.errors import Busy, Conflict, Invalid, NotFound
 
 
 def now_iso() -> str:
@@ -107,6 +107,17 @@ MIGRATIONS: list[list[str]] = [
     [
         # which server executes a run: a restarting server recovers only its own runs
         "ALTER TABLE runs ADD COLUMN owner TEXT",
+    ],
+    [
+        # run ownership: a run is a pending row any process may create; one server claims it (server_id),
+        # a cancel is a state change (cancel_requested_at), publishing_at closes the door to cancels
+        "ALTER TABLE runs ADD COLUMN server_id TEXT",
+        "ALTER TABLE runs ADD COLUMN claimed_at TEXT",
+        "ALTER TABLE runs ADD COLUMN cancel_requested_at TEXT",
+        "ALTER TABLE runs ADD COLUMN publishing_at TEXT",
+        "ALTER TABLE runs ADD COLUMN depends_on TEXT",
+        "ALTER TABLE runs ADD COLUMN submitted_by TEXT",
+        "CREATE INDEX runs_claimable ON runs (status, server_id)",
     ],
 ]
 
@@ -376,10 +387,96 @@ class SqlState:
 
     # -- runs -------------------------------------------------------------------------------------
     def create_run(self, run: dict[str, Any]) -> dict:
+        run = _encode_run(run)
         cols = list(run)
         self.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
                      [run[c] for c in cols])
         return self.get_run(run["id"])
+
+    def _submit_guard(self, cur: Any) -> None:
+        """Make check-then-insert of runs atomic across processes. SQLite: take the write lock first
+        (a no-op UPDATE), so two submitters serialize instead of both seeing "not busy"."""
+        cur.execute("UPDATE runs SET id = id WHERE 1 = 0")
+
+    def submit_runs(self, runs: Sequence[dict[str, Any]]) -> list[dict]:
+        """Insert pending runs in one transaction, refusing (``Busy``) when one of their pipelines already
+        has a pending or running run — checked and inserted atomically, whichever process submits."""
+        with self._lock, self.tx() as cur:
+            self._submit_guard(cur)
+            for run in runs:
+                cur.execute(self._sql("SELECT id FROM runs WHERE namespace = ? AND layer = ? AND name = ?"
+                                      " AND status IN ('pending', 'running')"),
+                            (run["namespace"], run["layer"], run["name"]))
+                if cur.fetchone() is not None:
+                    raise Busy(f"pipeline {run['namespace']}.{run['layer']}.{run['name']} already has a pending "
+                               "or running run")
+            for run in runs:
+                row = _encode_run(run)
+                cols = list(row)
+                cur.execute(self._sql(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})"),
+                            [row[c] for c in cols])
+        return [self.get_run(r["id"]) for r in runs]
+
+    def claimable_runs(self, limit: int = 50) -> list[dict]:
+        """Pending runs no server has claimed, oldest first."""
+        rows = self.query("SELECT * FROM runs WHERE status = 'pending' AND server_id IS NULL"
+                          f" ORDER BY created_at, id LIMIT {int(limit)}")
+        return [_decode_run(r) for r in rows]
+
+    def claim_run(self, run_id: str, server_id: str, owner: str) -> bool:
+        """Compare-and-set: exactly one server wins a pending run (the others see 0 rows changed). The run
+        stays ``pending`` until a worker starts it (``running`` means "on a worker")."""
+        return self.execute(
+            "UPDATE runs SET server_id = ?, owner = ?, claimed_at = ?"
+            " WHERE id = ? AND status = 'pending' AND server_id IS NULL AND cancel_requested_at IS NULL",
+            (server_id, owner, now_iso(), run_id)) > 0
+
+    def skip_run(self, run_id: str, error: str) -> bool:
+        """A pending run whose upstream did not succeed ends ``skipped`` (once, whoever sees it first)."""
+        return self.execute(
+            "UPDATE runs SET status = 'skipped', finished_at = ?, error = ? WHERE id = ? AND status = 'pending'"
+            " AND server_id IS NULL", (now_iso(), error, run_id)) > 0
+
+    def request_cancel(self, run_id: str) -> str:
+        """Cancel as a state change. Returns what happened: ``cancelled`` (a pending, unclaimed run ended at
+        once), ``requested`` (the owning server will stop it; the run is recorded cancelled now and can no
+        longer publish), or the reason it could not: ``publishing`` or ``ended``."""
+        stamp = now_iso()
+        if self.execute("UPDATE runs SET status = 'cancelled', cancel_requested_at = ?, finished_at = ?,"
+                        " error = 'cancelled by request' WHERE id = ? AND status = 'pending' AND server_id IS NULL",
+                        (stamp, stamp, run_id)):
+            return "cancelled"
+        if self.execute("UPDATE runs SET status = 'cancelled', cancel_requested_at = ?,"
+                        " error = 'cancelled by request' WHERE id = ? AND status IN ('pending', 'running')"
+                        " AND publishing_at IS NULL AND cancel_requested_at IS NULL", (stamp, run_id)):
+            return "requested"
+        run = self.get_run(run_id)
+        if run["status"] in ("pending", "running") and run.get("publishing_at"):
+            return "publishing"
+        return "ended"
+
+    def begin_publish(self, run_id: str, server_id: str) -> bool:
+        """The publish fence: True (and ``publishing_at`` recorded) only while the run is running on this
+        server and nobody asked to cancel it. One row, one statement: it and a cancel cannot both win."""
+        return self.execute(
+            "UPDATE runs SET publishing_at = ? WHERE id = ? AND status = 'running' AND cancel_requested_at IS NULL"
+            " AND server_id = ? AND publishing_at IS NULL", (now_iso(), run_id, server_id)) > 0
+
+    def cancel_requested(self, run_ids: Sequence[str]) -> list[str]:
+        """Which of these runs someone asked to cancel (the owning server polls this)."""
+        if not run_ids:
+            return []
+        marks = ",".join("?" * len(run_ids))
+        rows = self.query(f"SELECT id FROM runs WHERE id IN ({marks}) AND cancel_requested_at IS NOT NULL",
+                          list(run_ids))
+        return [r["id"] for r in rows]
+
+    def run_statuses(self, run_ids: Sequence[str]) -> dict[str, str]:
+        if not run_ids:
+            return {}
+        marks = ",".join("?" * len(run_ids))
+        rows = self.query(f"SELECT id, status FROM runs WHERE id IN ({marks})", list(run_ids))
+        return {r["id"]: r["status"] for r in rows}
 
     def get_run(self, run_id: str) -> dict:
         row = self.one("SELECT * FROM runs WHERE id = ?", (run_id,))
@@ -644,6 +741,17 @@ class SqlState:
 
 def _decode_run(row: dict) -> dict:
     row["phases"] = json.loads(row["phases"]) if row.get("phases") else []
+    if "depends_on" in row:
+        row["depends_on"] = json.loads(row["depends_on"]) if row.get("depends_on") else []
+    return row
+
+
+def _encode_run(run: dict[str, Any]) -> dict[str, Any]:
+    row = dict(run)
+    if isinstance(row.get("depends_on"), list | tuple):
+        row["depends_on"] = json.dumps(list(row["depends_on"]))
+    if isinstance(row.get("phases"), list):
+        row["phases"] = json.dumps(row["phases"])
     return row
 
 

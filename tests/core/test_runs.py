@@ -88,7 +88,7 @@ def test_killed_worker_fails_the_run_and_leaves_main_untouched(workspace: Worksp
     (run,) = workspace.run_selection(f"{ns}.silver.t")
     wait_status(workspace, run.id, "running")
     deadline = time.monotonic() + 10
-    while (pid := workspace.pool.pid_of(run.id)) is None:
+    while (pid := workspace.executor.pid_of(run.id)) is None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     time.sleep(0.5)
@@ -108,7 +108,7 @@ def test_cancel_stops_a_long_running_query(workspace: Workspace, ns: str) -> Non
     (run,) = workspace.run_selection(f"{ns}.silver.slow")
     wait_status(workspace, run.id, "running")
     time.sleep(1.0)  # let the query get going
-    worker = workspace.pool.pid_of(run.id)
+    worker = workspace.executor.pid_of(run.id)
     assert worker is not None
     started = time.monotonic()
     cancelled = workspace.cancel_run(run.id)
@@ -118,9 +118,9 @@ def test_cancel_stops_a_long_running_query(workspace: Workspace, ns: str) -> Non
         assert time.monotonic() < deadline, "the query was not interrupted"
         time.sleep(0.05)
     assert time.monotonic() - started < 5
-    assert worker in workspace.pool.worker_pids()  # interrupted, not killed
+    assert worker in workspace.executor.worker_pids()  # interrupted, not killed
     assert workspace.get_run(run.id)["status"] == "cancelled"
-    while workspace.pool.pid_of(run.id) is not None:  # the worker finishes its clean-up
+    while workspace.executor.pid_of(run.id) is not None:  # the worker finishes its clean-up
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert workspace.catalog.load(workspace.pid(ns, "silver", "slow")) is None
