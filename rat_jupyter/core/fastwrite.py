@@ -23,6 +23,8 @@ from .engine import quote_ident, single_statement
 from .pipelines import PipelineSpec
 
 STRATEGIES = ("full_refresh", "append_only")
+_PLAIN_DUCKDB = frozenset({"INTEGER", "BIGINT", "FLOAT", "DOUBLE", "BOOLEAN", "VARCHAR", "DATE", "BLOB",
+                           "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"})
 
 
 class Unsupported(Exception):
@@ -47,9 +49,15 @@ def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehous
     if spec.kind != "sql" or spec.config.merge_strategy not in STRATEGIES or spec.config.partition_by:
         return None
     try:
-        probe = conn.execute(f"SELECT * FROM (\n{strip(sql)}\n) AS q LIMIT 0").arrow()
+        relation = conn.sql(f"SELECT * FROM (\n{strip(sql)}\n) AS q LIMIT 0")
+        duck_types = [str(t) for t in relation.types]
+        probe = relation.arrow()
     except duckdb.Error:
         return None  # the real execution reports the error
+    # JSON, UUID, ENUM … look like strings in Arrow but DuckDB writes them to Parquet with their own
+    # logical types (and statistics pyiceberg cannot read): only plain DuckDB types take this path.
+    if not all(t in _PLAIN_DUCKDB or t.startswith("DECIMAL(") for t in duck_types):
+        return None
     schema = probe.schema if isinstance(probe, pa.Table | pa.RecordBatchReader) else None
     if schema is None or len(set(schema.names)) != len(schema.names):
         return None
@@ -105,7 +113,7 @@ def commit(table: Table, staged: Staged, target: str, replace: bool) -> None:
 
     try:
         data_file = parquet_file_to_data_file(table.io, table.metadata, staged.uri)
-    except ValueError as exc:
+    except (ValueError, TypeError, AttributeError) as exc:  # the Arrow path handles whatever this cannot
         raise Unsupported(str(exc).strip().splitlines()[0] if str(exc).strip() else "schema mismatch") from None
     removed = current_files(table, target) if replace else []
     commit_files(table, target, removed, [data_file])

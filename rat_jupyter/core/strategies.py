@@ -294,7 +294,8 @@ def plan_schema(table: Table, data: pa.Schema, config: PipelineConfig, pipeline:
             widened.append((f.name, old.field_type, f.field_type))
         elif verdict == "nested":
             nested.append(f.name)
-    missing = [n for n in by_name if n not in set(result.column_names)]
+    result_names = {f.name for f in result.fields}
+    missing = [n for n in by_name if n not in result_names]
     mode = config.on_schema_change
     changes = ([f"added {n}" for n in added] + [f"widened {n} {_type_name(a)}→{_type_name(b)}"
                                                  for n, a, b in widened])
