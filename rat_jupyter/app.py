@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import re
+import socket
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Dict, Float, Int, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, default, validate
 
-from .core.settings import ENV_SETTINGS, S3Options, Settings
+from .core.errors import RatError
+from .core.settings import DEFAULT_EXECUTOR, ENV_SERVER, ENV_SETTINGS, S3Options, Settings
 from .core.workspace import Workspace
+
+MEMORY_LIMIT_RE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+IMPORT_STRING_RE = re.compile(r"^[A-Za-z_][\w.]*[.:][A-Za-z_]\w*$")
+# name -> (lowest, highest) accepted; None = unbounded on that side. Checked by the validators below.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "concurrency": (1, 64),
+    "duckdb_threads": (0, 1024),
+    "query_row_limit": (1, 1_000_000),
+    "max_upload_bytes": (1, 64 * 1024**3),
+    "max_inflight_previews": (1, 1000),
+}
+POSITIVE = ("run_timeout_seconds", "query_timeout_seconds", "cancel_grace_seconds")
 
 
 class RatApp(ExtensionApp):
@@ -33,12 +52,25 @@ class RatApp(ExtensionApp):
     s3_access_key_id = Unicode("", help="S3 access key id (env AWS_ACCESS_KEY_ID).").tag(config=True)
     s3_secret_access_key = Unicode("", help="S3 secret key (env AWS_SECRET_ACCESS_KEY).").tag(config=True)
     s3_region = Unicode("us-east-1", help="S3 region.").tag(config=True)
-    concurrency = Int(2, help="Worker processes that execute runs in parallel.").tag(config=True)
-    run_timeout_seconds = Float(3600.0, help="A run still going after this many seconds is killed.").tag(config=True)
-    query_row_limit = Int(1000, help="Default row cap of the query service.").tag(config=True)
-    query_timeout_seconds = Float(30.0, help="Statement timeout of the query service.").tag(config=True)
-    query_memory_limit = Unicode("1GB", help="DuckDB memory limit of the query service.").tag(config=True)
+    s3_path_style = Bool(True, help="Address buckets by path (http://host/bucket/key, what MinIO and SeaweedFS "
+                                    "expect) instead of by virtual host.").tag(config=True)
+    executor_class = Unicode(DEFAULT_EXECUTOR, help="Import string (module:Class) of the executor that runs "
+                                                    "pipelines, previews and tests.").tag(config=True)
+    concurrency = Int(2, help="Worker processes that execute runs in parallel (1-64).").tag(config=True)
+    run_timeout_seconds = Float(3600.0, help="A run still going after this many seconds is killed (> 0).").tag(
+        config=True)
+    cancel_grace_seconds = Float(5.0, help="Seconds a cancelled task gets to stop by itself before its worker is "
+                                           "killed (> 0).").tag(config=True)
+    duckdb_threads = Int(0, help="DuckDB threads per worker (0: DuckDB's default, one per core).").tag(config=True)
+    duckdb_memory_limit = Unicode("", help="DuckDB memory limit per worker, e.g. '4GB' (empty: DuckDB's "
+                                           "default, 80% of RAM).").tag(config=True)
+    query_row_limit = Int(1000, help="Default row cap of the query service (1-1000000).").tag(config=True)
+    query_timeout_seconds = Float(30.0, help="Statement timeout of the query service (> 0).").tag(config=True)
+    query_memory_limit = Unicode("1GB", help="DuckDB memory limit of the query service, e.g. '1GB'.").tag(
+        config=True)
     max_upload_bytes = Int(32 * 1024 * 1024, help="Largest accepted upload, in bytes.").tag(config=True)
+    max_inflight_previews = Int(16, help="Previews and test runs queued or running at once; beyond: 429 "
+                                         "(1-1000).").tag(config=True)
     scheduler_enabled = Bool(True, help="Run the scheduler, triggers and reaper in this server.").tag(config=True)
     server_id = Unicode("", help="Name of this server in a shared (PostgreSQL) state store; a restart recovers "
                                  "only its own runs. Default: the host name.").tag(config=True)
@@ -47,19 +79,68 @@ class RatApp(ExtensionApp):
     def _default_data_dir(self) -> str:
         return os.environ.get("RAT_DATA_DIR") or str(Path.cwd() / ".rat")
 
-    @validate("concurrency")
-    def _check_concurrency(self, proposal: dict[str, Any]) -> int:
-        value = int(proposal["value"])
-        if not 1 <= value <= 64:
-            raise ValueError("concurrency must be between 1 and 64")
+    @validate(*RANGES)
+    def _check_range(self, proposal: dict[str, Any]) -> int:
+        name = proposal["trait"].name
+        low, high = RANGES[name]
+        value = proposal["value"]
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise TraitError(f"RatApp.{name} must be between {low} and {high}, not {value}")
+        return int(value)
+
+    @validate(*POSITIVE)
+    def _check_positive(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if not value > 0:
+            raise TraitError(f"RatApp.{proposal['trait'].name} must be a number of seconds above 0, not {value:g}")
         return value
+
+    @validate("query_memory_limit", "duckdb_memory_limit")
+    def _check_memory_limit(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        name = proposal["trait"].name
+        if (value or name == "query_memory_limit") and not MEMORY_LIMIT_RE.match(value):
+            raise TraitError(f"RatApp.{name} must be a size like '512MB' or '4GB', not '{value}'")
+        return value
+
+    @validate("executor_class")
+    def _check_executor_class(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        if not IMPORT_STRING_RE.match(value):
+            raise TraitError(f"RatApp.executor_class must be an import string like 'package.module:Class', "
+                             f"not '{value}'")
+        return value
+
+    @validate("catalog_type")
+    def _check_catalog_type(self, proposal: dict[str, Any]) -> str:
+        if proposal["value"] not in ("sql", "rest"):
+            raise TraitError(f"RatApp.catalog_type must be 'sql' or 'rest', not '{proposal['value']}'")
+        return str(proposal["value"])
+
+    def _refuse_to_start(self, message: str) -> NoReturn:
+        """One line on stderr and a non-zero exit: a misconfigured server must not start half-working.
+
+        ``SystemExit`` because jupyter_server turns an ``Exception`` from an extension into a logged
+        traceback and starts the server without the extension.
+        """
+        log = self.serverapp.log if getattr(self, "serverapp", None) is not None else self.log
+        log.critical("RAT cannot start: %s", message)
+        sys.stderr.flush()
+        raise SystemExit(1)
+
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        try:
+            super()._link_jupyter_server_extension(serverapp)
+        except TraitError as exc:
+            self.serverapp = serverapp
+            self._refuse_to_start(str(exc).splitlines()[0])
 
     def build_settings(self) -> Settings:
         s3 = S3Options(
             endpoint=self.s3_endpoint or None,
             access_key_id=self.s3_access_key_id or os.environ.get("AWS_ACCESS_KEY_ID") or None,
             secret_access_key=self.s3_secret_access_key or os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
-            region=self.s3_region,
+            region=self.s3_region, path_style=self.s3_path_style,
         )
         return Settings(
             data_dir=Path(self.data_dir), storage_url=self.storage_url, catalog_uri=self.catalog_uri,
@@ -67,19 +148,50 @@ class RatApp(ExtensionApp):
             warehouse=self.warehouse, state_url=self.state_url, s3=s3, concurrency=self.concurrency,
             run_timeout_seconds=self.run_timeout_seconds, query_row_limit=self.query_row_limit,
             query_timeout_seconds=self.query_timeout_seconds, query_memory_limit=self.query_memory_limit,
-            max_upload_bytes=self.max_upload_bytes, server_id=self.server_id,
+            max_upload_bytes=self.max_upload_bytes, server_id=self.server_id, executor_class=self.executor_class,
+            cancel_grace_seconds=self.cancel_grace_seconds, duckdb_threads=self.duckdb_threads,
+            duckdb_memory_limit=self.duckdb_memory_limit, max_inflight_previews=self.max_inflight_previews,
         )
+
+    def _server_info(self, settings: Settings) -> dict[str, Any]:
+        """What this server says about itself: in the data-dir lock file and to the kernels it starts."""
+        url = getattr(getattr(self, "serverapp", None), "connection_url", "") or ""
+        return {"pid": os.getpid(), "host": socket.gethostname(), "url": url,
+                "server_id": settings.resolved_server_id, "data_dir": str(settings.data_dir),
+                "started_at": self._started_at, "mode": "server"}
 
     def initialize_settings(self) -> None:
         from .scheduler import SchedulerService
+        from .stores.lock import DataDirInUse, ServerLock, sqlite_folder
 
-        self.workspace = Workspace.open(self.build_settings(), server=True, warm=True)
+        settings = self.build_settings()
+        self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.data_dir_lock: ServerLock | None = None
+        folder = sqlite_folder(settings.resolved_state_url)
+        if folder is not None:  # the embedded state store belongs to one server; PostgreSQL is for sharing
+            lock = ServerLock(folder)
+            try:
+                lock.acquire(self._server_info(settings))
+            except DataDirInUse as exc:
+                self._refuse_to_start(str(exc))
+            self.data_dir_lock = lock
+        try:
+            self.workspace = Workspace.open(settings, server=True, warm=True)
+        except BaseException as exc:
+            if self.data_dir_lock is not None:
+                self.data_dir_lock.release()
+            if isinstance(exc, RatError):  # e.g. an executor_class that cannot be imported
+                self._refuse_to_start(exc.message)
+            raise
         self.scheduler = SchedulerService(self.workspace)
         self.settings["rat_workspace"] = self.workspace
         self.settings["rat_scheduler"] = self.scheduler
-        # Kernels and magics started from this server find the same configuration.
+        # Kernels and magics started from this server find the same configuration (without its secrets) and
+        # know that they are inside a server, so they submit runs to it instead of executing them.
         os.environ["RAT_DATA_DIR"] = str(self.workspace.settings.data_dir)
-        os.environ[ENV_SETTINGS] = self.workspace.settings.to_json()
+        os.environ[ENV_SETTINGS] = self.workspace.settings.to_client_json()
+        self._exported_server = json.dumps(self._server_info(settings))
+        os.environ[ENV_SERVER] = self._exported_server
 
     def initialize_handlers(self) -> None:
         from .handlers import routes
@@ -87,16 +199,33 @@ class RatApp(ExtensionApp):
         self.handlers.extend(routes(self))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # The server listens now: its port is final (port retries may have moved it).
+        info = self._server_info(self.workspace.settings)
+        if self.data_dir_lock is not None:
+            self.data_dir_lock.update(info)
+        if os.environ.get(ENV_SERVER) == self._exported_server:
+            self._exported_server = json.dumps(info)
+            os.environ[ENV_SERVER] = self._exported_server
         if self.scheduler_enabled:
             self.scheduler.start()
 
     async def stop_extension(self) -> None:
+        """Stop the scheduler, the workspace (its workers) and release the data directory, off the event loop:
+        joining worker processes can take seconds, and the server still answers while it shuts down."""
+        await asyncio.get_running_loop().run_in_executor(None, self._stop)
+
+    def _stop(self) -> None:
         scheduler = getattr(self, "scheduler", None)
         if scheduler is not None:
             scheduler.stop()
         ws = getattr(self, "workspace", None)
         if ws is not None:
             ws.close()
+        if os.environ.get(ENV_SERVER) == getattr(self, "_exported_server", None):
+            os.environ.pop(ENV_SERVER, None)
+        lock = getattr(self, "data_dir_lock", None)
+        if lock is not None:
+            lock.release()
 
 
 main = launch_new_instance = RatApp.launch_instance

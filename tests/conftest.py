@@ -22,7 +22,7 @@ _counter = itertools.count()
 @pytest.fixture(autouse=True)
 def _isolate_rat_environment() -> Iterator[None]:
     """A server started by a test exports its settings to os.environ (for its kernels); don't leak them."""
-    saved = {k: os.environ.get(k) for k in ("RAT_SETTINGS", "RAT_DATA_DIR")}
+    saved = {k: os.environ.get(k) for k in ("RAT_SETTINGS", "RAT_DATA_DIR", "RAT_SERVER")}
     yield
     for key, value in saved.items():
         if value is None:

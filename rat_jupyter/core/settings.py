@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any
 
 ENV_SETTINGS = "RAT_SETTINGS"
+ENV_SERVER = "RAT_SERVER"  # set by a Jupyter server for its kernels: JSON {url, pid, server_id}; see docs/notebooks.md
+DEFAULT_EXECUTOR = "rat_jupyter.core.executor:LocalProcessExecutor"
+# catalog_properties keys that hold credentials: never exported to kernels (see Settings.to_client_json)
+_SECRET_WORDS = ("secret", "password", "token", "credential", "key")
 
 
 def default_data_dir() -> Path:
@@ -65,6 +69,8 @@ class Settings:
     query_memory_limit: str = "1GB"
     max_upload_bytes: int = 32 * 1024 * 1024
     server_id: str = ""  # names the server that owns a run; default: the host name
+    executor_class: str = DEFAULT_EXECUTOR  # import string (module:Class) of the executor a server runs tasks on
+    max_inflight_previews: int = 16  # previews + test runs queued or running; beyond: 429
 
     @property
     def resolved_server_id(self) -> str:
@@ -99,6 +105,22 @@ class Settings:
         data["data_dir"] = str(self.data_dir)
         return json.dumps(data)
 
+    def to_client_json(self) -> str:
+        """The settings a kernel started by the server gets: no S3 keys, no credential-like catalog properties.
+
+        A kernel reads tables (DuckDB over the catalog) and writes ``pending`` runs to the state store, so it
+        keeps ``catalog_uri`` and ``state_url`` as configured (a password in one of those URLs is what that
+        store needs to be opened at all; use a PostgreSQL role limited to RAT's database). Object-store
+        credentials are not needed to submit or follow runs; to read S3-backed tables a kernel uses its own
+        ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (see :meth:`from_env`).
+        """
+        data = json.loads(self.to_json())
+        data["s3"].pop("access_key_id", None)
+        data["s3"].pop("secret_access_key", None)
+        data["catalog_properties"] = {k: v for k, v in self.catalog_properties.items()
+                                      if not any(w in k.lower() for w in _SECRET_WORDS)}
+        return json.dumps(data)
+
     @classmethod
     def from_json(cls, text: str) -> Settings:
         data = json.loads(text)
@@ -110,9 +132,16 @@ class Settings:
     def from_env(cls) -> Settings:
         """The settings of the Jupyter server that started this process (kernels and magics use this).
 
-        The server extension exports ``RAT_SETTINGS`` (its whole configuration) to the processes it starts,
-        so a notebook finds the same storage, catalog and state with no set-up; without it, the embedded
-        default in ``RAT_DATA_DIR`` (or ``./.rat``) is used.
+        The server extension exports ``RAT_SETTINGS`` (its configuration without secrets, see
+        :meth:`to_client_json`) to the processes it starts, so a notebook finds the same storage, catalog and
+        state with no set-up; without it, the embedded default in ``RAT_DATA_DIR`` (or ``./.rat``) is used.
+        S3 credentials come from this process's own ``AWS_*`` variables.
         """
         text = os.environ.get(ENV_SETTINGS)
-        return cls.from_json(text) if text else cls()
+        settings = cls.from_json(text) if text else cls()
+        if settings.s3.access_key_id is None and settings.s3.secret_access_key is None:
+            key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+            if key or secret:
+                settings = settings.with_(s3=replace(settings.s3, access_key_id=key or None,
+                                                     secret_access_key=secret or None))
+        return settings

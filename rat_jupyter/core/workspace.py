@@ -85,6 +85,10 @@ class Workspace:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         ws = cls(settings, open_storage(settings.resolved_storage_url, settings.s3),
                  open_state(settings.resolved_state_url), server=server)
+        catalog_db = settings.resolved_catalog_uri.removeprefix("sqlite:///")
+        if settings.catalog_type == "sql" and catalog_db != settings.resolved_catalog_uri \
+                and not Path(catalog_db).exists():
+            ws.catalog  # noqa: B018 - a fresh embedded catalog is created here, before any worker starts
         if server:
             ws.runs.recover()
             ws.runs.start()

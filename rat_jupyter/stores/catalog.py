@@ -17,6 +17,7 @@ from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform,
 from ..core.config import PartitionField as PartitionConfig
 from ..core.names import PipelineId
 from ..core.settings import Settings
+from .lock import init_lock, sqlite_folder
 
 # DuckDB hands us nanosecond timestamps in some cases; Iceberg v2 stores microseconds.
 os.environ.setdefault("PYICEBERG_DOWNCAST_NS_TIMESTAMP_TO_US_ON_WRITE", "true")
@@ -31,22 +32,27 @@ def build_iceberg_catalog(settings: Settings) -> IcebergCatalog:
     if settings.catalog_type == "rest":
         return load_catalog("rat", type="rest", uri=settings.catalog_uri, **props)
     uri = settings.resolved_catalog_uri
-    if uri.startswith("sqlite:///"):
-        path = uri[len("sqlite:///"):]
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        _enable_wal(path)
     warehouse = urlparse(settings.resolved_warehouse)
     if warehouse.scheme == "file":
         os.makedirs(warehouse.path, exist_ok=True)
-    return load_catalog("rat", type="sql", uri=uri, **props)
+    folder = sqlite_folder(uri)
+    if folder is None:
+        return load_catalog("rat", type="sql", uri=uri, **props)
+    folder.mkdir(parents=True, exist_ok=True)
+    # pyiceberg creates its tables check-then-create: two processes on a fresh file would both create them.
+    with init_lock(folder):
+        _enable_wal(uri[len("sqlite:///"):])
+        return load_catalog("rat", type="sql", uri=uri, **props)
 
 
 def _enable_wal(path: str) -> None:
+    """Switch the file to WAL once (the mode is stored in the file); reading the mode takes no lock."""
     import sqlite3
 
     conn = sqlite3.connect(path, timeout=30)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
     finally:
         conn.close()
 

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..core.errors import Busy, Conflict, Invalid, NotFound
+from .lock import init_lock
 
 
 def now_iso() -> str:
@@ -767,7 +768,9 @@ class SQLiteState(SqlState):
         super().__init__()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.migrate()
+        # Switching a fresh file to WAL and creating the schema race with another process doing the same.
+        with init_lock(self.path.parent):
+            self.migrate()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level="DEFERRED", check_same_thread=False)
