@@ -89,6 +89,10 @@ def connect(settings: Settings, *, extensions: tuple[str, ...] = _EXTENSIONS,
                     conn.execute(f"INSTALL '{_extension_file(name)}'")
                     _installed.add(key)
         conn.execute(f"LOAD {name}")
+    # TIMESTAMPTZ arithmetic, casts and text follow the session time zone, which DuckDB takes from the
+    # server's TZ: pin it to UTC so a pipeline computes the same values on every server (and watermarks
+    # render as UTC). ICU is built into the duckdb wheel; GLOBAL makes every cursor inherit it.
+    conn.execute("SET GLOBAL TimeZone = 'UTC'")
     if settings.s3.endpoint or settings.s3.access_key_id:
         _s3_secret(conn, settings)
     return conn

@@ -35,7 +35,7 @@ def _safe_type(t: pa.DataType) -> bool:
     return (pa.types.is_int32(t) or pa.types.is_int64(t) or pa.types.is_float32(t) or pa.types.is_float64(t)
             or pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_date32(t)
             or pa.types.is_decimal128(t) or pa.types.is_binary(t)
-            or (pa.types.is_timestamp(t) and t.unit == "us"))  # any zone: DuckDB writes UTC instants
+            or (pa.types.is_timestamp(t) and t.unit == "us" and t.tz in (None, "UTC", "Etc/UTC", "+00:00")))
 
 
 def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehouse: str) -> pa.Schema | None:
