@@ -327,9 +327,10 @@ class LocalProcessExecutor(Executor):
                     worker.join(timeout=3)
                     worker.kill()
                 return
-            if task.future.done() or task.cancel_requested:
+            if task.future.done() or task.cancel_requested or self._closed:
                 if not task.future.done():
-                    task.future.set_exception(WorkerDied("cancelled before it started"))
+                    task.future.set_exception(WorkerDied("the executor was closed" if self._closed
+                                                         else "cancelled before it started"))
                 self._forget(task)
                 continue
             try:

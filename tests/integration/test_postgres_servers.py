@@ -66,3 +66,52 @@ def test_a_restarting_server_recovers_only_its_own_runs(postgres: PostgresServer
         assert restarted.get_run(theirs)["status"] == "running"  # beta may still be executing it
     finally:
         restarted.close()
+
+
+def test_two_servers_never_run_the_same_run_twice_and_either_one_cancels(postgres: PostgresServer,  # noqa: F811
+                                                                           tmp_path) -> None:
+    url = postgres.create_database("claims")
+    settings = Settings(data_dir=tmp_path, state_url=url, concurrency=2)
+    one, two = Workspace.open(settings), Workspace.open(settings)
+    client = Workspace.open(settings, server=False)  # a notebook: submits, never executes
+    marker = tmp_path / "executions.txt"
+    try:
+        one.create_namespace("shop")
+        code = (f"with open({str(marker)!r}, 'a') as f:\n    f.write('x\\n')\n"
+                "result = pa.table({'v': [1]})\n")
+        names = [f"p{i}" for i in range(12)]
+        for name in names:
+            one.create_pipeline("shop", "bronze", name, type="python", source=code)
+            one.publish_pipeline("shop", "bronze", name)
+        submitters = [client, one, two]
+        runs = [submitters[i % 3].run_selection(f"shop.bronze.{name}")[0] for i, name in enumerate(names)]
+        final = client.wait_for_runs([r.id for r in runs], timeout=120)
+        assert [r["status"] for r in final] == ["success"] * 12, [r["error"] for r in final]
+        assert marker.read_text().count("x") == 12  # every run executed exactly once
+        for run in final:
+            starts = [m["message"] for m in client.run_logs(run["id"])["logs"] if m["message"].startswith("Running")]
+            assert len(starts) == 1, starts
+        owners = {r["server_id"] for r in final}
+        assert owners <= {one.runs.server_id, two.runs.server_id}
+        print(f"\n12 runs over two servers: {sorted(sum(r['server_id'] == s for r in final) for s in owners)}")
+
+        # a cancel sent through the server that does not execute the run stops it all the same
+        one.create_pipeline("shop", "bronze", "slow", type="python",
+                            source="import time\ntime.sleep(60)\nresult = pa.table({'v': [1]})\n")
+        one.publish_pipeline("shop", "bronze", "slow")
+        (slow,) = client.run_selection("shop.bronze.slow")
+        deadline = time.monotonic() + 60
+        while (run := client.get_run(slow.id))["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        other = two if run["server_id"] == one.runs.server_id else one
+        assert other.cancel_run(slow.id)["status"] == "cancelled"
+        while not (run := client.get_run(slow.id))["finished_at"]:  # the owner stopped the worker
+            assert time.monotonic() < deadline, run
+            time.sleep(0.05)
+        assert run["status"] == "cancelled" and run["publishing_at"] is None
+        assert one.catalog.load(one.pid("shop", "bronze", "slow")) is None  # nothing was published
+    finally:
+        client.close()
+        one.close()
+        two.close()
