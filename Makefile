@@ -13,7 +13,7 @@ UI_INDEX := rat_jupyter/portal_static/index.html
 UI_SOURCES := $(shell find packages portal -name node_modules -prune -o -type f -print 2>/dev/null) \
 	package.json openapi.json tsconfig.base.json
 
-.PHONY: help setup run test test-deps lint bench demo clean ui
+.PHONY: help setup run test test-deps lint bench demo clean openapi ui
 
 help: ## Show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ test: setup test-deps ## Install what the tests need and run every test with cov
 
 lint: setup ## ruff (lint + import order)
 	$(BIN)/ruff check rat_jupyter tests $(wildcard bench)
+
+openapi: setup ## Regenerate openapi.json from the API models (commit it; a test fails when it drifts)
+	$(BIN)/python -m rat_jupyter.handlers.openapi openapi.json
 
 bench: setup ## Run the benchmarks and write bench/results.md
 	bash bench/setup_dbt.sh

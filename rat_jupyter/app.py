@@ -186,6 +186,9 @@ class RatApp(ExtensionApp):
         self.scheduler = SchedulerService(self.workspace)
         self.settings["rat_workspace"] = self.workspace
         self.settings["rat_scheduler"] = self.scheduler
+        from .handlers import build_services
+
+        self.settings.update(build_services(self))  # audit writer, stream and webhook limiters
         # Kernels and magics started from this server find the same configuration (without its secrets) and
         # know that they are inside a server, so they submit runs to it instead of executing them.
         os.environ["RAT_DATA_DIR"] = str(self.workspace.settings.data_dir)
@@ -218,6 +221,9 @@ class RatApp(ExtensionApp):
         scheduler = getattr(self, "scheduler", None)
         if scheduler is not None:
             scheduler.stop()
+        from .handlers import stop_services
+
+        stop_services(self.settings)  # pending audit entries are written before the state store closes
         ws = getattr(self, "workspace", None)
         if ws is not None:
             ws.close()

@@ -82,11 +82,35 @@ def to_regex(template: str) -> str:
     return re.sub(r"\{(\w+)\}", repl, template) + "/?"
 
 
+def build_services(app: Any) -> dict[str, Any]:
+    """What the handlers share, built once per server by ``RatApp.initialize_settings`` (no module-level
+    singletons): the audit writer, the log-stream and webhook limiters. Also gives token requests a stable
+    user (see ``identity``)."""
+    from . import identity
+    from .base import AuditWriter, StreamLimiter
+
+    serverapp = getattr(app, "serverapp", None)
+    if serverapp is not None:
+        identity.install(serverapp)
+    return {"rat_audit_writer": AuditWriter(),
+            "rat_sse_limiter": StreamLimiter(runs.SSE_MAX_PER_CLIENT, runs.SSE_MAX_TOTAL),
+            "rat_webhook_limiter": schedules.WebhookLimiter()}
+
+
+def stop_services(settings: dict[str, Any]) -> None:
+    """Flush and stop what ``build_services`` started (blocking: called off the event loop)."""
+    writer = settings.get("rat_audit_writer")
+    if writer is not None:
+        writer.close()
+
+
 def routes(app: Any) -> list[tuple[str, Any]]:
+    from .base import NotFoundHandler
     from .openapi import OpenAPIHandler
 
     table = [(API + to_regex(t), h) for t, h in ROUTES]
     table.append((API + "/openapi.json", OpenAPIHandler))
+    table.append((API + "(?:/.*)?", NotFoundHandler))  # last: any other path under the API is a JSON 404
     from .portal import portal_routes
 
     table.extend(portal_routes())  # the portal's page and assets: after the API, never matching rat/api/...

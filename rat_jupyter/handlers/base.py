@@ -1,6 +1,8 @@
-"""Base handler: authentication, JSON bodies, pagination, the domain-error → HTTP map, audit.
+"""Base handler: authentication, typed bodies and query strings, typed replies, the domain-error → HTTP map, audit.
 
-Handlers stay thin: parse → validate → call the workspace off the event loop → serialize.
+Handlers stay thin: parse (with the method's models) → call the workspace off the event loop → reply (through
+the response model). Each handler declares its operations in ``ops``: the same declaration drives parsing,
+serialisation and the OpenAPI document, so the document cannot drift from what the server does.
 """
 
 from __future__ import annotations
@@ -8,25 +10,85 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from http.client import responses
 from typing import Any, TypeVar
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
+from pydantic import BaseModel, ValidationError
 from tornado import web
 
-from ..core.errors import Invalid, RatError, TooLarge
+from ..core.errors import Invalid, NotFound, RatError, TooLarge
+from ..core.models import MAX_INT, error_message
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 MAX_JSON_BYTES = 1024 * 1024
-# Audit entries are written off the event loop, in order, by one thread; reads of the log go through the
-# same thread so they see every entry of the requests that finished before.
-AUDIT_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rat-audit")
-MAX_INT = 2**63 - 1  # integers the state store can hold (SQLite and PostgreSQL BIGINT)
 AUTH_RESOURCE = "rat"
+__all__ = ["MAX_INT", "AuditWriter", "Op", "RatAPIHandler", "StreamLimiter", "endpoint"]
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation of a route: its stable id, models and success reply.
+
+    ``body``/``query`` parse the request, ``response`` serialises the JSON reply (``None`` for 204 and for
+    non-JSON replies). ``media`` is the success content type; ``alt`` lists other content types the same
+    status may carry (the log stream), ``also`` other statuses with a JSON body (readiness' 503).
+    """
+
+    id: str
+    summary: str
+    response: type[BaseModel] | None = None
+    status: int = 200
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    media: str = "application/json"
+    alt: tuple[tuple[str, str], ...] = ()
+    also: dict[int, type[BaseModel]] = field(default_factory=dict)
+    multipart: type[BaseModel] | None = None
+
+
+class AuditWriter:
+    """Audit entries are written off the event loop, in order, by one thread; reads of the log go through the
+    same thread so they see every entry of the requests that finished before. Built and stopped by ``RatApp``."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rat-audit")
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        return self._pool.submit(fn, *args)
+
+    def close(self) -> None:
+        """Write what is queued, then stop (blocking: call it off the event loop)."""
+        self._pool.shutdown(wait=True)
+
+
+class StreamLimiter:
+    """Open log streams per client address and in total. Used on the event loop only (no lock needed)."""
+
+    def __init__(self, per_client: int = 10, total: int = 1000) -> None:
+        self.per_client = per_client
+        self.total = total
+        self._open: dict[str, int] = {}
+
+    def acquire(self, client: str) -> bool:
+        if self._open.get(client, 0) >= self.per_client or sum(self._open.values()) >= self.total:
+            return False
+        self._open[client] = self._open.get(client, 0) + 1
+        return True
+
+    def release(self, client: str) -> None:
+        self._open[client] -= 1
+        if not self._open[client]:
+            del self._open[client]
+
+    @property
+    def open_streams(self) -> int:
+        return sum(self._open.values())
 
 
 def endpoint(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -35,11 +97,10 @@ def endpoint(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class RatAPIHandler(APIHandler):
-    """Every RAT route derives from this. Subclasses document themselves for the OpenAPI document
-    through ``summary`` (one line per HTTP method)."""
+    """Every RAT route derives from this. Subclasses declare one ``Op`` per HTTP method in ``ops``."""
 
     auth_resource = AUTH_RESOURCE
-    summary: dict[str, str] = {}
+    ops: dict[str, Op] = {}
     audited = True
     public = False  # True only for the webhook receiver, which checks its own token
 
@@ -64,8 +125,15 @@ class RatAPIHandler(APIHandler):
         """Run blocking workspace code in a thread so the event loop never waits on DuckDB or I/O."""
         return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
+    @property
+    def op(self) -> Op:
+        return self.ops[self.request.method.lower()]  # type: ignore[union-attr]
+
     # -- input ------------------------------------------------------------------------------------
-    def body(self, allowed: set[str] | None = None, required: set[str] = frozenset()) -> dict[str, Any]:
+    def body(self) -> Any:
+        """The request body parsed with the operation's ``body`` model (400 naming the field otherwise)."""
+        model = self.op.body
+        assert model is not None, f"{type(self).__name__}.{self.request.method} declares no body model"
         raw = self.request.body or b"{}"
         if len(raw) > self.body_limit():
             raise TooLarge(f"request body is larger than {self.body_limit()} bytes")
@@ -73,47 +141,45 @@ class RatAPIHandler(APIHandler):
             data = json.loads(raw.decode("utf-8") or "{}")
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise Invalid(f"request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise Invalid("request body is nested too deeply") from None
         if not isinstance(data, dict):
             raise Invalid("request body must be a JSON object")
-        if allowed is not None:
-            unknown = set(data) - allowed
-            if unknown:
-                raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}")
-        missing = [k for k in sorted(required) if data.get(k) in (None, "")]
-        if missing:
-            raise Invalid(f"missing required field(s): {', '.join(missing)}")
-        return data
+        return _validate(model, data)
 
-    def arg_int(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
-        raw = self.get_query_argument(name, None)
-        if raw is None or raw == "":
-            return default
-        if not re.fullmatch(r"-?\d+", raw):
-            raise Invalid(f"'{name}' must be an integer")
-        value = int(raw)
-        upper = MAX_INT if maximum is None else maximum
-        if value < minimum or value > upper:
-            raise Invalid(f"'{name}' must be between {minimum} and {upper}")
-        return value
-
-    def page(self) -> tuple[int, int]:
-        return self.arg_int("limit", 50, 1, 200), self.arg_int("offset", 0, 0)
-
-    def arg(self, name: str) -> str | None:
-        value = self.get_query_argument(name, None)
-        return value or None
+    def args(self) -> Any:
+        """The query string parsed with the operation's ``query`` model. Values are taken exactly as sent
+        (tornado's accessors would turn control characters into spaces); an empty value means absent."""
+        model = self.op.query
+        assert model is not None, f"{type(self).__name__}.{self.request.method} declares no query model"
+        values: dict[str, str] = {}
+        for name, raw in self.request.query_arguments.items():
+            if not raw or raw[-1] == b"":
+                continue
+            try:
+                values[name] = raw[-1].decode("utf-8")
+            except UnicodeDecodeError:
+                raise Invalid(f"{name}: must be UTF-8 text") from None
+        return _validate(model, values)
 
     # -- output -----------------------------------------------------------------------------------
+    def reply(self, data: Any, status: int | None = None) -> None:
+        """Serialise ``data`` through the operation's response model (the real JSON types) and finish."""
+        op = self.op
+        code = status or op.status
+        model = op.also.get(code) or op.response
+        assert model is not None, f"{type(self).__name__}.{self.request.method} declares no response model"
+        try:
+            payload = model.model_validate(data).model_dump(mode="json", exclude_unset=False)
+        except ValidationError as exc:
+            # the server broke its own contract: a bug to fix, never a client error
+            raise RuntimeError(f"reply of {op.id} does not match {model.__name__}: {exc}") from None
+        self.write_json(payload, code)
+
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data, default=str))
-
-    def created(self, data: Any) -> None:
-        self.write_json(data, 201)
-
-    def accepted(self, data: Any) -> None:
-        self.write_json(data, 202)
 
     def no_content(self) -> None:
         self.set_status(204)
@@ -154,13 +220,39 @@ class RatAPIHandler(APIHandler):
             user = self.current_user
             name = getattr(user, "username", None) if user else None
             entry = (self.request.method.lower(), self.request.path, None, name, self.request.remote_ip)
-            AUDIT_WRITER.submit(self._write_audit, entry)
+            self.audit_writer.submit(self._write_audit, entry)
+
+    @property
+    def audit_writer(self) -> AuditWriter:
+        return self.settings["rat_audit_writer"]
 
     def _write_audit(self, entry: tuple[Any, ...]) -> None:
         try:
             self.ws.state.audit(*entry)
         except Exception:
             self.log.exception("could not write the audit log")
+
+
+class NotFoundHandler(RatAPIHandler):
+    """Registered last under the API prefix: an unknown route is the JSON error, for every method (after
+    authentication, so an anonymous caller learns nothing about which routes exist)."""
+
+    audited = False
+
+    @endpoint
+    async def _unknown(self, *args: Any) -> None:
+        raise NotFound(f"no such route: {self.request.method} {self.request.path}")
+
+    get = post = put = delete = patch = head = _unknown  # type: ignore[assignment]
+
+
+def _validate(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(error_message(exc)) from None
+    except RecursionError:
+        raise Invalid("request body is nested too deeply") from None
 
 
 _CODES = {400: "INVALID_ARGUMENT", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",

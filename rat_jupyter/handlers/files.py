@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import mimetypes
 
+from ..core import models as m
 from ..core.errors import Invalid, TooLarge
-from .base import RatAPIHandler, endpoint
+from .base import Op, RatAPIHandler, endpoint
 
 
 def _raw_arg(values: dict[str, list[bytes]], name: str) -> str:
-    """A query or form argument exactly as sent. Tornado's accessors replace control characters with spaces,
-    which would turn an invalid path (a NUL byte in ``shop/<NUL>.txt``) into a different, valid one instead
-    of a 400."""
+    """A form argument exactly as sent. Tornado's accessors replace control characters with spaces, which
+    would turn an invalid path (a NUL byte in ``shop/<NUL>.txt``) into a different, valid one instead of a 400."""
     raw = values.get(name)
     if not raw:
         return ""
@@ -22,27 +22,30 @@ def _raw_arg(values: dict[str, list[bytes]], name: str) -> str:
 
 
 class FilesHandler(RatAPIHandler):
-    summary = {"get": "List files under a prefix (required; starts with a namespace); exclude=seg1,seg2"}
+    ops = {"get": Op("listFiles", "List files under a prefix (required; starts with a namespace); "
+                                  "exclude=seg1,seg2", m.ListFilesResponse, query=m.FilesQuery)}
 
     @endpoint
     async def get(self) -> None:
-        prefix = _raw_arg(self.request.query_arguments, "prefix")
-        if not prefix:
-            raise Invalid("'prefix' is required and must start with a namespace")
-        exclude = [s for s in (self.arg("exclude") or "").split(",") if s]
-        self.write_json({"files": await self.call(self.ws.list_files, prefix, exclude)})
+        args: m.FilesQuery = self.args()
+        exclude = [s for s in (args.exclude or "").split(",") if s]
+        self.reply({"files": await self.call(self.ws.list_files, args.prefix, exclude)})
 
 
 class FileHandler(RatAPIHandler):
-    summary = {"get": "Read a text file as JSON, or any file's bytes with ?download=1",
-               "put": "Write a file (pipeline files are validated first)", "delete": "Delete a file"}
+    ops = {"get": Op("getFile", "Read a text file as JSON, or any file's bytes with ?download=1", m.FileContent,
+                     query=m.FileQuery, alt=(("application/octet-stream", "the file's bytes (?download=1)"),)),
+           "put": Op("writeFile", "Write a file (pipeline files are validated first)", m.WrittenFile,
+                     body=m.WriteFile),
+           "delete": Op("deleteFile", "Delete a file", status=204)}
 
     def body_limit(self) -> int:
         return self.ws.settings.max_upload_bytes
 
     @endpoint
     async def get(self, path: str) -> None:
-        if self.get_query_argument("download", "") in ("1", "true"):
+        args: m.FileQuery = self.args()
+        if args.download in ("1", "true"):
             data, info = await self.call(self.ws.read_bytes, path)
             name = info["path"].rsplit("/", 1)[-1].replace('"', "")
             self.set_header("Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream")
@@ -50,16 +53,12 @@ class FileHandler(RatAPIHandler):
             self.set_header("X-Content-Type-Options", "nosniff")
             self.finish(data)
             return
-        self.write_json(await self.call(self.ws.read_file, path))
+        self.reply(await self.call(self.ws.read_file, path))
 
     @endpoint
     async def put(self, path: str) -> None:
-        body = self.body({"content"})
-        content = body.get("content")
-        if not isinstance(content, str):
-            raise Invalid("content must be a string")
-        out = await self.call(self.ws.write_file, path, content)
-        self.write_json(out)
+        body: m.WriteFile = self.body()
+        self.reply(await self.call(self.ws.write_file, path, body.content))
 
     @endpoint
     async def delete(self, path: str) -> None:
@@ -68,9 +67,8 @@ class FileHandler(RatAPIHandler):
 
 
 class UploadHandler(RatAPIHandler):
-    multipart = True
-
-    summary = {"post": "Multipart upload: fields 'path' (target folder or file path) and 'file' (≤ 32 MB)"}
+    ops = {"post": Op("uploadFile", "Multipart upload: fields 'path' (target folder or file path) and 'file' "
+                                    "(≤ max_upload_bytes)", m.UploadedFile, 201, multipart=m.FileUpload)}
 
     def body_limit(self) -> int:
         return self.ws.settings.max_upload_bytes + 64 * 1024
@@ -89,4 +87,4 @@ class UploadHandler(RatAPIHandler):
         if path.endswith("/"):
             path = path + (upload["filename"] or "").replace("\\", "/").rsplit("/", 1)[-1]
         out = await self.call(self.ws.write_file, path, upload["body"])
-        self.created({**out, "filename": upload["filename"], "status": "uploaded"})
+        self.reply({**out, "filename": upload["filename"], "status": "uploaded"})

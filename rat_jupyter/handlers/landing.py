@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core import models as m
 from ..core.errors import Invalid, TooLarge
-from .base import RatAPIHandler, endpoint
+from .base import Op, RatAPIHandler, endpoint
 
 
 def _one_upload(handler: RatAPIHandler) -> dict[str, Any]:
@@ -18,42 +19,41 @@ def _one_upload(handler: RatAPIHandler) -> dict[str, Any]:
 
 
 class _UploadLimit(RatAPIHandler):
-    multipart = True
-
     def body_limit(self) -> int:
         return self.ws.settings.max_upload_bytes + 64 * 1024
 
 
 class ZonesHandler(RatAPIHandler):
-    summary = {"get": "List landing zones with file counts and sizes", "post": "Create a landing zone"}
+    ops = {"get": Op("listZones", "List landing zones with file counts and sizes", m.ListZonesResponse,
+                     query=m.ListZonesQuery),
+           "post": Op("createZone", "Create a landing zone", m.Zone, 201, body=m.CreateZone)}
 
     @endpoint
     async def get(self) -> None:
-        limit, offset = self.page()
-        zones = await self.call(self.ws.list_zones, self.arg("namespace"))
-        self.write_json({"zones": zones[offset:offset + limit], "total": len(zones)})
+        args: m.ListZonesQuery = self.args()
+        zones = await self.call(self.ws.list_zones, args.namespace)
+        self.reply({"zones": zones[args.offset:args.offset + args.limit], "total": len(zones)})
 
     @endpoint
     async def post(self) -> None:
-        body = self.body({"namespace", "name", "description"}, {"namespace", "name"})
-        description = body.get("description") or ""
-        if not isinstance(description, str) or len(description) > 5000:
-            raise Invalid("description must be text of at most 5000 characters")
-        self.created(await self.call(self.ws.create_landing_zone, body["namespace"], body["name"], description))
+        body: m.CreateZone = self.body()
+        await self.call(self.ws.create_landing_zone, body.namespace, body.name, body.description)
+        self.reply(await self.call(self.ws.get_zone, body.namespace, body.name))
 
 
 class ZoneHandler(RatAPIHandler):
-    summary = {"get": "One landing zone", "put": "Update description, owner, expected_schema",
-               "delete": "Delete the zone, its files and samples"}
+    ops = {"get": Op("getZone", "One landing zone", m.Zone),
+           "put": Op("updateZone", "Update description, owner, expected_schema", m.Zone, body=m.UpdateZone),
+           "delete": Op("deleteZone", "Delete the zone, its files and samples", status=204)}
 
     @endpoint
     async def get(self, ns: str, zone: str) -> None:
-        self.write_json(await self.call(self.ws.get_zone, ns, zone))
+        self.reply(await self.call(self.ws.get_zone, ns, zone))
 
     @endpoint
     async def put(self, ns: str, zone: str) -> None:
-        body = self.body({"description", "owner", "expected_schema"})
-        self.write_json(await self.call(self.ws.update_zone, ns, zone, **body))
+        body: m.UpdateZone = self.body()
+        self.reply(await self.call(self.ws.update_zone, ns, zone, **body.model_dump(exclude_unset=True)))
 
     @endpoint
     async def delete(self, ns: str, zone: str) -> None:
@@ -62,28 +62,31 @@ class ZoneHandler(RatAPIHandler):
 
 
 class ZoneFilesHandler(_UploadLimit):
-    summary = {"get": "Files uploaded to the zone", "post": "Upload a file (multipart 'file', ≤ 32 MB)"}
+    ops = {"get": Op("listZoneFiles", "Files uploaded to the zone", m.ListLandingFilesResponse, query=m.Page),
+           "post": Op("uploadZoneFile", "Upload a file (multipart 'file', ≤ max_upload_bytes)", m.LandingFile, 201,
+                      multipart=m.Upload)}
 
     @endpoint
     async def get(self, ns: str, zone: str) -> None:
-        limit, offset = self.page()
+        args: m.Page = self.args()
         files = await self.call(self.ws.list_landing_files, ns, zone)
-        self.write_json({"files": files[offset:offset + limit], "total": len(files)})
+        self.reply({"files": files[args.offset:args.offset + args.limit], "total": len(files)})
 
     @endpoint
     async def post(self, ns: str, zone: str) -> None:
         upload = _one_upload(self)
         row = await self.call(self.ws.upload_landing_file, ns, zone, upload["filename"], upload["body"],
                               upload.get("content_type"))
-        self.created(row)
+        self.reply(row)
 
 
 class ZoneFileHandler(RatAPIHandler):
-    summary = {"get": "One landing file's metadata", "delete": "Delete a landing file"}
+    ops = {"get": Op("getZoneFile", "One landing file's metadata", m.LandingFile),
+           "delete": Op("deleteZoneFile", "Delete a landing file", status=204)}
 
     @endpoint
     async def get(self, ns: str, zone: str, file_id: str) -> None:
-        self.write_json(await self.call(self.ws.get_landing_file, ns, zone, file_id))
+        self.reply(await self.call(self.ws.get_landing_file, ns, zone, file_id))
 
     @endpoint
     async def delete(self, ns: str, zone: str, file_id: str) -> None:
@@ -92,21 +95,22 @@ class ZoneFileHandler(RatAPIHandler):
 
 
 class SamplesHandler(_UploadLimit):
-    summary = {"get": "Curated sample files (used by previews)", "post": "Upload a sample (keeps its name)"}
+    ops = {"get": Op("listSamples", "Curated sample files (used by previews)", m.ListSamplesResponse),
+           "post": Op("uploadSample", "Upload a sample (keeps its name)", m.StoredFile, 201, multipart=m.Upload)}
 
     @endpoint
     async def get(self, ns: str, zone: str) -> None:
         samples = await self.call(self.ws.list_samples, ns, zone)
-        self.write_json({"samples": samples, "total": len(samples)})
+        self.reply({"samples": samples, "total": len(samples)})
 
     @endpoint
     async def post(self, ns: str, zone: str) -> None:
         upload = _one_upload(self)
-        self.created(await self.call(self.ws.upload_sample, ns, zone, upload["filename"], upload["body"]))
+        self.reply(await self.call(self.ws.upload_sample, ns, zone, upload["filename"], upload["body"]))
 
 
 class SampleHandler(RatAPIHandler):
-    summary = {"delete": "Delete a sample file"}
+    ops = {"delete": Op("deleteSample", "Delete a sample file", status=204)}
 
     @endpoint
     async def delete(self, ns: str, zone: str, filename: str) -> None:
@@ -115,13 +119,15 @@ class SampleHandler(RatAPIHandler):
 
 
 class LifecycleHandler(RatAPIHandler):
-    summary = {"get": "Processed-file lifecycle", "put": "Set processed_max_age_days and auto_purge"}
+    ops = {"get": Op("getZoneLifecycle", "Processed-file lifecycle", m.Lifecycle),
+           "put": Op("updateZoneLifecycle", "Set processed_max_age_days and auto_purge", m.Lifecycle,
+                     body=m.UpdateLifecycle)}
 
     @endpoint
     async def get(self, ns: str, zone: str) -> None:
-        self.write_json(await self.call(self.ws.zone_lifecycle, ns, zone))
+        self.reply(await self.call(self.ws.zone_lifecycle, ns, zone))
 
     @endpoint
     async def put(self, ns: str, zone: str) -> None:
-        body = self.body({"processed_max_age_days", "auto_purge"})
-        self.write_json(await self.call(self.ws.zone_lifecycle, ns, zone, **body))
+        body: m.UpdateLifecycle = self.body()
+        self.reply(await self.call(self.ws.zone_lifecycle, ns, zone, **body.model_dump(exclude_unset=True)))

@@ -2,37 +2,41 @@
 
 from __future__ import annotations
 
-from .base import RatAPIHandler, endpoint
+from ..core import models as m
+from .base import Op, RatAPIHandler, endpoint
 
 
 class NamespacesHandler(RatAPIHandler):
-    summary = {"get": "List namespaces", "post": "Create a namespace"}
+    ops = {"get": Op("listNamespaces", "List namespaces", m.ListNamespacesResponse),
+           "post": Op("createNamespace", "Create a namespace", m.Namespace, 201, body=m.CreateNamespace)}
 
     @endpoint
     async def get(self) -> None:
         items = await self.call(self.ws.list_namespaces)
-        self.write_json({"namespaces": items, "total": len(items)})
+        self.reply({"namespaces": items, "total": len(items)})
 
     @endpoint
     async def post(self) -> None:
-        body = self.body({"name", "description"}, {"name"})
+        body: m.CreateNamespace = self.body()
         user = getattr(self.current_user, "username", None)
-        self.created(await self.call(self.ws.create_namespace, body["name"], body.get("description") or "", user))
+        self.reply(await self.call(self.ws.create_namespace, body.name, body.description, user))
 
 
 class NamespaceHandler(RatAPIHandler):
-    summary = {"get": "One namespace", "put": "Update its description", "delete": "Delete it and everything in it"}
+    ops = {"get": Op("getNamespace", "One namespace", m.Namespace),
+           "put": Op("updateNamespace", "Update its description", m.Namespace, body=m.UpdateNamespace),
+           "delete": Op("deleteNamespace", "Delete it and everything in it", status=204)}
 
     @endpoint
     async def get(self, ns: str) -> None:
         from ..core.names import validate_namespace
 
-        self.write_json(await self.call(self.ws.state.get_namespace, validate_namespace(ns)))
+        self.reply(await self.call(self.ws.state.get_namespace, validate_namespace(ns)))
 
     @endpoint
     async def put(self, ns: str) -> None:
-        body = self.body({"description"}, {"description"})
-        self.write_json(await self.call(self.ws.update_namespace, ns, str(body["description"])))
+        body: m.UpdateNamespace = self.body()
+        self.reply(await self.call(self.ws.update_namespace, ns, body.description))
 
     @endpoint
     async def delete(self, ns: str) -> None:

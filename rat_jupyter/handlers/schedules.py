@@ -8,8 +8,9 @@ from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 
+from ..core import models as m
 from ..core.errors import Invalid, RateLimited
-from .base import RatAPIHandler, endpoint
+from .base import Op, RatAPIHandler, endpoint
 
 
 class _SchedulerHandler(RatAPIHandler):
@@ -19,34 +20,37 @@ class _SchedulerHandler(RatAPIHandler):
 
 
 class SchedulesHandler(_SchedulerHandler):
-    summary = {"get": "List cron schedules", "post": "Create a cron schedule (5-field cron, IANA timezone)"}
+    ops = {"get": Op("listSchedules", "List cron schedules", m.ListSchedulesResponse, query=m.ListSchedulesQuery),
+           "post": Op("createSchedule", "Create a cron schedule (5-field cron, IANA timezone)", m.Schedule, 201,
+                      body=m.CreateSchedule)}
 
     @endpoint
     async def get(self) -> None:
-        limit, offset = self.page()
-        items, total = await self.call(self.scheduler.list_schedules, self.arg("namespace"), limit, offset)
-        self.write_json({"schedules": items, "total": total, "limit": limit, "offset": offset})
+        args: m.ListSchedulesQuery = self.args()
+        items, total = await self.call(self.scheduler.list_schedules, args.namespace, args.limit, args.offset)
+        self.reply({"schedules": items, "total": total, "limit": args.limit, "offset": args.offset})
 
     @endpoint
     async def post(self) -> None:
-        body = self.body({"namespace", "layer", "pipeline", "cron", "timezone", "enabled"},
-                         {"namespace", "layer", "pipeline", "cron"})
-        self.created(await self.call(self.scheduler.create_schedule, body["namespace"], body["layer"],
-                                     body["pipeline"], body["cron"], body.get("timezone") or "UTC",
-                                     body.get("enabled", True)))
+        body: m.CreateSchedule = self.body()
+        self.reply(await self.call(self.scheduler.create_schedule, body.namespace, body.layer, body.pipeline,
+                                   body.cron, body.timezone or "UTC", body.enabled))
 
 
 class ScheduleHandler(_SchedulerHandler):
-    summary = {"get": "One schedule", "put": "Update cron, timezone or enabled", "delete": "Delete a schedule"}
+    ops = {"get": Op("getSchedule", "One schedule", m.Schedule),
+           "put": Op("updateSchedule", "Update cron, timezone or enabled", m.Schedule, body=m.UpdateSchedule),
+           "delete": Op("deleteSchedule", "Delete a schedule", status=204)}
 
     @endpoint
     async def get(self, schedule_id: str) -> None:
-        self.write_json(await self.call(self.scheduler.get_schedule, schedule_id))
+        self.reply(await self.call(self.scheduler.get_schedule, schedule_id))
 
     @endpoint
     async def put(self, schedule_id: str) -> None:
-        body = self.body({"cron", "timezone", "enabled"})
-        self.write_json(await self.call(self.scheduler.update_schedule, schedule_id, **body))
+        body: m.UpdateSchedule = self.body()
+        changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+        self.reply(await self.call(self.scheduler.update_schedule, schedule_id, **changes))
 
     @endpoint
     async def delete(self, schedule_id: str) -> None:
@@ -55,37 +59,40 @@ class ScheduleHandler(_SchedulerHandler):
 
 
 class TriggersHandler(_SchedulerHandler):
-    summary = {"get": "Triggers of a pipeline",
-               "post": "Create a trigger (cron, cron_dependency, pipeline_success, landing_zone_upload, "
-                       "file_pattern, webhook — the webhook token is returned once)"}
+    ops = {"get": Op("listTriggers", "Triggers of a pipeline", m.ListTriggersResponse),
+           "post": Op("createTrigger", "Create a trigger (cron, cron_dependency, pipeline_success, "
+                                       "landing_zone_upload, file_pattern, webhook — the webhook token is returned "
+                                       "once)", m.CreatedTrigger, 201, body=m.CreateTrigger)}
 
     @endpoint
     async def get(self, ns: str, layer: str, name: str) -> None:
         items = await self.call(self.scheduler.list_triggers, ns, layer, name)
-        self.write_json({"triggers": items, "total": len(items)})
+        self.reply({"triggers": items, "total": len(items)})
 
     @endpoint
     async def post(self, ns: str, layer: str, name: str) -> None:
-        body = self.body({"type", "config", "enabled", "cooldown_seconds"}, {"type"})
-        self.created(await self.call(self.scheduler.create_trigger, ns, layer, name, body["type"],
-                                     body.get("config") or {}, body.get("enabled", True),
-                                     body.get("cooldown_seconds", 0)))
+        body: m.CreateTrigger = self.body()
+        self.reply(await self.call(self.scheduler.create_trigger, ns, layer, name, body.type, body.config,
+                                   body.enabled, body.cooldown_seconds))
 
 
 class TriggerHandler(_SchedulerHandler):
-    summary = {"get": "One trigger", "put": "Update config (re-validated), enabled, cooldown_seconds",
-               "delete": "Delete a trigger"}
+    ops = {"get": Op("getTrigger", "One trigger", m.Trigger),
+           "put": Op("updateTrigger", "Update config (re-validated), enabled, cooldown_seconds", m.Trigger,
+                     body=m.UpdateTrigger),
+           "delete": Op("deleteTrigger", "Delete a trigger", status=204)}
 
     @endpoint
     async def get(self, ns: str, layer: str, name: str, trigger_id: str) -> None:
         from ..core.names import PipelineId
 
-        self.write_json(await self.call(self.scheduler.get_trigger, PipelineId.of(ns, layer, name), trigger_id))
+        self.reply(await self.call(self.scheduler.get_trigger, PipelineId.of(ns, layer, name), trigger_id))
 
     @endpoint
     async def put(self, ns: str, layer: str, name: str, trigger_id: str) -> None:
-        body = self.body({"config", "enabled", "cooldown_seconds"})
-        self.write_json(await self.call(self.scheduler.update_trigger, ns, layer, name, trigger_id, **body))
+        body: m.UpdateTrigger = self.body()
+        changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+        self.reply(await self.call(self.scheduler.update_trigger, ns, layer, name, trigger_id, **changes))
 
     @endpoint
     async def delete(self, ns: str, layer: str, name: str, trigger_id: str) -> None:
@@ -93,8 +100,8 @@ class TriggerHandler(_SchedulerHandler):
         self.no_content()
 
 
-class _Bucket:
-    """Token bucket per client address: ``rate`` per minute with a ``burst``."""
+class WebhookLimiter:
+    """Token bucket per client address: ``rate`` per minute with a ``burst``. Built by ``RatApp``."""
 
     def __init__(self, rate_per_minute: float = 100, burst: int = 20) -> None:
         self.rate = rate_per_minute / 60.0
@@ -116,14 +123,13 @@ class _Bucket:
             return True
 
 
-WEBHOOK_LIMIT = _Bucket()
-
 
 class WebhookHandler(_SchedulerHandler):
     """The one route outside Jupyter authentication: it checks its own token (constant-time)."""
 
-    summary = {"post": "Fire a webhook trigger: token in X-Webhook-Token or Authorization: Bearer (no Jupyter "
-                       "auth); 404 unknown token, 429 rate limited or cooling down, 201 with the run id"}
+    ops = {"post": Op("fireWebhook", "Fire a webhook trigger: token in X-Webhook-Token or Authorization: Bearer "
+                                     "(no Jupyter auth); 404 unknown token, 429 rate limited or cooling down, 201 "
+                                     "with the run id", m.WebhookResult, 201)}
     audited = False
     public = True
 
@@ -133,7 +139,7 @@ class WebhookHandler(_SchedulerHandler):
 
     @allow_unauthenticated
     async def post(self) -> None:
-        if not WEBHOOK_LIMIT.take(self.request.remote_ip or "?"):
+        if not self.settings["rat_webhook_limiter"].take(self.request.remote_ip or "?"):
             raise RateLimited("too many webhook calls; slow down")
         token = self.request.headers.get("X-Webhook-Token", "")
         auth = self.request.headers.get("Authorization", "")
@@ -141,5 +147,4 @@ class WebhookHandler(_SchedulerHandler):
             token = auth[7:].strip()
         if not token:
             raise Invalid("webhook token missing: send X-Webhook-Token or Authorization: Bearer")
-        out = await self.call(self.scheduler.webhook, token)
-        self.created(out)
+        self.reply(await self.call(self.scheduler.webhook, token))

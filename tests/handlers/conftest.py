@@ -9,21 +9,84 @@ two pipelines at once ask for ``concurrency=1``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from tornado.httpclient import HTTPResponse
 
+from rat_jupyter.core.models import strict_replies
+
+strict_replies()  # a reply with a field its model does not declare fails the test (production drops it)
 API_PREFIX = "rat/api/v1"
 TERMINAL = ("success", "failed", "cancelled")
+VALIDATED: dict[str, int] = {}  # operationId (or "error") → JSON responses checked against their schema
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rat_config(**traits): RatApp trait overrides for this test's server")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if VALIDATED:
+        terminalreporter.write_line(
+            f"handler responses validated against openapi.json: {sum(VALIDATED.values())} "
+            f"({len(VALIDATED) - ('error' in VALIDATED)} operations, {VALIDATED.get('error', 0)} errors)")
+
+
+@functools.cache
+def _contract() -> tuple[dict[str, Any], list[tuple[re.Pattern[str], str, dict[str, Any]]]]:
+    """The generated OpenAPI document and (path regex, template, path item) of every route in it."""
+    from rat_jupyter.handlers import to_regex
+    from rat_jupyter.handlers.openapi import document
+
+    doc = document("/")
+    table = [(re.compile(to_regex(path) + "$"), path, item) for path, item in doc["paths"].items()]
+    return doc, table
+
+
+def check_response(method: str, url_path: str, resp: HTTPResponse) -> None:
+    """Every JSON reply of the API matches the schema the OpenAPI document declares for its route, method
+    and status (or the Error schema): a mismatch is a bug in the handler or its model. File downloads
+    (attachments) carry the file's own type and are not API replies."""
+    status, body = resp.code, resp.body or b""
+    if "application/json" not in resp.headers.get("Content-Type", "") or not body:
+        return
+    if resp.headers.get("Content-Disposition", "").startswith("attachment"):
+        return
+    at = url_path.find("/" + API_PREFIX)
+    if at < 0:
+        return
+    path = url_path[at:].split("?", 1)[0]
+    doc, table = _contract()
+    op = None
+    for regex, _template, item in table:
+        if regex.match(path) and method.lower() in item:
+            op = item[method.lower()]
+            break
+    declared = (op or {}).get("responses", {})
+    response = declared.get(str(status))
+    key = (op or {}).get("operationId", "?")
+    if response is None:
+        assert status >= 400, f"{method} {path} answered {status}, which its operation does not declare"
+        response, key = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "error"
+    schema = response.get("content", {}).get("application/json", {}).get("schema")
+    assert schema is not None, f"{method} {path} {status} sent JSON but declares no JSON body"
+    data = json.loads(body)
+    try:
+        jsonschema.validate(data, {**schema, "components": doc["components"]},
+                            cls=jsonschema.Draft202012Validator)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        raise AssertionError(f"{method} {path} {status} does not match its schema at '{where}': "
+                             f"{exc.message[:300]}") from None
+    VALIDATED[key] = VALIDATED.get(key, 0) + 1
 
 
 @pytest.fixture
@@ -69,6 +132,7 @@ def api(jp_fetch: Fetch) -> Api:
             kwargs["body"] = "{}"
         parts = ["rat", "api", "v1", *[p for p in path.split("/") if p]]
         resp = await jp_fetch(*parts, **kwargs)
+        check_response(method, resp.effective_url or resp.request.url, resp)
         return _decode(resp)
 
     return call
@@ -86,9 +150,12 @@ def http(jp_serverapp: Any, http_server_client: Any, jp_auth_header: dict[str, s
         if body is None and method in ("POST", "PUT"):
             body = b"{}"
         kwargs.setdefault("request_timeout", 30)
-        return await http_server_client.fetch(f"{jp_base_url}{API_PREFIX}/{suffix}", method=method, body=body,
+        resp = await http_server_client.fetch(f"{jp_base_url}{API_PREFIX}/{suffix}", method=method, body=body,
                                               headers=all_headers, raise_error=False,
                                               allow_nonstandard_methods=True, **kwargs)
+        if "streaming_callback" not in kwargs:
+            check_response(method, resp.effective_url or resp.request.url, resp)
+        return resp
 
     return call
 

@@ -151,10 +151,9 @@ async def test_a_running_pipeline_can_be_cancelled_once(api: Api) -> None:
     assert (await run_pipeline(api, "shop", "bronze", "slow"))["status"] == "success"
 
 
-async def test_open_log_streams_are_limited_per_client(api: Api, http: Http, monkeypatch) -> None:
-    from rat_jupyter.handlers import runs as runs_module
-
-    monkeypatch.setattr(runs_module, "SSE_MAX_PER_CLIENT", 1)
+async def test_open_log_streams_are_limited_per_client(api: Api, http: Http, jp_serverapp: Any) -> None:
+    limiter = jp_serverapp.web_app.settings["rat_sse_limiter"]  # built by RatApp, one per server
+    limiter.per_client = 1
     await create_pipeline(api, "shop", "bronze", "slow", SLOW_PY.format(seconds=1.5), type="python")
     status, body = await api("POST", "runs", {"namespace": "shop", "layer": "bronze", "pipeline": "slow"})
     assert status == 202
