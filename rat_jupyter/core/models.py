@@ -124,6 +124,10 @@ def strict_replies(on: bool = True) -> None:
     _STRICT_REPLIES[0] = on
 
 
+def strict_replies_on() -> bool:
+    return _STRICT_REPLIES[0]
+
+
 class Response(BaseModel):
     """A JSON reply: exactly the declared fields, so the document and the replies never disagree. A field the
     core adds stays internal until its model declares it (an error under ``strict_replies``)."""

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from tornado import web
 
 from ..core.errors import Invalid, NotFound, RatError, TooLarge
-from ..core.models import MAX_INT, error_message
+from ..core.models import MAX_INT, error_message, strict_replies_on
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -170,10 +170,14 @@ class RatAPIHandler(APIHandler):
         model = op.also.get(code) or op.response
         assert model is not None, f"{type(self).__name__}.{self.request.method} declares no response model"
         try:
-            payload = model.model_validate(data).model_dump(mode="json", exclude_unset=False)
+            payload = model.model_validate(data).model_dump(mode="json")
         except ValidationError as exc:
-            # the server broke its own contract: a bug to fix, never a client error
-            raise RuntimeError(f"reply of {op.id} does not match {model.__name__}: {exc}") from None
+            # The server broke its own contract: a bug to fix, never the client's fault. The handler tests
+            # (strict replies) fail on it; a running server logs it and still answers with what it has.
+            if strict_replies_on():
+                raise RuntimeError(f"reply of {op.id} does not match {model.__name__}: {exc}") from None
+            self.log.error("reply of %s does not match %s: %s", op.id, model.__name__, exc)
+            payload = data
         self.write_json(payload, code)
 
     def write_json(self, data: Any, status: int = 200) -> None:
