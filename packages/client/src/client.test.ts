@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ApiError, problemFromError, problemsFromValidation } from "./errors";
+import { ApiError, locateLine, problemFromError, problemsFromValidation } from "./errors";
 import { fillPath } from "./http";
 import { RatClient } from "./client";
 import { readPageConfig } from "./config";
@@ -127,6 +127,14 @@ describe("line problems", () => {
     const e = new ApiError(400, "Jinja syntax error", "TEMPLATE_ERROR", "", { line: 7 });
     expect(problemFromError(e).line).toBe(7);
     expect(problemFromError(new ApiError(400, "Parser Error\n\nLINE 2:   FROM x", "X")).line).toBe(2);
+  });
+
+  it("places a DuckDB error on the source line it quotes, even when the executed SQL has extra lines", () => {
+    const msg = "Catalog Error: Table with name nope does not exist!\n\nLINE 3: FROM nope\n             ^";
+    expect(locateLine(msg, "SELECT 1 AS a\nFROM nope")).toBe(2);
+    expect(locateLine(msg, "SELECT 1\nFROM nope\nUNION ALL SELECT 2\nFROM nope")).toBe(2);
+    expect(locateLine("LINE 3: FROM elsewhere", "SELECT 1\nFROM x")).toBe(3);
+    expect(locateLine("no line here", "x")).toBeUndefined();
   });
 });
 

@@ -50,6 +50,24 @@ export function lineOf(message: string): number | undefined {
   return m?.[1] ? Number(m[1]) : undefined;
 }
 
+/** The line of `source` a DuckDB error points at. DuckDB numbers the lines of the statement it ran, which can
+ * differ from the user's file (templating, a wrapping query); it also quotes the offending line
+ * (`LINE 3: FROM orders`), so find that text in the source, nearest to the claimed number. */
+export function locateLine(message: string, source: string): number | undefined {
+  const claimed = lineOf(message);
+  const m = /LINE\s+\d+:\s?(.*)/.exec(message);
+  const quoted = m?.[1]?.trim();
+  if (!quoted) return claimed;
+  const lines = source.split("\n");
+  let best: number | undefined;
+  lines.forEach((text, i) => {
+    if (!text.trim() || !(text.includes(quoted) || quoted.includes(text.trim()))) return;
+    const n = i + 1;
+    if (best === undefined || Math.abs(n - (claimed ?? n)) < Math.abs(best - (claimed ?? best))) best = n;
+  });
+  return best ?? claimed;
+}
+
 interface ValidationLike {
   files?: { path: string; errors: string[]; warnings: string[] }[];
 }

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { useEffect, useId, useMemo, useRef, useState, type ReactNode } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import type { LogLine } from "@rat/client";
 
@@ -69,6 +69,7 @@ export function LogViewer({
   const [filter, setFilter] = useState<LogFilter>({ minLevel: "debug", errorsOnly: false, search: "", ...initialFilter });
   const [follow, setFollow] = useState(true);
   const scroller = useRef<HTMLDivElement>(null);
+  const uid = useId();
   const rows = useMemo(() => filterLog(lines, filter), [lines, filter]);
   const shownLines = useMemo(() => new Set(rows.map((r) => r.line.seq)).size, [rows]);
   const virtualizer = useVirtualizer({
@@ -86,9 +87,10 @@ export function LogViewer({
   return (
     <div className="rat-page" style={{ gap: 6, minHeight: 0 }}>
       <div className="rat-toolbar">
-        <label className="rat-field">
-          <span>Level</span>
+        <div className="rat-field">
+          <label htmlFor={`${uid}-level`}>Level</label>
           <select
+            id={`${uid}-level`}
             className="rat-select"
             value={filter.minLevel}
             disabled={filter.errorsOnly}
@@ -99,21 +101,22 @@ export function LogViewer({
             <option value="warn">warnings and errors</option>
             <option value="error">errors</option>
           </select>
-        </label>
+        </div>
         <label className="rat-check">
           <input type="checkbox" checked={filter.errorsOnly} onChange={(e) => setFilter({ ...filter, errorsOnly: e.target.checked })} />
           errors only
         </label>
-        <label className="rat-field">
-          <span>Search log</span>
+        <div className="rat-field">
+          <label htmlFor={`${uid}-search`}>Search log</label>
           <input
+            id={`${uid}-search`}
             className="rat-input"
             type="search"
             value={filter.search}
             placeholder="text in messages"
             onChange={(e) => setFilter({ ...filter, search: e.target.value })}
           />
-        </label>
+        </div>
         <label className="rat-check">
           <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} />
           follow tail

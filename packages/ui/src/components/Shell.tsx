@@ -47,14 +47,14 @@ export function Shell({ children }: { children: ReactNode }) {
           </NavLink>
         ))}
         <div className="rat-nav-foot">
-          <label className="rat-field">
-            <span>Theme</span>
-            <select className="rat-select" value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>
+          <div className="rat-field">
+            <label htmlFor="rat-theme">Theme</label>
+            <select id="rat-theme" className="rat-select" value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>
               <option value="dark">dark</option>
               <option value="light">light</option>
               <option value="system">system</option>
             </select>
-          </label>
+          </div>
           <a href={config.labUrl}>JupyterLab</a>
           <span className="rat-muted">v{config.version}</span>
         </div>

@@ -5,7 +5,8 @@ import { jinja } from "@codemirror/lang-jinja";
 import { python } from "@codemirror/lang-python";
 import { sql } from "@codemirror/lang-sql";
 import { yaml } from "@codemirror/lang-yaml";
-import { bracketMatching, defaultHighlightStyle, foldGutter, indentOnInput, syntaxHighlighting } from "@codemirror/language";
+import { HighlightStyle, bracketMatching, foldGutter, indentOnInput, syntaxHighlighting } from "@codemirror/language";
+import { tags as t } from "@lezer/highlight";
 import { lintGutter, setDiagnostics, type Diagnostic } from "@codemirror/lint";
 import { Compartment, EditorState, type Extension } from "@codemirror/state";
 import { EditorView, drawSelection, highlightActiveLine, keymap, lineNumbers, type KeyBinding } from "@codemirror/view";
@@ -47,6 +48,20 @@ const ratTheme = EditorView.theme({
   ".cm-tooltip-autocomplete ul li[aria-selected]": { backgroundColor: "var(--rat-accent-2-bg)", color: "var(--rat-fg)" },
   ".cm-scroller": { fontFamily: "var(--rat-font)" },
 });
+
+/** Token colours from the theme variables (readable on both themes; CodeMirror's default style is for light
+ * backgrounds only). */
+export const ratHighlight = HighlightStyle.define([
+  { tag: [t.keyword, t.operatorKeyword, t.modifier, t.controlKeyword], color: "var(--rat-accent-2)", fontWeight: "600" },
+  { tag: [t.string, t.special(t.string), t.regexp], color: "var(--rat-accent)" },
+  { tag: [t.comment, t.lineComment, t.blockComment, t.meta], color: "var(--rat-muted)", fontStyle: "italic" },
+  { tag: [t.number, t.bool, t.null, t.atom], color: "var(--rat-info)" },
+  { tag: [t.function(t.variableName), t.function(t.propertyName), t.standard(t.name)], color: "var(--rat-warn)" },
+  { tag: [t.typeName, t.className, t.namespace], color: "var(--rat-info)" },
+  { tag: [t.brace, t.bracket, t.paren, t.punctuation, t.operator, t.separator], color: "var(--rat-fg)" },
+  { tag: [t.variableName, t.propertyName, t.name, t.labelName, t.attributeName], color: "var(--rat-fg)" },
+  { tag: t.invalid, color: "var(--rat-danger)" },
+]);
 
 /** Diagnostics for CodeMirror from line problems (1-based lines; a problem without a line marks line 1). */
 export function toDiagnostics(state: EditorState, problems: readonly LineProblem[]): Diagnostic[] {
@@ -118,7 +133,7 @@ export function CodeEditor({ value, onChange, language, label, completions = [],
         bracketMatching(),
         closeBrackets(),
         highlightActiveLine(),
-        syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+        syntaxHighlighting(ratHighlight),
         lintGutter(),
         dynamicKeys,
         keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...historyKeymap, ...completionKeymap, indentWithTab]),

@@ -4,6 +4,7 @@ import type { EditorView } from "@codemirror/view";
 import {
   ApiError,
   lineOf,
+  locateLine,
   problemFromError,
   problemsFromValidation,
   type LineProblem,
@@ -134,7 +135,8 @@ export function CodeTab({ pipeline, onChanged }: { pipeline: Pipeline; onChanged
       const r = await api.preview(key, code, 100);
       setPreview(r);
       if (r.error) {
-        setProblems([{ file: mainFile, line: lineOf(r.error), message: r.error, severity: "error" }]);
+        const source = code ?? (mainFile ? buffers[mainFile]?.saved : undefined) ?? "";
+        setProblems([{ file: mainFile, line: locateLine(r.error, source), message: r.error, severity: "error" }]);
         setStatus("preview failed");
       } else {
         setProblems(r.warnings.map((w) => ({ file: mainFile, line: lineOf(w), message: w, severity: "warning" as const })));
@@ -203,10 +205,10 @@ export function CodeTab({ pipeline, onChanged }: { pipeline: Pipeline; onChanged
           ))}
         </nav>
         <div style={{ minWidth: 0 }}>
-          <div className="rat-filetabs" role="tablist" aria-label="Open files">
+          <div className="rat-filetabs" role="group" aria-label="Open files">
             {open.map((p) => (
               <div key={p} className="rat-filetab" data-active={p === active}>
-                <button type="button" role="tab" aria-selected={p === active} onClick={() => setActive(p)}>
+                <button type="button" aria-current={p === active} onClick={() => setActive(p)}>
                   {p}
                   {buffers[p] && buffers[p].text !== buffers[p].saved ? " •" : ""}
                 </button>
