@@ -219,7 +219,14 @@ class RunManager:
                 run_id, fut = self._completed.get_nowait()
             except queue.Empty:
                 break
-            self._completed_run(run_id, fut)
+            try:
+                self._completed_run(run_id, fut)
+            except Exception:
+                active = self._active.get(run_id)
+                if active is not None and active.future is None:
+                    active.future = fut
+                self._completed.put((run_id, fut))  # the state store failed: record the outcome next tick
+                raise
         self._act_on_cancels()
         now = time.monotonic()
         for active in list(self._active.values()):
