@@ -53,6 +53,7 @@ Text = Annotated[str, StringConstraints(max_length=MAX_TEXT), AfterValidator(_no
 Line = Annotated[str, StringConstraints(max_length=MAX_TEXT), AfterValidator(_no_lone_surrogates),
                  AfterValidator(_one_line)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_no_lone_surrogates)]
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[a-z][a-z0-9_]*$")]
 Short = Annotated[str, StringConstraints(max_length=255), AfterValidator(_no_lone_surrogates)]
 Code = Annotated[str, StringConstraints(max_length=1_000_000), AfterValidator(_no_lone_surrogates)]
 Content = Annotated[str, StringConstraints(max_length=64 * 1024 * 1024), AfterValidator(_no_lone_surrogates)]
@@ -236,7 +237,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
 # Requests
 # ======================================================================================================
 class CreateNamespace(Request):
-    name: Name
+    name: Ident
     description: Text = ""
 
 
@@ -245,9 +246,9 @@ class UpdateNamespace(Request):
 
 
 class CreatePipeline(Request):
-    namespace: Name
-    layer: Name
-    name: Name
+    namespace: Ident
+    layer: Layer
+    name: Ident
     type: Literal["sql", "python"] = "sql"
     source: Code | None = Field(None, description="pipeline.sql/.py content; a template when omitted")
     unique_key: list[Short] | Short | None = Field(None, description="list or comma-separated text")
@@ -295,7 +296,7 @@ class PipelineRetentionOverrides(Request):
 
 
 class CreateTest(Request):
-    name: Name
+    name: Ident
     sql: Code
     severity: Severity | None = None
     description: Line | None = None
@@ -308,7 +309,7 @@ class UpdateTest(Request):
 
 
 class RunTests(Request):
-    tests: list[Name] | None = Field(None, description="names of the tests to run; all when omitted")
+    tests: list[Ident] | None = Field(None, description="names of the tests to run; all when omitted")
     version: VersionRef = "draft"
 
 
@@ -326,9 +327,9 @@ class UpdateTrigger(Request):
 
 
 class CreateSchedule(Request):
-    namespace: Name
-    layer: Name
-    pipeline: Name
+    namespace: Ident
+    layer: Layer
+    pipeline: Ident
     cron: Short = Field(description="5-field cron expression")
     timezone: Short = Field("UTC", description="IANA time zone")
     enabled: bool = True
@@ -341,9 +342,9 @@ class UpdateSchedule(Request):
 
 
 class CreateRun(Request):
-    namespace: Name
-    layer: Name
-    pipeline: Name
+    namespace: Ident
+    layer: Layer
+    pipeline: Ident
     trigger: Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_lone_surrogates)] = "manual"
     version: Literal["published", "draft"] = "published"
     downstream: bool = Field(False, description="also run everything downstream, in DAG order")
@@ -355,7 +356,7 @@ class WriteFile(Request):
 
 class RunQuery(Request):
     sql: Code
-    namespace: Name | None = None
+    namespace: Ident | None = None
     limit: Annotated[int, Field(ge=1, le=100_000)] | None = None
 
 
@@ -366,8 +367,8 @@ class UpdateTableMetadata(Request):
 
 
 class CreateZone(Request):
-    namespace: Name
-    name: Name
+    namespace: Ident
+    name: Ident
     description: Text = ""
 
 
@@ -413,16 +414,16 @@ class FileUpload(Upload):
 # Query parameters
 # ======================================================================================================
 class ListPipelinesQuery(Page):
-    namespace: Name | None = None
-    layer: Name | None = None
+    namespace: Ident | None = None
+    layer: Layer | None = None
     search: Short | None = None
     sort: Short | None = Field(None, description="field or -field: name, namespace, layer, created_at, ...")
 
 
 class ListRunsQuery(Page):
-    namespace: Name | None = None
-    layer: Name | None = None
-    pipeline: Name | None = None
+    namespace: Ident | None = None
+    layer: Layer | None = None
+    pipeline: Ident | None = None
     status: RunStatus | None = None
     batch_id: Short | None = None
     started_after: Short | None = Field(None, description="ISO timestamp")
@@ -435,20 +436,20 @@ class RunLogsQuery(Query):
 
 
 class NamespaceFilter(Query):
-    namespace: Name | None = None
+    namespace: Ident | None = None
 
 
 class ListSchedulesQuery(Page):
-    namespace: Name | None = None
+    namespace: Ident | None = None
 
 
 class ListZonesQuery(Page):
-    namespace: Name | None = None
+    namespace: Ident | None = None
 
 
 class TablesQuery(Query):
-    namespace: Name | None = None
-    layer: Name | None = None
+    namespace: Ident | None = None
+    layer: Layer | None = None
 
 
 class TablePreviewQuery(Query):

@@ -37,7 +37,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if VALIDATED:
         terminalreporter.write_line(
             f"handler responses validated against openapi.json: {sum(VALIDATED.values())} "
-            f"({len(VALIDATED) - ('error' in VALIDATED)} operations, {VALIDATED.get('error', 0)} errors)")
+            f"({sum(not k.startswith(('error', 'event:')) for k in VALIDATED)} operations, "
+            f"{VALIDATED.get('error', 0)} errors, {sum(v for k, v in VALIDATED.items() if k.startswith('event:'))} "
+            "log-stream events)")
 
 
 @functools.cache
@@ -56,6 +58,9 @@ def check_response(method: str, url_path: str, resp: HTTPResponse) -> None:
     and status (or the Error schema): a mismatch is a bug in the handler or its model. File downloads
     (attachments) carry the file's own type and are not API replies."""
     status, body = resp.code, resp.body or b""
+    if resp.headers.get("Content-Type", "").startswith("text/event-stream") and body:
+        check_events(body.decode())
+        return
     if "application/json" not in resp.headers.get("Content-Type", "") or not body:
         return
     if resp.headers.get("Content-Disposition", "").startswith("attachment"):
@@ -87,6 +92,22 @@ def check_response(method: str, url_path: str, resp: HTTPResponse) -> None:
         raise AssertionError(f"{method} {path} {status} does not match its schema at '{where}': "
                              f"{exc.message[:300]}") from None
     VALIDATED[key] = VALIDATED.get(key, 0) + 1
+
+
+EVENT_SCHEMAS = {"log": "RunLogEvent", "status": "RunStatusEvent"}
+
+
+def check_events(text: str) -> None:
+    """The data of each ``log`` and ``status`` event of a run's log stream matches its declared schema."""
+    doc, _ = _contract()
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        name = EVENT_SCHEMAS.get(fields.get("event", ""))
+        if name is None:
+            continue
+        schema = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+        jsonschema.validate(json.loads(fields["data"]), schema, cls=jsonschema.Draft202012Validator)
+        VALIDATED["event:" + fields["event"]] = VALIDATED.get("event:" + fields["event"], 0) + 1
 
 
 @pytest.fixture

@@ -129,10 +129,10 @@ def test_validation_errors_are_short_and_name_the_field() -> None:
     assert message(models.CreateRun, {"namespace": "a"}) == "missing required field(s): layer, pipeline"
     assert message(models.CreateNamespace, {"name": "a", "colour": "red"}) == "unknown field(s): colour"
     assert message(models.RollbackPipeline, {"version": 2**63}).startswith("version: ")
-    assert message(models.CreateRun, {"namespace": "a", "layer": "b", "pipeline": "c", "downstream": 1}) \
+    assert message(models.CreateRun, {"namespace": "a", "layer": "bronze", "pipeline": "c", "downstream": 1}) \
         == "downstream: Input should be a valid boolean"
     assert message(models.ValidatePipeline, {"files": {"a.sql": 1}}) == "files.a.sql: Input should be a valid string"
-    assert message(models.CreateNamespace, {"name": "x" * 256}).startswith("name: String should have at most 255")
+    assert message(models.CreateNamespace, {"name": "x" * 256}).startswith("name: String should have at most 128")
     assert message(models.ListRunsQuery, {"limit": "201"}) == "limit: Input should be less than or equal to 200"
 
 
