@@ -1,5 +1,6 @@
 import { useMemo, useRef, useState, type ReactNode } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
+import { observeRectWithFallback } from "./virtual";
 
 export interface GridColumn<R> {
   id: string;
@@ -90,6 +91,7 @@ export function DataGrid<R>({
     estimateSize: () => rowHeight,
     overscan: 12,
     initialRect: initialSize ?? { width: 800, height: typeof height === "number" ? height : 420 },
+    observeElementRect: observeRectWithFallback(initialSize ?? { width: 800, height: typeof height === "number" ? height : 420 }),
   });
   const widths = columns.map((c) => c.width ?? 160);
   const numWidth = rowNumbers ? Math.max(48, String(sorted.length).length * 9 + 16) : 0;

@@ -1,5 +1,6 @@
 import { useEffect, useId, useMemo, useRef, useState, type ReactNode } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
+import { observeRectWithFallback } from "./virtual";
 import type { LogLine } from "@rat/client";
 
 const RANK: Record<string, number> = { debug: 0, info: 1, warn: 2, warning: 2, error: 3 };
@@ -78,6 +79,7 @@ export function LogViewer({
     estimateSize: () => 20,
     overscan: 20,
     initialRect: { width: 800, height },
+    observeElementRect: observeRectWithFallback({ width: 800, height }),
   });
   useEffect(() => {
     if (follow && rows.length) virtualizer.scrollToIndex(rows.length - 1, { align: "end" });
