@@ -30,6 +30,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlparse
@@ -83,8 +84,11 @@ class QueryLimit(TooLarge):
 class CatalogViews:
     """Keeps ``"ns"."layer"."name"`` views in a DuckDB database in step with the Iceberg catalog."""
 
-    def __init__(self, catalog: Any) -> None:
+    def __init__(self, catalog: Any,
+                 on_attach: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None) -> None:
         self.catalog = catalog
+        self.on_attach = on_attach  # called once per namespace database, after its first view
+        self._shadowed: set[str] = set()
         self._current: dict[PipelineId, str] = {}
         self._attached: set[str] = set()
         self._lock = threading.Lock()
@@ -98,6 +102,9 @@ class CatalogViews:
                         continue
                     engine.register_table_view(conn, pid, location, None, self._attached)
                     self._current[pid] = location
+                    if self.on_attach and pid.namespace not in self._shadowed:
+                        self.on_attach(conn, pid.namespace)
+                        self._shadowed.add(pid.namespace)
             for pid in list(self._current):
                 if pid not in locations:
                     try:
@@ -278,7 +285,7 @@ def _check_function(fn: dict[str, Any], *, table_fn: bool) -> None:
         if not (isinstance(first, dict) and first.get("class") == "CONSTANT" and isinstance(raw, str)):
             raise QueryError(f"{name}() needs a literal format string")
         if any(int(w) > MAX_FORMAT_WIDTH for w in _WIDTH.findall(raw)):
-            raise QueryError(f"{name}() widths are limited to {MAX_FORMAT_WIDTH:,}")
+            raise QueryError(f"{name}() widths are at most {MAX_FORMAT_WIDTH:,}")
 
 
 def check_read_only(conn: duckdb.DuckDBPyConnection, sql: str) -> str:
@@ -420,8 +427,8 @@ class QueryService:
 
     def __init__(self, settings: Settings, catalog: Any) -> None:
         self.settings = settings
-        self.views = CatalogViews(catalog)
         self._hidden = _hidden_prefixes(settings)
+        self.views = CatalogViews(catalog, on_attach=lambda conn, ns: _shadow_introspection(conn, ns, self._hidden))
         self._conn = self._build()
         self._lock = threading.Lock()
         limit = parse_bytes(settings.query_memory_limit) if settings.query_memory_limit else 0
@@ -437,24 +444,16 @@ class QueryService:
         conn.execute("SET temp_directory = ''")  # nothing spills to disk: the memory limit is the limit
         conn.execute("SET max_temp_directory_size = '0KB'")
         conn.execute("SET enable_external_access = false")
+        # The progress bar takes the GIL to report from a long query: it would stall the event loop.
+        conn.execute("SET enable_progress_bar = false")
+        if not self.settings.duckdb_threads:  # leave a core to the server's event loop
+            conn.execute("SET threads = ?", [max(1, (os.cpu_count() or 2) - 1)])
         conn.execute("SET python_enable_replacements = false")  # no Python variables as tables
         if self.settings.query_memory_limit:
             conn.execute("SET memory_limit = ?", [self.settings.query_memory_limit])
         _SYSTEM_VIEWS.update(r[0].lower() for r in conn.execute(
             "SELECT view_name FROM duckdb_views() WHERE internal").fetchall())
-        # Introspection shows logical locations: the warehouse is 'warehouse/' (temp macros are found
-        # before the system functions whatever the current database is).
-        conn.execute("SET VARIABLE __rat_hidden = ?", [[p for p, _ in self._hidden]])
-        conn.execute("SET VARIABLE __rat_logical = ?", [[name for _, name in self._hidden]])
-        scrub = ("CASE WHEN {col} IS NULL THEN NULL ELSE list_reduce(list_prepend({col}, "
-                 "list_transform(list_zip(getvariable('__rat_hidden'), getvariable('__rat_logical')), "
-                 "lambda p: p[1] || chr(0) || p[2])), lambda acc, p: replace(acc, split_part(p, chr(0), 1), "
-                 "split_part(p, chr(0), 2))) END")
-        conn.execute("CREATE TEMP MACRO duckdb_views() AS TABLE SELECT * REPLACE ("
-                     + scrub.format(col="sql") + " AS sql) FROM system.main.duckdb_views()")
-        conn.execute("CREATE TEMP MACRO duckdb_functions() AS TABLE SELECT * REPLACE ("
-                     + scrub.format(col="macro_definition") + " AS macro_definition) "
-                     "FROM system.main.duckdb_functions() WHERE database_name <> 'temp'")
+        _shadow_introspection(conn, "memory", self._hidden)
         conn.execute("SET lock_configuration = true")
         return conn
 
@@ -527,16 +526,13 @@ class QueryService:
             rows = size = 0
             clipped = False
             for batch in reader:
-                if size + batch.nbytes > MAX_RESULT_BYTES and batches:
+                if size + batch.nbytes > MAX_RESULT_BYTES:
+                    batch = _fit(batch, MAX_RESULT_BYTES - size)
                     clipped = True
-                    break
                 batches.append(batch)
                 rows += batch.num_rows
                 size += batch.nbytes
-                if rows >= max_rows:
-                    break
-                if size > MAX_RESULT_BYTES:
-                    clipped = True
+                if rows >= max_rows or clipped:
                     break
             return pa.Table.from_batches(batches, schema=reader.schema), clipped
         except duckdb.OutOfMemoryException:
@@ -576,6 +572,42 @@ class QueryService:
         finally:
             cursor.close()
         return out
+
+
+def _fit(batch: pa.RecordBatch, budget: int) -> pa.RecordBatch:
+    """The longest prefix of ``batch`` within ``budget`` bytes (at least one row, so a reply shows
+    something even when a single row is larger than the cap)."""
+    lo, hi = 1, batch.num_rows
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if batch.slice(0, mid).nbytes <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return batch.slice(0, lo)
+
+
+def _shadow_introspection(conn: duckdb.DuckDBPyConnection, database: str,
+                          hidden: list[tuple[str, str]]) -> None:
+    """``duckdb_views()`` and ``duckdb_functions()`` of ``database`` show logical locations.
+
+    Macros in a database's ``main`` schema are found before the system functions, for every cursor
+    (temporary macros would be per connection) and whichever database is current (``USE ns``)."""
+    def scrub(col: str) -> str:
+        out = col
+        for prefix, name in hidden:
+            out = f"replace({out}, {_sql_str(prefix)}, {_sql_str(name)})"
+        return out
+
+    db = engine.quote_ident(database)
+    conn.execute(f"CREATE OR REPLACE MACRO {db}.main.duckdb_views() AS TABLE SELECT * REPLACE ("
+                 f"{scrub('sql')} AS sql) FROM system.main.duckdb_views()")
+    conn.execute(f"CREATE OR REPLACE MACRO {db}.main.duckdb_functions() AS TABLE SELECT * REPLACE ("
+                 f"{scrub('macro_definition')} AS macro_definition) FROM system.main.duckdb_functions()")
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _hidden_prefixes(settings: Settings) -> list[tuple[str, str]]:
