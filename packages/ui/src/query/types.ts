@@ -16,7 +16,7 @@ export function columnKind(type: string | null | undefined): ColumnKind {
   if (/^(large_)?list|^fixed_size_list|^struct|^map|^union|\[\]$|\[\d+\]$/.test(t)) return 'nested';
   if (t === 'null' || t === '"null"') return 'null';
   if (/^dictionary<values=([^,]+)/.test(t)) return columnKind(/^dictionary<values=([^,]+)/.exec(t)![1]);
-  if (/^u?int(8|16|32|64)$|^(tiny|small|big|u?huge|u(tiny|small|big)?)?int(eger)?$|^u?hugeint$|^int\d$|^long$|^short$/
+  if (/^u?int(8|16|32|64)$|^(tiny|small|big|u?huge|u(tiny|small|big)?)?int(eger)?$|^u?hugeint$|^int\d$|^long$|^short$|^byte$/
     .test(t)) return 'integer';
   if (/^(half)?float(16|32|64)?$|^double$|^real$|^float[48]$/.test(t)) return 'float';
   if (/^decimal|^numeric/.test(t)) return 'decimal';
@@ -50,4 +50,13 @@ export function shortType(type: string): string {
     .replace(/^decimal(128|256)/i, 'decimal')
     .replace(/^large_string$/i, 'string')
     .replace(/^timestamp\[(\w+), tz=([^\]]+)\]$/i, 'timestamp[$1, $2]');
+}
+
+/** The shared colour classes (`rat-type-*`) for a type in any spelling, Iceberg's (`long`) included. */
+export function kindClass(type: string | null | undefined): "number" | "string" | "bool" | "time" {
+  const kind = columnKind(type);
+  if (isNumericKind(kind)) return "number";
+  if (kind === "boolean") return "bool";
+  if (kind === "date" || kind === "time" || kind === "timestamp" || kind === "interval") return "time";
+  return "string";
 }
