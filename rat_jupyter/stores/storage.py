@@ -225,8 +225,10 @@ class LocalStorage(Storage):
         for _ in range(5):
             try:
                 full.parent.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError):
-                raise Invalid(f"cannot write '{path}': a parent folder is a file") from None
+            except (FileExistsError, NotADirectoryError, FileNotFoundError):
+                if self._file_in_the_way(full.parent):
+                    raise Invalid(f"cannot write '{path}': a parent folder is a file") from None
+                continue  # a concurrent delete removed a folder while it was being made: again
             try:
                 os.replace(tmp, full)
                 return
@@ -243,6 +245,13 @@ class LocalStorage(Storage):
                     raise Invalid(f"'{path}' is a folder") from None
                 raise
         raise Conflict(f"cannot write '{path}': its folder keeps disappearing (concurrent delete)")
+
+    def _file_in_the_way(self, folder: Path) -> bool:
+        while folder != self.root and self.root in folder.parents:
+            if folder.is_file():
+                return True
+            folder = folder.parent
+        return False
 
     def delete(self, path: str) -> None:
         full = self._path(path)
@@ -399,7 +408,7 @@ class S3Storage(Storage):
                 rel = obj["Key"][len(self.base) :]
                 if rel.split("/", 1)[0] in RESERVED:
                     continue
-                out.append(FileInfo(rel, int(obj["Size"]), obj["LastModified"], str(obj.get("ETag", ""))))
+                out.append(FileInfo(rel, int(obj["Size"]), obj["LastModified"], _etag(obj.get("ETag"))))
         return sorted(out, key=lambda f: f.path)
 
     def read(self, path: str) -> bytes:
@@ -411,7 +420,7 @@ class S3Storage(Storage):
     def write(self, path: str, data: bytes) -> FileInfo:
         # One PUT: the object appears only once complete, so a listing never sees a partial upload.
         put = self.client.put_object(Bucket=self.bucket, Key=self._key(path), Body=data)
-        return FileInfo(path, len(data), datetime.now(UTC), str(put.get("ETag", "")))
+        return FileInfo(path, len(data), datetime.now(UTC), _etag(put.get("ETag")))
 
     def move(self, src: str, dst: str) -> None:
         if validate_path(dst) == validate_path(src):
@@ -439,7 +448,7 @@ class S3Storage(Storage):
             if _missing(exc):
                 return None
             raise
-        return FileInfo(path, int(head["ContentLength"]), head["LastModified"], str(head.get("ETag", "")))
+        return FileInfo(path, int(head["ContentLength"]), head["LastModified"], _etag(head.get("ETag")))
 
     def uri(self, path: str) -> str:
         return f"s3://{self.bucket}/{self.base + validate_path(path) if path else self.base}"
@@ -454,7 +463,7 @@ class S3Storage(Storage):
                 raise NotFound(f"file '{path}' not found") from None
             raise
         head = self.client.head_object(Bucket=self.bucket, Key=self._pin_key(key, path))
-        etag = str(res.get("CopyObjectResult", {}).get("ETag") or head.get("ETag", ""))
+        etag = _etag(res.get("CopyObjectResult", {}).get("ETag") or head.get("ETag"))
         return FileInfo(path, int(head["ContentLength"]), head["LastModified"], etag)
 
     def pinned_uri(self, key: str, rel: str = "") -> str:
@@ -476,6 +485,11 @@ class S3Storage(Storage):
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self._pin_key(key)):
             for obj in page.get("Contents", []):
                 self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
+
+
+def _etag(value: object) -> str:
+    """ETags compare without their quotes (HEAD and LIST quote them, some copy results do not)."""
+    return str(value or "").strip('"')
 
 
 def _missing(exc: Exception) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -495,3 +496,93 @@ def test_local_storage_removes_emptied_folders(tmp_path: Path) -> None:
 
     store.delete_prefix("ns/")
     assert list(tmp_path.iterdir()) == []
+
+
+# --- names within filesystem limits, hidden areas, races -----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a" * 256, "é" * 128, "x/" + "b" * 300 + "/c.txt"])
+def test_names_longer_than_255_bytes_are_refused_not_failed(store: Storage, name: str) -> None:
+    with pytest.raises(Invalid, match="at most 255 bytes"):
+        store.write(f"ns/landing/z/{name}", b"x")
+    assert paths(store) == []
+
+
+def test_a_255_byte_name_is_fine(store: Storage) -> None:
+    name = "a" * 251 + ".csv"
+    store.write(f"ns/landing/z/{name}", b"x")
+    assert paths(store) == [f"ns/landing/z/{name}"]
+
+
+def test_lone_surrogates_in_paths_are_refused(store: Storage) -> None:
+    with pytest.raises(Invalid, match="UTF-8"):
+        store.write("ns/bad\udc80.txt", b"x")
+
+
+@pytest.mark.parametrize("area", [".rat-tmp", ".rat-runs"])
+def test_the_hidden_areas_cannot_be_addressed(store: Storage, area: str) -> None:
+    with pytest.raises(Invalid, match="reserved"):
+        store.write(f"{area}/x.txt", b"x")
+    with pytest.raises(Invalid, match="reserved"):
+        store.read(f"{area}/x.txt")
+
+
+def test_pins_survive_changes_to_the_original_and_archive_only_the_version_read(store: Storage) -> None:
+    store.write("ns/landing/z/a.csv", b"v1")
+    store.write("ns/landing/z/b.csv", b"b")
+    pa_, pb = store.pin("ns/landing/z/a.csv", "run-1"), store.pin("ns/landing/z/b.csv", "run-1")
+    store.write("ns/landing/z/a.csv", b"v2 (uploaded while the run read v1)")
+    assert paths(store) == ["ns/landing/z/a.csv", "ns/landing/z/b.csv"]  # pins are never listed
+
+    assert store.archive_pinned("run-1", "ns/landing/z/a.csv", "ns/landing/z/_processed/1/a.csv", pa_.etag) is False
+    assert store.archive_pinned("run-1", "ns/landing/z/b.csv", "ns/landing/z/_processed/1/b.csv", pb.etag) is True
+    store.unpin("run-1")
+    assert store.read("ns/landing/z/a.csv").startswith(b"v2")  # the newer upload stays for the next run
+    assert store.read("ns/landing/z/_processed/1/a.csv") == b"v1"  # the archive holds what was read
+    assert paths(store) == ["ns/landing/z/_processed/1/a.csv", "ns/landing/z/_processed/1/b.csv",
+                            "ns/landing/z/a.csv"]
+
+
+def test_pinning_a_file_deleted_meanwhile_is_not_found(store: Storage) -> None:
+    with pytest.raises(NotFound):
+        store.pin("ns/landing/z/gone.csv", "run-2")
+
+
+def test_storage_races_answer_not_found_never_an_error(tmp_path: Path) -> None:
+    """Writers, deleters, movers and readers on the same few paths at once: every failure is NotFound."""
+    import threading
+
+    store = LocalStorage(tmp_path)
+    targets = [f"ns/landing/z/sub{i % 2}/f{i}.csv" for i in range(4)]
+    stop = threading.Event()
+    unexpected: list[BaseException] = []
+
+    def loop(action: Callable[[str], object]) -> None:
+        n = 0
+        while not stop.is_set():
+            path = targets[n % len(targets)]
+            n += 1
+            try:
+                action(path)
+            except NotFound:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - collected and reported by the test
+                unexpected.append(exc)
+
+    actions: list[Callable[[str], object]] = [
+        lambda p: store.write(p, b"data" * 1000),
+        store.delete,
+        store.read,
+        store.stat,
+        lambda p: store.list("ns/landing/z/"),
+        lambda p: store.move(p, p.replace(".csv", ".moved")),
+        lambda p: store.delete(p.replace(".csv", ".moved")),
+    ]
+    threads = [threading.Thread(target=loop, args=(a,), daemon=True) for a in actions]
+    for t in threads:
+        t.start()
+    time.sleep(3)
+    stop.set()
+    for t in threads:
+        t.join(5)
+    assert unexpected == [], unexpected[:3]
