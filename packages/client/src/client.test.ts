@@ -92,7 +92,7 @@ describe("RatClient", () => {
       });
     };
     const api = new RatClient({ baseUrl: "http://h/user/a/", fetch: fetchFn, xsrf: () => "x1" });
-    const err = await api.http.typed.POST("/rat/api/v1/namespaces", {}).catch((e: unknown) => e);
+    const err = await api.http.typed.POST("/rat/api/v1/namespaces", { body: { name: "x", description: "" } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).message).toBe("nope");
     expect(seen[0]?.headers.get("X-XSRFToken")).toBe("x1");

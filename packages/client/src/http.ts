@@ -6,6 +6,18 @@ import { WRITE_METHODS, xsrfToken } from "./xsrf";
 /** A path of the API exactly as `openapi.json` declares it: calling an undeclared route fails to compile. */
 export type ApiPath = keyof paths & string;
 export type PathParams = Record<string, string | number>;
+export type Method = "GET" | "POST" | "PUT" | "DELETE";
+
+type Operation<P extends ApiPath, M extends Method> = paths[P][Lowercase<M>];
+type Success<R> = R extends { 200: infer X } ? X : R extends { 201: infer X } ? X : R extends { 202: infer X } ? X : never;
+type Json<X> = X extends { content: { "application/json": infer J } } ? J : undefined;
+/** The JSON body `openapi.json` declares for a successful `M P` (`undefined` for 204). */
+export type ResponseOf<P extends ApiPath, M extends Method> =
+  Operation<P, M> extends { responses: infer R } ? (R extends { 204: unknown } ? undefined : Json<Success<R>>) : never;
+/** Paths that declare method `M`. */
+export type PathWith<M extends Method> = {
+  [P in ApiPath]: Operation<P, M> extends { responses: unknown } ? P : never;
+}[ApiPath];
 export type Query = Record<string, string | number | boolean | null | undefined>;
 
 export interface HttpOptions {
@@ -79,6 +91,13 @@ export class Http {
     return this.root + fillPath(path, params, query);
   }
 
+  /** A call whose result type comes from the document: the path must declare the method, and the result is
+   * what the document says the server answers (so a model change on the server is a compile error here). */
+  call<M extends Method, P extends PathWith<M>>(method: M, path: P, options: RequestOptions = {}): Promise<ResponseOf<P, M>> {
+    return this.request<ResponseOf<P, M>>(method, path, options);
+  }
+
+  /** A call with a caller-declared result type (for responses the document leaves open). Prefer `call`. */
   async request<T>(method: string, path: ApiPath, options: RequestOptions = {}): Promise<T> {
     const headers = new Headers({ Accept: "application/json" });
     let body: BodyInit | undefined;

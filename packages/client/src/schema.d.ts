@@ -12,7 +12,7 @@ export interface paths {
             cookie?: never;
         };
         /** Liveness: always 200 while the server answers */
-        get: operations["get_Health_0"];
+        get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -29,7 +29,7 @@ export interface paths {
             cookie?: never;
         };
         /** Readiness: state store, storage, catalog and workers; 503 with the failing checks */
-        get: operations["get_Ready_1"];
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -46,7 +46,7 @@ export interface paths {
             cookie?: never;
         };
         /** Which capabilities this server offers (the UIs adapt to it) */
-        get: operations["get_Features_2"];
+        get: operations["getFeatures"];
         put?: never;
         post?: never;
         delete?: never;
@@ -63,7 +63,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus text metrics */
-        get: operations["get_Metrics_3"];
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -80,10 +80,10 @@ export interface paths {
             cookie?: never;
         };
         /** List namespaces */
-        get: operations["get_Namespaces_4"];
+        get: operations["listNamespaces"];
         put?: never;
         /** Create a namespace */
-        post: operations["post_Namespaces_4"];
+        post: operations["createNamespace"];
         delete?: never;
         options?: never;
         head?: never;
@@ -98,12 +98,12 @@ export interface paths {
             cookie?: never;
         };
         /** One namespace */
-        get: operations["get_Namespace_5"];
+        get: operations["getNamespace"];
         /** Update its description */
-        put: operations["put_Namespace_5"];
+        put: operations["updateNamespace"];
         post?: never;
         /** Delete it and everything in it */
-        delete: operations["delete_Namespace_5"];
+        delete: operations["deleteNamespace"];
         options?: never;
         head?: never;
         patch?: never;
@@ -117,10 +117,10 @@ export interface paths {
             cookie?: never;
         };
         /** List pipelines (filters namespace, layer, search; sort; pagination) */
-        get: operations["get_Pipelines_6"];
+        get: operations["listPipelines"];
         put?: never;
         /** Create a pipeline with its files (a template when no source is given) */
-        post: operations["post_Pipelines_6"];
+        post: operations["createPipeline"];
         delete?: never;
         options?: never;
         head?: never;
@@ -135,12 +135,12 @@ export interface paths {
             cookie?: never;
         };
         /** One pipeline */
-        get: operations["get_Pipeline_7"];
+        get: operations["getPipeline"];
         /** Update description or owner */
-        put: operations["put_Pipeline_7"];
+        put: operations["updatePipeline"];
         post?: never;
         /** Soft-delete the pipeline */
-        delete: operations["delete_Pipeline_7"];
+        delete: operations["deletePipeline"];
         options?: never;
         head?: never;
         patch?: never;
@@ -156,7 +156,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Validate and publish the draft as a new immutable version (422 when invalid) */
-        post: operations["post_Publish_8"];
+        post: operations["publishPipeline"];
         delete?: never;
         options?: never;
         head?: never;
@@ -171,7 +171,7 @@ export interface paths {
             cookie?: never;
         };
         /** Published versions, newest first */
-        get: operations["get_Versions_9"];
+        get: operations["listPipelineVersions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -188,7 +188,7 @@ export interface paths {
             cookie?: never;
         };
         /** One published version with its files (path → content hash) */
-        get: operations["get_Version_10"];
+        get: operations["getPipelineVersion"];
         put?: never;
         post?: never;
         delete?: never;
@@ -207,7 +207,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Roll back: a new version that re-pins an old one */
-        post: operations["post_Rollback_11"];
+        post: operations["rollbackPipeline"];
         delete?: never;
         options?: never;
         head?: never;
@@ -224,7 +224,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Dry run: render and execute (draft or inline code), return rows; nothing is written */
-        post: operations["post_Preview_12"];
+        post: operations["previewPipeline"];
         delete?: never;
         options?: never;
         head?: never;
@@ -241,7 +241,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Validate the draft (or the given files) without publishing */
-        post: operations["post_Validate_13"];
+        post: operations["validatePipeline"];
         delete?: never;
         options?: never;
         head?: never;
@@ -256,7 +256,7 @@ export interface paths {
             cookie?: never;
         };
         /** Raw pipeline.meta.yaml */
-        get: operations["get_Metadata_14"];
+        get: operations["getPipelineMetadata"];
         put?: never;
         post?: never;
         delete?: never;
@@ -273,7 +273,7 @@ export interface paths {
             cookie?: never;
         };
         /** Raw tests/quality.meta.yaml */
-        get: operations["get_QualityMetadata_15"];
+        get: operations["getQualityMetadata"];
         put?: never;
         post?: never;
         delete?: never;
@@ -290,9 +290,9 @@ export interface paths {
             cookie?: never;
         };
         /** Retention: system, per-pipeline overrides and the effective values */
-        get: operations["get_PipelineRetention_16"];
+        get: operations["getPipelineRetention"];
         /** Set per-pipeline retention overrides (partial) */
-        put: operations["put_PipelineRetention_16"];
+        put: operations["updatePipelineRetention"];
         post?: never;
         delete?: never;
         options?: never;
@@ -308,10 +308,10 @@ export interface paths {
             cookie?: never;
         };
         /** Quality tests of a pipeline */
-        get: operations["get_Tests_17"];
+        get: operations["listTests"];
         put?: never;
         /** Create a quality test */
-        post: operations["post_Tests_17"];
+        post: operations["createTest"];
         delete?: never;
         options?: never;
         head?: never;
@@ -328,7 +328,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Run the quality tests now against the published table; returns structured results */
-        post: operations["post_TestsRun_18"];
+        post: operations["runTests"];
         delete?: never;
         options?: never;
         head?: never;
@@ -343,12 +343,12 @@ export interface paths {
             cookie?: never;
         };
         /** One quality test */
-        get: operations["get_Test_19"];
+        get: operations["getTest"];
         /** Replace a quality test */
-        put: operations["put_Test_19"];
+        put: operations["updateTest"];
         post?: never;
         /** Delete a quality test */
-        delete: operations["delete_Test_19"];
+        delete: operations["deleteTest"];
         options?: never;
         head?: never;
         patch?: never;
@@ -362,10 +362,10 @@ export interface paths {
             cookie?: never;
         };
         /** Quality tests of a pipeline */
-        get: operations["get_Tests_20"];
+        get: operations["listTestsAlias"];
         put?: never;
         /** Create a quality test */
-        post: operations["post_Tests_20"];
+        post: operations["createTestAlias"];
         delete?: never;
         options?: never;
         head?: never;
@@ -382,7 +382,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Run the quality tests now against the published table; returns structured results */
-        post: operations["post_TestsRun_21"];
+        post: operations["runTestsAlias"];
         delete?: never;
         options?: never;
         head?: never;
@@ -397,12 +397,12 @@ export interface paths {
             cookie?: never;
         };
         /** One quality test */
-        get: operations["get_Test_22"];
+        get: operations["getTestAlias"];
         /** Replace a quality test */
-        put: operations["put_Test_22"];
+        put: operations["updateTestAlias"];
         post?: never;
         /** Delete a quality test */
-        delete: operations["delete_Test_22"];
+        delete: operations["deleteTestAlias"];
         options?: never;
         head?: never;
         patch?: never;
@@ -416,10 +416,10 @@ export interface paths {
             cookie?: never;
         };
         /** Triggers of a pipeline */
-        get: operations["get_Triggers_23"];
+        get: operations["listTriggers"];
         put?: never;
         /** Create a trigger (cron, cron_dependency, pipeline_success, landing_zone_upload, file_pattern, webhook — the webhook token is returned once) */
-        post: operations["post_Triggers_23"];
+        post: operations["createTrigger"];
         delete?: never;
         options?: never;
         head?: never;
@@ -434,12 +434,12 @@ export interface paths {
             cookie?: never;
         };
         /** One trigger */
-        get: operations["get_Trigger_24"];
+        get: operations["getTrigger"];
         /** Update config (re-validated), enabled, cooldown_seconds */
-        put: operations["put_Trigger_24"];
+        put: operations["updateTrigger"];
         post?: never;
         /** Delete a trigger */
-        delete: operations["delete_Trigger_24"];
+        delete: operations["deleteTrigger"];
         options?: never;
         head?: never;
         patch?: never;
@@ -453,10 +453,10 @@ export interface paths {
             cookie?: never;
         };
         /** List cron schedules */
-        get: operations["get_Schedules_25"];
+        get: operations["listSchedules"];
         put?: never;
         /** Create a cron schedule (5-field cron, IANA timezone) */
-        post: operations["post_Schedules_25"];
+        post: operations["createSchedule"];
         delete?: never;
         options?: never;
         head?: never;
@@ -471,12 +471,12 @@ export interface paths {
             cookie?: never;
         };
         /** One schedule */
-        get: operations["get_Schedule_26"];
+        get: operations["getSchedule"];
         /** Update cron, timezone or enabled */
-        put: operations["put_Schedule_26"];
+        put: operations["updateSchedule"];
         post?: never;
         /** Delete a schedule */
-        delete: operations["delete_Schedule_26"];
+        delete: operations["deleteSchedule"];
         options?: never;
         head?: never;
         patch?: never;
@@ -492,7 +492,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Fire a webhook trigger: token in X-Webhook-Token or Authorization: Bearer (no Jupyter auth); 404 unknown token, 429 rate limited or cooling down, 201 with the run id */
-        post: operations["post_Webhook_27"];
+        post: operations["fireWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -507,10 +507,10 @@ export interface paths {
             cookie?: never;
         };
         /** List runs (filters namespace, layer, pipeline, status, started_after/before; sort; pages) */
-        get: operations["get_Runs_28"];
+        get: operations["listRuns"];
         put?: never;
         /** Start a run of a pipeline (optionally with everything downstream); 202 */
-        post: operations["post_Runs_28"];
+        post: operations["createRun"];
         delete?: never;
         options?: never;
         head?: never;
@@ -525,7 +525,7 @@ export interface paths {
             cookie?: never;
         };
         /** One run, with its phases and structured quality results */
-        get: operations["get_Run_29"];
+        get: operations["getRun"];
         put?: never;
         post?: never;
         delete?: never;
@@ -544,7 +544,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Cancel a pending or running run (409 when it already ended) */
-        post: operations["post_RunCancel_30"];
+        post: operations["cancelRun"];
         delete?: never;
         options?: never;
         head?: never;
@@ -559,7 +559,7 @@ export interface paths {
             cookie?: never;
         };
         /** Run logs as JSON, or as text/event-stream that follows a live run to its end */
-        get: operations["get_RunLogs_31"];
+        get: operations["getRunLogs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -576,7 +576,7 @@ export interface paths {
             cookie?: never;
         };
         /** List files under a prefix (required; starts with a namespace); exclude=seg1,seg2 */
-        get: operations["get_Files_32"];
+        get: operations["listFiles"];
         put?: never;
         post?: never;
         delete?: never;
@@ -594,8 +594,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Multipart upload: fields 'path' (target folder or file path) and 'file' (≤ 32 MB) */
-        post: operations["post_Upload_33"];
+        /** Multipart upload: fields 'path' (target folder or file path) and 'file' (≤ max_upload_bytes) */
+        post: operations["uploadFile"];
         delete?: never;
         options?: never;
         head?: never;
@@ -610,12 +610,12 @@ export interface paths {
             cookie?: never;
         };
         /** Read a text file as JSON, or any file's bytes with ?download=1 */
-        get: operations["get_File_34"];
+        get: operations["getFile"];
         /** Write a file (pipeline files are validated first) */
-        put: operations["put_File_34"];
+        put: operations["writeFile"];
         post?: never;
         /** Delete a file */
-        delete: operations["delete_File_34"];
+        delete: operations["deleteFile"];
         options?: never;
         head?: never;
         patch?: never;
@@ -631,7 +631,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Run one read-only SELECT over catalog tables (row cap, timeout, memory limit) */
-        post: operations["post_Query_35"];
+        post: operations["runQuery"];
         delete?: never;
         options?: never;
         head?: never;
@@ -646,7 +646,7 @@ export interface paths {
             cookie?: never;
         };
         /** Every table with its columns */
-        get: operations["get_Schema_36"];
+        get: operations["getSchema"];
         put?: never;
         post?: never;
         delete?: never;
@@ -663,7 +663,7 @@ export interface paths {
             cookie?: never;
         };
         /** List tables with row counts and sizes (filters namespace, layer) */
-        get: operations["get_Tables_37"];
+        get: operations["listTables"];
         put?: never;
         post?: never;
         delete?: never;
@@ -680,7 +680,7 @@ export interface paths {
             cookie?: never;
         };
         /** One table: columns with descriptions, row count, metadata */
-        get: operations["get_Table_38"];
+        get: operations["getTable"];
         put?: never;
         post?: never;
         delete?: never;
@@ -697,7 +697,7 @@ export interface paths {
             cookie?: never;
         };
         /** First rows of a table (limit default 50, max 1000) */
-        get: operations["get_TablePreview_39"];
+        get: operations["previewTable"];
         put?: never;
         post?: never;
         delete?: never;
@@ -715,7 +715,7 @@ export interface paths {
         };
         get?: never;
         /** Update description, owner and column descriptions (partial) */
-        put: operations["put_TableMetadata_40"];
+        put: operations["updateTableMetadata"];
         post?: never;
         delete?: never;
         options?: never;
@@ -731,7 +731,7 @@ export interface paths {
             cookie?: never;
         };
         /** Iceberg snapshots of main, newest first */
-        get: operations["get_TableHistory_41"];
+        get: operations["getTableHistory"];
         put?: never;
         post?: never;
         delete?: never;
@@ -748,10 +748,10 @@ export interface paths {
             cookie?: never;
         };
         /** List landing zones with file counts and sizes */
-        get: operations["get_Zones_42"];
+        get: operations["listZones"];
         put?: never;
         /** Create a landing zone */
-        post: operations["post_Zones_42"];
+        post: operations["createZone"];
         delete?: never;
         options?: never;
         head?: never;
@@ -766,12 +766,12 @@ export interface paths {
             cookie?: never;
         };
         /** One landing zone */
-        get: operations["get_Zone_43"];
+        get: operations["getZone"];
         /** Update description, owner, expected_schema */
-        put: operations["put_Zone_43"];
+        put: operations["updateZone"];
         post?: never;
         /** Delete the zone, its files and samples */
-        delete: operations["delete_Zone_43"];
+        delete: operations["deleteZone"];
         options?: never;
         head?: never;
         patch?: never;
@@ -785,10 +785,10 @@ export interface paths {
             cookie?: never;
         };
         /** Files uploaded to the zone */
-        get: operations["get_ZoneFiles_44"];
+        get: operations["listZoneFiles"];
         put?: never;
-        /** Upload a file (multipart 'file', ≤ 32 MB) */
-        post: operations["post_ZoneFiles_44"];
+        /** Upload a file (multipart 'file', ≤ max_upload_bytes) */
+        post: operations["uploadZoneFile"];
         delete?: never;
         options?: never;
         head?: never;
@@ -803,11 +803,11 @@ export interface paths {
             cookie?: never;
         };
         /** One landing file's metadata */
-        get: operations["get_ZoneFile_45"];
+        get: operations["getZoneFile"];
         put?: never;
         post?: never;
         /** Delete a landing file */
-        delete: operations["delete_ZoneFile_45"];
+        delete: operations["deleteZoneFile"];
         options?: never;
         head?: never;
         patch?: never;
@@ -821,10 +821,10 @@ export interface paths {
             cookie?: never;
         };
         /** Curated sample files (used by previews) */
-        get: operations["get_Samples_46"];
+        get: operations["listSamples"];
         put?: never;
         /** Upload a sample (keeps its name) */
-        post: operations["post_Samples_46"];
+        post: operations["uploadSample"];
         delete?: never;
         options?: never;
         head?: never;
@@ -842,7 +842,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Delete a sample file */
-        delete: operations["delete_Sample_47"];
+        delete: operations["deleteSample"];
         options?: never;
         head?: never;
         patch?: never;
@@ -856,9 +856,9 @@ export interface paths {
             cookie?: never;
         };
         /** Processed-file lifecycle */
-        get: operations["get_Lifecycle_48"];
+        get: operations["getZoneLifecycle"];
         /** Set processed_max_age_days and auto_purge */
-        put: operations["put_Lifecycle_48"];
+        put: operations["updateZoneLifecycle"];
         post?: never;
         delete?: never;
         options?: never;
@@ -874,7 +874,7 @@ export interface paths {
             cookie?: never;
         };
         /** The DAG: pipeline, table and landing nodes; produces/ref/landing_input edges */
-        get: operations["get_Lineage_49"];
+        get: operations["getLineage"];
         put?: never;
         post?: never;
         delete?: never;
@@ -891,9 +891,9 @@ export interface paths {
             cookie?: never;
         };
         /** System retention settings */
-        get: operations["get_RetentionConfig_50"];
+        get: operations["getRetentionConfig"];
         /** Change retention settings (partial) */
-        put: operations["put_RetentionConfig_50"];
+        put: operations["updateRetentionConfig"];
         post?: never;
         delete?: never;
         options?: never;
@@ -909,7 +909,7 @@ export interface paths {
             cookie?: never;
         };
         /** Reaper status and the statistics of its last run */
-        get: operations["get_RetentionStatus_51"];
+        get: operations["getRetentionStatus"];
         put?: never;
         post?: never;
         delete?: never;
@@ -928,7 +928,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Run the reaper now; returns what it pruned */
-        post: operations["post_RetentionRun_52"];
+        post: operations["runRetention"];
         delete?: never;
         options?: never;
         head?: never;
@@ -943,7 +943,7 @@ export interface paths {
             cookie?: never;
         };
         /** Audit log of every mutation (newest first) */
-        get: operations["get_Audit_53"];
+        get: operations["listAudit"];
         put?: never;
         post?: never;
         delete?: never;
@@ -959,8 +959,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** This document */
-        get: operations["get_OpenAPI"];
+        /** This document (OpenAPI 3.1) */
+        get: operations["getOpenAPI"];
         put?: never;
         post?: never;
         delete?: never;
@@ -973,11 +973,2109 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AuditEntry */
+        AuditEntry: {
+            /** Id */
+            id: string;
+            /**
+             * User Id
+             * @default null
+             */
+            user_id: string | null;
+            /** Action */
+            action: string;
+            /** Resource */
+            resource: string;
+            /**
+             * Detail
+             * @default null
+             */
+            detail: string | null;
+            /**
+             * Ip
+             * @default null
+             */
+            ip: string | null;
+            /** Created At */
+            created_at: string;
+        };
+        /** AuditLog */
+        AuditLog: {
+            /** Entries */
+            entries: components["schemas"]["AuditEntry"][];
+            /** Total */
+            total: number;
+        };
+        /** CancelRunResponse */
+        CancelRunResponse: {
+            /** Run Id */
+            run_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+        };
+        /** Column */
+        Column: {
+            /** Name */
+            name: string;
+            /** Type */
+            type: string;
+        };
+        /** CreateNamespace */
+        CreateNamespace: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+        };
+        /** CreatePipeline */
+        CreatePipeline: {
+            /** Namespace */
+            namespace: string;
+            /**
+             * Layer
+             * @enum {string}
+             */
+            layer: "bronze" | "silver" | "gold";
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @default sql
+             * @enum {string}
+             */
+            type: "sql" | "python";
+            /**
+             * Source
+             * @description pipeline.sql/.py content; a template when omitted
+             * @default null
+             */
+            source: string | null;
+            /**
+             * Unique Key
+             * @description list or comma-separated text
+             * @default null
+             */
+            unique_key: string[] | string | null;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Config
+             * @description config.yaml content as an object
+             * @default null
+             */
+            config: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Merge Strategy
+             * @default null
+             */
+            merge_strategy: string | null;
+        };
+        /** CreateRun */
+        CreateRun: {
+            /** Namespace */
+            namespace: string;
+            /**
+             * Layer
+             * @enum {string}
+             */
+            layer: "bronze" | "silver" | "gold";
+            /** Pipeline */
+            pipeline: string;
+            /**
+             * Trigger
+             * @default manual
+             */
+            trigger: string;
+            /**
+             * Version
+             * @default published
+             * @enum {string}
+             */
+            version: "published" | "draft";
+            /**
+             * Downstream
+             * @description also run everything downstream, in DAG order
+             * @default false
+             */
+            downstream: boolean;
+        };
+        /** CreateRunResponse */
+        CreateRunResponse: {
+            /** Run Id */
+            run_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            /**
+             * Runs
+             * @description the run and, with downstream, every run after it in DAG order
+             */
+            runs: components["schemas"]["Run"][];
+        };
+        /** CreateSchedule */
+        CreateSchedule: {
+            /** Namespace */
+            namespace: string;
+            /**
+             * Layer
+             * @enum {string}
+             */
+            layer: "bronze" | "silver" | "gold";
+            /** Pipeline */
+            pipeline: string;
+            /**
+             * Cron
+             * @description 5-field cron expression
+             */
+            cron: string;
+            /**
+             * Timezone
+             * @description IANA time zone
+             * @default UTC
+             */
+            timezone: string;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+        };
+        /** CreateTest */
+        CreateTest: {
+            /** Name */
+            name: string;
+            /** Sql */
+            sql: string;
+            /**
+             * Severity
+             * @default null
+             */
+            severity: ("error" | "warn" | "warning") | null;
+            /**
+             * Description
+             * @default null
+             */
+            description: string | null;
+        };
+        /** CreateTrigger */
+        CreateTrigger: {
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "cron" | "cron_dependency" | "pipeline_success" | "landing_zone_upload" | "file_pattern" | "webhook";
+            /** Config */
+            config?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Cooldown Seconds
+             * @default 0
+             */
+            cooldown_seconds: number;
+        };
+        /** CreateZone */
+        CreateZone: {
+            /** Namespace */
+            namespace: string;
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+        };
+        /** CreatedPipeline */
+        CreatedPipeline: {
+            /** Id */
+            id: string;
+            /** Namespace */
+            namespace: string;
+            /** Layer */
+            layer: string;
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "sql" | "python";
+            /** Description */
+            description: string;
+            /**
+             * Owner
+             * @default null
+             */
+            owner: string | null;
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+            /** Draft Dirty */
+            draft_dirty: boolean;
+            /**
+             * Published Version
+             * @default null
+             */
+            published_version: number | null;
+            /**
+             * Published At
+             * @default null
+             */
+            published_at: string | null;
+            /**
+             * Retention Config
+             * @default null
+             */
+            retention_config: {
+                [key: string]: number;
+            } | null;
+            /**
+             * Deps
+             * @description tables the draft reads (ns.layer.name)
+             * @default null
+             */
+            deps: string[] | null;
+            /**
+             * Zones
+             * @description landing zones the draft reads (ns.zone)
+             * @default null
+             */
+            zones: string[] | null;
+            /**
+             * Published Deps
+             * @description tables the published version reads
+             * @default null
+             */
+            published_deps: string[] | null;
+            /** S3 Path */
+            s3_path: string;
+            /** Files Created */
+            files_created: string[];
+        };
+        /** CreatedTrigger */
+        CreatedTrigger: {
+            /** Id */
+            id: string;
+            /** Namespace */
+            namespace: string;
+            /** Layer */
+            layer: string;
+            /** Pipeline */
+            pipeline: string;
+            /** Type */
+            type: string;
+            /** Config */
+            config: {
+                [key: string]: unknown;
+            };
+            /** Enabled */
+            enabled: boolean;
+            /** Cooldown Seconds */
+            cooldown_seconds: number;
+            /**
+             * Last Triggered At
+             * @default null
+             */
+            last_triggered_at: string | null;
+            /**
+             * Last Run Id
+             * @default null
+             */
+            last_run_id: string | null;
+            /**
+             * Next Run At
+             * @default null
+             */
+            next_run_at: string | null;
+            /**
+             * Pending Since
+             * @default null
+             */
+            pending_since: string | null;
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+            /**
+             * Webhook Url
+             * @default null
+             */
+            webhook_url: string | null;
+            /**
+             * Token Prefix
+             * @default null
+             */
+            token_prefix: string | null;
+            /**
+             * Webhook Token
+             * @description a webhook trigger's token: returned once, here only
+             * @default null
+             */
+            webhook_token: string | null;
+        };
+        /** DescribeRun */
+        DescribeRun: {
+            /** Id */
+            id: string;
+            /**
+             * Pipeline Id
+             * @default null
+             */
+            pipeline_id: string | null;
+            /** Namespace */
+            namespace: string;
+            /** Layer */
+            layer: string;
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            /** Trigger */
+            trigger: string;
+            /**
+             * Version
+             * @default null
+             */
+            version: string | null;
+            /**
+             * Batch Id
+             * @default null
+             */
+            batch_id: string | null;
+            /** Created At */
+            created_at: string;
+            /**
+             * Started At
+             * @default null
+             */
+            started_at: string | null;
+            /**
+             * Finished At
+             * @default null
+             */
+            finished_at: string | null;
+            /**
+             * Duration Ms
+             * @default null
+             */
+            duration_ms: number | null;
+            /**
+             * Rows Written
+             * @default null
+             */
+            rows_written: number | null;
+            /**
+             * Error
+             * @default null
+             */
+            error: string | null;
+            /** Phases */
+            phases: components["schemas"]["Phase"][];
+            /**
+             * Attempt
+             * @default 1
+             */
+            attempt: number;
+            /**
+             * Snapshot Id
+             * @default null
+             */
+            snapshot_id: string | null;
+            /**
+             * Owner
+             * @description the server that executes the run
+             * @default null
+             */
+            owner: string | null;
+            /**
+             * Server Id
+             * @description the server that claimed the run
+             * @default null
+             */
+            server_id: string | null;
+            /**
+             * Claimed At
+             * @default null
+             */
+            claimed_at: string | null;
+            /**
+             * Cancel Requested At
+             * @description set by a cancel; the owning server acts on it
+             * @default null
+             */
+            cancel_requested_at: string | null;
+            /**
+             * Publishing At
+             * @description when the run began to publish (too late to cancel)
+             * @default null
+             */
+            publishing_at: string | null;
+            /**
+             * Submitted By
+             * @description the Jupyter user who started the run
+             * @default null
+             */
+            submitted_by: string | null;
+            /**
+             * Depends On
+             * @description ids of the runs this one waits for
+             */
+            depends_on: string[];
+            /** Quality */
+            quality: components["schemas"]["QualityResult"][];
+        };
+        /** Error */
         Error: {
+            /** Message */
             message: string;
+            /** Reason */
             reason: string;
-            code: string;
-            details?: unknown;
+            code: components["schemas"]["ErrorCode"];
+            /**
+             * Details
+             * @default null
+             */
+            details: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /**
+         * ErrorCode
+         * @description The ``code`` of every error reply (``core.errors`` and the HTTP status map of the handlers).
+         * @enum {string}
+         */
+        ErrorCode: "INVALID_ARGUMENT" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "TIMEOUT" | "CONFLICT" | "TOO_LARGE" | "UNPROCESSABLE" | "CYCLE" | "BUSY" | "RATE_LIMITED" | "TEMPLATE_ERROR" | "CANCELLED" | "QUERY_ERROR" | "QUERY_TIMEOUT" | "SQL_ERROR" | "PIPELINE_ERROR" | "QUALITY_FAILED" | "QUERY_LIMIT" | "NULL_KEYS" | "SCHEMA_CHANGE_REFUSED" | "CELL_ERROR" | "UNAVAILABLE" | "INTERNAL";
+        /** ExecutorInfo */
+        ExecutorInfo: {
+            /** Type */
+            type: string;
+            /** Concurrency */
+            concurrency: number;
+        };
+        /** Features */
+        Features: {
+            /** Edition */
+            edition: string;
+            /** Version */
+            version: string;
+            /** Namespaces */
+            namespaces: boolean;
+            /** Multi User */
+            multi_user: boolean;
+            /** Landing Zones */
+            landing_zones: boolean;
+            /** Quality Tests */
+            quality_tests: boolean;
+            /** Pipeline Versions */
+            pipeline_versions: boolean;
+            /** Query Engine */
+            query_engine: boolean;
+            /** Scheduler */
+            scheduler: boolean;
+            executor: components["schemas"]["ExecutorInfo"];
+            /**
+             * Storage
+             * @enum {string}
+             */
+            storage: "local" | "s3";
+            /** Catalog */
+            catalog: string;
+        };
+        /** FileContent */
+        FileContent: {
+            /** Path */
+            path: string;
+            /** Size */
+            size: number;
+            /** Modified */
+            modified: string;
+            /** Content */
+            content: string;
+        };
+        /** FileEntry */
+        FileEntry: {
+            /** Path */
+            path: string;
+            /** Size */
+            size: number;
+            /** Modified */
+            modified: string;
+            /** Type */
+            type: string;
+        };
+        /** FileReport */
+        FileReport: {
+            /** Path */
+            path: string;
+            /** Valid */
+            valid: boolean;
+            /** Errors */
+            errors: string[];
+            /** Warnings */
+            warnings: string[];
+        };
+        /**
+         * FileUpload
+         * @description ``multipart/form-data`` of an upload into storage.
+         */
+        FileUpload: {
+            /**
+             * File
+             * Format: binary
+             * @description the file; its name is kept
+             */
+            file: string;
+            /**
+             * Path
+             * @description target folder (ending in /) or file path
+             */
+            path: string;
+        };
+        /** Health */
+        Health: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "ok";
+            /** Version */
+            version: string;
+        };
+        /** LandingFile */
+        LandingFile: {
+            /** Id */
+            id: string;
+            /** Namespace */
+            namespace: string;
+            /** Zone */
+            zone: string;
+            /** Filename */
+            filename: string;
+            /** Path */
+            path: string;
+            /** Size Bytes */
+            size_bytes: number;
+            /**
+             * Content Type
+             * @default null
+             */
+            content_type: string | null;
+            /** Uploaded At */
+            uploaded_at: string;
+        };
+        /** LastRun */
+        LastRun: {
+            /** Id */
+            id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            /**
+             * Created At
+             * @default null
+             */
+            created_at: string | null;
+            /**
+             * Finished At
+             * @default null
+             */
+            finished_at: string | null;
+        };
+        /** Lifecycle */
+        Lifecycle: {
+            /** Processed Max Age Days */
+            processed_max_age_days: number;
+            /** Auto Purge */
+            auto_purge: boolean;
+        };
+        /** Lineage */
+        Lineage: {
+            /** Nodes */
+            nodes: components["schemas"]["LineageNode"][];
+            /** Edges */
+            edges: components["schemas"]["LineageEdge"][];
+        };
+        /** LineageEdge */
+        LineageEdge: {
+            /** Source */
+            source: string;
+            /** Target */
+            target: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "produces" | "ref" | "landing_input";
+        };
+        /** LineageNode */
+        LineageNode: {
+            /** Id */
+            id: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "pipeline" | "table" | "landing";
+            /** Namespace */
+            namespace: string;
+            /**
+             * Layer
+             * @default null
+             */
+            layer: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Quality
+             * @default null
+             */
+            quality: {
+                [key: string]: number;
+            } | null;
+            /**
+             * Latest Run
+             * @default null
+             */
+            latest_run: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** ListFilesResponse */
+        ListFilesResponse: {
+            /** Files */
+            files: components["schemas"]["FileEntry"][];
+        };
+        /** ListLandingFilesResponse */
+        ListLandingFilesResponse: {
+            /** Files */
+            files: components["schemas"]["LandingFile"][];
+            /** Total */
+            total: number;
+        };
+        /** ListNamespacesResponse */
+        ListNamespacesResponse: {
+            /** Namespaces */
+            namespaces: components["schemas"]["Namespace"][];
+            /** Total */
+            total: number;
+        };
+        /** ListPipelinesResponse */
+        ListPipelinesResponse: {
+            /** Pipelines */
+            pipelines: components["schemas"]["PipelineListItem"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
+        /** ListRunsResponse */
+        ListRunsResponse: {
+            /** Runs */
+            runs: components["schemas"]["Run"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
+        /** ListSamplesResponse */
+        ListSamplesResponse: {
+            /** Samples */
+            samples: components["schemas"]["StoredFile"][];
+            /** Total */
+            total: number;
+        };
+        /** ListSchedulesResponse */
+        ListSchedulesResponse: {
+            /** Schedules */
+            schedules: components["schemas"]["Schedule"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
+        /** ListTablesResponse */
+        ListTablesResponse: {
+            /** Tables */
+            tables: components["schemas"]["TableSummary"][];
+            /** Total */
+            total: number;
+        };
+        /** ListTestsResponse */
+        ListTestsResponse: {
+            /** Tests */
+            tests: components["schemas"]["QualityTest"][];
+            /** Total */
+            total: number;
+        };
+        /** ListTriggersResponse */
+        ListTriggersResponse: {
+            /** Triggers */
+            triggers: components["schemas"]["Trigger"][];
+            /** Total */
+            total: number;
+        };
+        /** ListVersionsResponse */
+        ListVersionsResponse: {
+            /** Versions */
+            versions: components["schemas"]["PipelineVersion"][];
+            /** Total */
+            total: number;
+        };
+        /** ListZonesResponse */
+        ListZonesResponse: {
+            /** Zones */
+            zones: components["schemas"]["Zone"][];
+            /** Total */
+            total: number;
+        };
+        /** MetadataFile */
+        MetadataFile: {
+            /** Path */
+            path: string;
+            /** Content */
+            content: string;
+        };
+        /** Namespace */
+        Namespace: {
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /**
+             * Created By
+             * @default null
+             */
+            created_by: string | null;
+            /** Created At */
+            created_at: string;
+        };
+        /** OpenAPIDocument */
+        OpenAPIDocument: {
+            /** Openapi */
+            openapi: string;
+            /** Info */
+            info: {
+                [key: string]: unknown;
+            };
+            /** Servers */
+            servers: {
+                [key: string]: unknown;
+            }[];
+            /** Components */
+            components: {
+                [key: string]: unknown;
+            };
+            /** Security */
+            security: {
+                [key: string]: unknown;
+            }[];
+            /** Paths */
+            paths: {
+                [key: string]: unknown;
+            };
+        };
+        /** Phase */
+        Phase: {
+            /** Name */
+            name: string;
+            /**
+             * Duration Ms
+             * @default null
+             */
+            duration_ms: number | null;
+            /**
+             * Metadata
+             * @default null
+             */
+            metadata: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** Pipeline */
+        Pipeline: {
+            /** Id */
+            id: string;
+            /** Namespace */
+            namespace: string;
+            /** Layer */
+            layer: string;
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "sql" | "python";
+            /** Description */
+            description: string;
+            /**
+             * Owner
+             * @default null
+             */
+            owner: string | null;
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+            /** Draft Dirty */
+            draft_dirty: boolean;
+            /**
+             * Published Version
+             * @default null
+             */
+            published_version: number | null;
+            /**
+             * Published At
+             * @default null
+             */
+            published_at: string | null;
+            /**
+             * Retention Config
+             * @default null
+             */
+            retention_config: {
+                [key: string]: number;
+            } | null;
+            /**
+             * Deps
+             * @description tables the draft reads (ns.layer.name)
+             * @default null
+             */
+            deps: string[] | null;
+            /**
+             * Zones
+             * @description landing zones the draft reads (ns.zone)
+             * @default null
+             */
+            zones: string[] | null;
+            /**
+             * Published Deps
+             * @description tables the published version reads
+             * @default null
+             */
+            published_deps: string[] | null;
+            /** S3 Path */
+            s3_path: string;
+        };
+        /** PipelineListItem */
+        PipelineListItem: {
+            /** Id */
+            id: string;
+            /** Namespace */
+            namespace: string;
+            /** Layer */
+            layer: string;
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "sql" | "python";
+            /** Description */
+            description: string;
+            /**
+             * Owner
+             * @default null
+             */
+            owner: string | null;
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+            /** Draft Dirty */
+            draft_dirty: boolean;
+            /**
+             * Published Version
+             * @default null
+             */
+            published_version: number | null;
+            /**
+             * Published At
+             * @default null
+             */
+            published_at: string | null;
+            /**
+             * Retention Config
+             * @default null
+             */
+            retention_config: {
+                [key: string]: number;
+            } | null;
+            /**
+             * Deps
+             * @description tables the draft reads (ns.layer.name)
+             * @default null
+             */
+            deps: string[] | null;
+            /**
+             * Zones
+             * @description landing zones the draft reads (ns.zone)
+             * @default null
+             */
+            zones: string[] | null;
+            /**
+             * Published Deps
+             * @description tables the published version reads
+             * @default null
+             */
+            published_deps: string[] | null;
+            /** S3 Path */
+            s3_path: string;
+            /** @default null */
+            last_run: components["schemas"]["LastRun"] | null;
+        };
+        /** PipelineRetention */
+        PipelineRetention: {
+            system: components["schemas"]["RetentionConfig"];
+            /**
+             * Overrides
+             * @default null
+             */
+            overrides: {
+                [key: string]: number;
+            } | null;
+            effective: components["schemas"]["RetentionConfig"];
+        };
+        /** PipelineRetentionOverrides */
+        PipelineRetentionOverrides: {
+            /**
+             * Runs Max Per Pipeline
+             * @default null
+             */
+            runs_max_per_pipeline: number | null;
+            /**
+             * Runs Max Age Days
+             * @default null
+             */
+            runs_max_age_days: number | null;
+            /**
+             * Logs Max Age Days
+             * @default null
+             */
+            logs_max_age_days: number | null;
+            /**
+             * Quality Results Max Per Test
+             * @default null
+             */
+            quality_results_max_per_test: number | null;
+        };
+        /** PipelineVersion */
+        PipelineVersion: {
+            /** Pipeline Id */
+            pipeline_id: string;
+            /** Version */
+            version: number;
+            /** Message */
+            message: string;
+            /**
+             * Files
+             * @description path → content hash
+             */
+            files: {
+                [key: string]: string;
+            };
+            /** Created At */
+            created_at: string;
+            /**
+             * Rolled Back From
+             * @default null
+             */
+            rolled_back_from: number | null;
+        };
+        /** PreviewPipeline */
+        PreviewPipeline: {
+            /**
+             * Code
+             * @description inline code instead of the saved source
+             * @default null
+             */
+            code: string | null;
+            /**
+             * Limit
+             * @default null
+             */
+            limit: number | null;
+            /**
+             * Version
+             * @default draft
+             */
+            version: ("draft" | "published") | number;
+            /**
+             * Sample Files
+             * @description landing_zone() reads the zone's curated samples
+             * @default true
+             */
+            sample_files: boolean;
+        };
+        /** PreviewResult */
+        PreviewResult: {
+            /** Columns */
+            columns: components["schemas"]["Column"][];
+            /** Rows */
+            rows: {
+                [key: string]: string | number | boolean | unknown[] | {
+                    [key: string]: unknown;
+                } | null;
+            }[];
+            /** Total Row Count */
+            total_row_count: number;
+            /** Explain Output */
+            explain_output: string;
+            /** Warnings */
+            warnings: string[];
+            /**
+             * Error
+             * @default null
+             */
+            error: string | null;
+            /**
+             * Compiled Sql
+             * @default null
+             */
+            compiled_sql: string | null;
+            /** Phases */
+            phases: components["schemas"]["Phase"][];
+            /**
+             * Is Incremental
+             * @description the template saw is_incremental() true
+             * @default null
+             */
+            is_incremental: boolean | null;
+            /**
+             * Watermark Value
+             * @description the watermark an incremental preview used
+             * @default null
+             */
+            watermark_value: string | number | boolean | unknown[] | {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Note
+             * @default null
+             */
+            note: string | null;
+        };
+        /** PublishPipeline */
+        PublishPipeline: {
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+        };
+        /** PublishResult */
+        PublishResult: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "published";
+            /** Version */
+            version: number;
+            /** Message */
+            message: string;
+            /** Files */
+            files: string[];
+        };
+        /** QualityResult */
+        QualityResult: {
+            /** Id */
+            id: string;
+            /**
+             * Run Id
+             * @default null
+             */
+            run_id: string | null;
+            /** Test */
+            test: string;
+            /** Severity */
+            severity: string;
+            /** Status */
+            status: string;
+            /** Violations */
+            violations: number;
+            /** Sample */
+            sample: {
+                [key: string]: string | number | boolean | unknown[] | {
+                    [key: string]: unknown;
+                } | null;
+            }[];
+            /**
+             * Duration Ms
+             * @default null
+             */
+            duration_ms: number | null;
+            /**
+             * Error
+             * @default null
+             */
+            error: string | null;
+            /** Created At */
+            created_at: string;
+        };
+        /** QualityTest */
+        QualityTest: {
+            /** Name */
+            name: string;
+            /** Sql */
+            sql: string;
+            /**
+             * Severity
+             * @enum {string}
+             */
+            severity: "error" | "warn";
+            /**
+             * Description
+             * @default null
+             */
+            description: string | null;
+            /** Tags */
+            tags: string[];
+            /**
+             * Remediation
+             * @default null
+             */
+            remediation: string | null;
+            /** Published */
+            published: boolean;
+            /** Path */
+            path: string;
+        };
+        /** QueryResult */
+        QueryResult: {
+            /** Columns */
+            columns: components["schemas"]["Column"][];
+            /** Rows */
+            rows: {
+                [key: string]: string | number | boolean | unknown[] | {
+                    [key: string]: unknown;
+                } | null;
+            }[];
+            /** Total Rows */
+            total_rows: number;
+            /** Truncated */
+            truncated: boolean;
+            /** Limit */
+            limit: number;
+            /** Duration Ms */
+            duration_ms: number;
+        };
+        /** Readiness */
+        Readiness: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ready" | "not_ready";
+            /** Checks */
+            checks: {
+                [key: string]: string;
+            };
+        };
+        /** ReaperRun */
+        ReaperRun: {
+            /** Last Run At */
+            last_run_at: string;
+            /** Duration Ms */
+            duration_ms: number;
+            /** Stats */
+            stats: {
+                [key: string]: number;
+            };
+            /** Errors */
+            errors: {
+                [key: string]: string;
+            };
+        };
+        /** ReaperStatus */
+        ReaperStatus: {
+            /**
+             * Last Run At
+             * @default null
+             */
+            last_run_at: string | null;
+            /**
+             * Duration Ms
+             * @default null
+             */
+            duration_ms: number | null;
+            /** Stats */
+            stats: {
+                [key: string]: number;
+            };
+            /** Errors */
+            errors: {
+                [key: string]: string;
+            };
+            /** Interval Minutes */
+            interval_minutes: number;
+        };
+        /** RetentionConfig */
+        RetentionConfig: {
+            /** Runs Max Per Pipeline */
+            runs_max_per_pipeline: number;
+            /** Runs Max Age Days */
+            runs_max_age_days: number;
+            /** Logs Max Age Days */
+            logs_max_age_days: number;
+            /** Quality Results Max Per Test */
+            quality_results_max_per_test: number;
+            /** Soft Delete Purge Days */
+            soft_delete_purge_days: number;
+            /** Stuck Run Timeout Minutes */
+            stuck_run_timeout_minutes: number;
+            /** Audit Log Max Age Days */
+            audit_log_max_age_days: number;
+            /** Orphan Branch Max Age Hours */
+            orphan_branch_max_age_hours: number;
+            /** Reaper Interval Minutes */
+            reaper_interval_minutes: number;
+            /** Iceberg Snapshot Max Age Days */
+            iceberg_snapshot_max_age_days: number;
+            /** Iceberg Orphan File Max Age Days */
+            iceberg_orphan_file_max_age_days: number;
+        };
+        /** RollbackPipeline */
+        RollbackPipeline: {
+            /** Version */
+            version: number;
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+        };
+        /** RollbackResult */
+        RollbackResult: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "rolled_back";
+            /** From Version */
+            from_version: number;
+            /** New Version */
+            new_version: number;
+            /** Message */
+            message: string;
+        };
+        /** Run */
+        Run: {
+            /** Id */
+            id: string;
+            /**
+             * Pipeline Id
+             * @default null
+             */
+            pipeline_id: string | null;
+            /** Namespace */
+            namespace: string;
+            /** Layer */
+            layer: string;
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            /** Trigger */
+            trigger: string;
+            /**
+             * Version
+             * @default null
+             */
+            version: string | null;
+            /**
+             * Batch Id
+             * @default null
+             */
+            batch_id: string | null;
+            /** Created At */
+            created_at: string;
+            /**
+             * Started At
+             * @default null
+             */
+            started_at: string | null;
+            /**
+             * Finished At
+             * @default null
+             */
+            finished_at: string | null;
+            /**
+             * Duration Ms
+             * @default null
+             */
+            duration_ms: number | null;
+            /**
+             * Rows Written
+             * @default null
+             */
+            rows_written: number | null;
+            /**
+             * Error
+             * @default null
+             */
+            error: string | null;
+            /** Phases */
+            phases: components["schemas"]["Phase"][];
+            /**
+             * Attempt
+             * @default 1
+             */
+            attempt: number;
+            /**
+             * Snapshot Id
+             * @default null
+             */
+            snapshot_id: string | null;
+            /**
+             * Owner
+             * @description the server that executes the run
+             * @default null
+             */
+            owner: string | null;
+            /**
+             * Server Id
+             * @description the server that claimed the run
+             * @default null
+             */
+            server_id: string | null;
+            /**
+             * Claimed At
+             * @default null
+             */
+            claimed_at: string | null;
+            /**
+             * Cancel Requested At
+             * @description set by a cancel; the owning server acts on it
+             * @default null
+             */
+            cancel_requested_at: string | null;
+            /**
+             * Publishing At
+             * @description when the run began to publish (too late to cancel)
+             * @default null
+             */
+            publishing_at: string | null;
+            /**
+             * Submitted By
+             * @description the Jupyter user who started the run
+             * @default null
+             */
+            submitted_by: string | null;
+            /**
+             * Depends On
+             * @description ids of the runs this one waits for
+             */
+            depends_on: string[];
+        };
+        /**
+         * RunLogEvent
+         * @description One log line; also the ``data`` of each ``log`` event of the ``text/event-stream``.
+         */
+        RunLogEvent: {
+            /** Seq */
+            seq: number;
+            /** Timestamp */
+            timestamp: string;
+            /** Level */
+            level: string;
+            /** Message */
+            message: string;
+        };
+        /** RunLogs */
+        RunLogs: {
+            /** Logs */
+            logs: components["schemas"]["RunLogEvent"][];
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+        };
+        /** RunQuery */
+        RunQuery: {
+            /** Sql */
+            sql: string;
+            /**
+             * Namespace
+             * @default null
+             */
+            namespace: string | null;
+            /**
+             * Limit
+             * @default null
+             */
+            limit: number | null;
+        };
+        /**
+         * RunStatusEvent
+         * @description The ``data`` of the closing ``status`` event of the log stream.
+         */
+        RunStatusEvent: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            /**
+             * Error
+             * @default null
+             */
+            error: string | null;
+            /**
+             * Rows Written
+             * @default null
+             */
+            rows_written: number | null;
+        };
+        /** RunTests */
+        RunTests: {
+            /**
+             * Tests
+             * @description names of the tests to run; all when omitted
+             * @default null
+             */
+            tests: string[] | null;
+            /**
+             * Version
+             * @default draft
+             */
+            version: ("draft" | "published") | number;
+        };
+        /** Schedule */
+        Schedule: {
+            /** Id */
+            id: string;
+            /** Namespace */
+            namespace: string;
+            /** Layer */
+            layer: string;
+            /** Pipeline */
+            pipeline: string;
+            /** Cron */
+            cron: string;
+            /** Timezone */
+            timezone: string;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Last Fired At
+             * @default null
+             */
+            last_fired_at: string | null;
+            /**
+             * Next Run At
+             * @default null
+             */
+            next_run_at: string | null;
+            /**
+             * Last Run Id
+             * @default null
+             */
+            last_run_id: string | null;
+            /**
+             * Last Skipped At
+             * @default null
+             */
+            last_skipped_at: string | null;
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+        };
+        /** SchemaResponse */
+        SchemaResponse: {
+            /** Tables */
+            tables: components["schemas"]["TableSchema"][];
+            /** Total */
+            total: number;
+        };
+        /** Snapshot */
+        Snapshot: {
+            /** Snapshot Id */
+            snapshot_id: string;
+            /**
+             * Parent Id
+             * @default null
+             */
+            parent_id: string | null;
+            /** Timestamp */
+            timestamp: string;
+            /**
+             * Operation
+             * @default null
+             */
+            operation: string | null;
+            /** Added Records */
+            added_records: number;
+            /** Deleted Records */
+            deleted_records: number;
+            /** Total Records */
+            total_records: number;
+        };
+        /** StoredFile */
+        StoredFile: {
+            /** Path */
+            path: string;
+            /** Size */
+            size: number;
+            /** Modified */
+            modified: string;
+        };
+        /** TableColumn */
+        TableColumn: {
+            /** Name */
+            name: string;
+            /** Type */
+            type: string;
+            /** Required */
+            required: boolean;
+            /** Description */
+            description: string;
+        };
+        /** TableDetail */
+        TableDetail: {
+            /** Namespace */
+            namespace: string;
+            /** Layer */
+            layer: string;
+            /** Name */
+            name: string;
+            /** Row Count */
+            row_count: number;
+            /** Size Bytes */
+            size_bytes: number;
+            /**
+             * Snapshot Id
+             * @default null
+             */
+            snapshot_id: string | null;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
+            /** Description */
+            description: string;
+            /**
+             * Owner
+             * @default null
+             */
+            owner: string | null;
+            /** Columns */
+            columns: components["schemas"]["TableColumn"][];
+            /** Partition Spec */
+            partition_spec: string[];
+            /** Location */
+            location: string;
+        };
+        /** TableHistory */
+        TableHistory: {
+            /** Snapshots */
+            snapshots: components["schemas"]["Snapshot"][];
+            /** Total */
+            total: number;
+        };
+        /** TableMetadata */
+        TableMetadata: {
+            /**
+             * Namespace
+             * @default null
+             */
+            namespace: string | null;
+            /**
+             * Layer
+             * @default null
+             */
+            layer: string | null;
+            /**
+             * Name
+             * @default null
+             */
+            name: string | null;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
+            /** Description */
+            description: string;
+            /**
+             * Owner
+             * @default null
+             */
+            owner: string | null;
+            /** Column Descriptions */
+            column_descriptions: {
+                [key: string]: string;
+            };
+        };
+        /** TableSchema */
+        TableSchema: {
+            /** Namespace */
+            namespace: string;
+            /** Layer */
+            layer: string;
+            /** Name */
+            name: string;
+            /** Columns */
+            columns: components["schemas"]["Column"][];
+        };
+        /** TableSummary */
+        TableSummary: {
+            /** Namespace */
+            namespace: string;
+            /** Layer */
+            layer: string;
+            /** Name */
+            name: string;
+            /** Row Count */
+            row_count: number;
+            /** Size Bytes */
+            size_bytes: number;
+            /**
+             * Snapshot Id
+             * @default null
+             */
+            snapshot_id: string | null;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
+            /** Description */
+            description: string;
+            /**
+             * Owner
+             * @default null
+             */
+            owner: string | null;
+        };
+        /** TestResult */
+        TestResult: {
+            /** Test */
+            test: string;
+            /** Severity */
+            severity: string;
+            /**
+             * Description
+             * @default null
+             */
+            description: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pass" | "fail" | "error";
+            /** Violations */
+            violations: number;
+            /** Sample */
+            sample: {
+                [key: string]: string | number | boolean | unknown[] | {
+                    [key: string]: unknown;
+                } | null;
+            }[];
+            /**
+             * Error
+             * @default null
+             */
+            error: string | null;
+            /**
+             * Duration Ms
+             * @default null
+             */
+            duration_ms: number | null;
+        };
+        /** TestRunResult */
+        TestRunResult: {
+            /** Results */
+            results: components["schemas"]["TestResult"][];
+            /** Passed */
+            passed: number;
+            /** Failed */
+            failed: number;
+            /** Total */
+            total: number;
+        };
+        /** Trigger */
+        Trigger: {
+            /** Id */
+            id: string;
+            /** Namespace */
+            namespace: string;
+            /** Layer */
+            layer: string;
+            /** Pipeline */
+            pipeline: string;
+            /** Type */
+            type: string;
+            /** Config */
+            config: {
+                [key: string]: unknown;
+            };
+            /** Enabled */
+            enabled: boolean;
+            /** Cooldown Seconds */
+            cooldown_seconds: number;
+            /**
+             * Last Triggered At
+             * @default null
+             */
+            last_triggered_at: string | null;
+            /**
+             * Last Run Id
+             * @default null
+             */
+            last_run_id: string | null;
+            /**
+             * Next Run At
+             * @default null
+             */
+            next_run_at: string | null;
+            /**
+             * Pending Since
+             * @default null
+             */
+            pending_since: string | null;
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+            /**
+             * Webhook Url
+             * @default null
+             */
+            webhook_url: string | null;
+            /**
+             * Token Prefix
+             * @default null
+             */
+            token_prefix: string | null;
+        };
+        /** UpdateLifecycle */
+        UpdateLifecycle: {
+            /**
+             * Processed Max Age Days
+             * @default null
+             */
+            processed_max_age_days: number | null;
+            /**
+             * Auto Purge
+             * @default null
+             */
+            auto_purge: boolean | null;
+        };
+        /** UpdateNamespace */
+        UpdateNamespace: {
+            /** Description */
+            description: string;
+        };
+        /** UpdatePipeline */
+        UpdatePipeline: {
+            /**
+             * Description
+             * @default null
+             */
+            description: string | null;
+            /**
+             * Owner
+             * @default null
+             */
+            owner: string | null;
+            /**
+             * Type
+             * @default null
+             */
+            type: ("sql" | "python") | null;
+        };
+        /** UpdateRetentionConfig */
+        UpdateRetentionConfig: {
+            /**
+             * Runs Max Per Pipeline
+             * @default null
+             */
+            runs_max_per_pipeline: number | null;
+            /**
+             * Runs Max Age Days
+             * @default null
+             */
+            runs_max_age_days: number | null;
+            /**
+             * Logs Max Age Days
+             * @default null
+             */
+            logs_max_age_days: number | null;
+            /**
+             * Quality Results Max Per Test
+             * @default null
+             */
+            quality_results_max_per_test: number | null;
+            /**
+             * Soft Delete Purge Days
+             * @default null
+             */
+            soft_delete_purge_days: number | null;
+            /**
+             * Stuck Run Timeout Minutes
+             * @default null
+             */
+            stuck_run_timeout_minutes: number | null;
+            /**
+             * Audit Log Max Age Days
+             * @default null
+             */
+            audit_log_max_age_days: number | null;
+            /**
+             * Orphan Branch Max Age Hours
+             * @default null
+             */
+            orphan_branch_max_age_hours: number | null;
+            /**
+             * Reaper Interval Minutes
+             * @default null
+             */
+            reaper_interval_minutes: number | null;
+            /**
+             * Iceberg Snapshot Max Age Days
+             * @default null
+             */
+            iceberg_snapshot_max_age_days: number | null;
+            /**
+             * Iceberg Orphan File Max Age Days
+             * @default null
+             */
+            iceberg_orphan_file_max_age_days: number | null;
+        };
+        /** UpdateSchedule */
+        UpdateSchedule: {
+            /**
+             * Cron
+             * @default null
+             */
+            cron: string | null;
+            /**
+             * Timezone
+             * @default null
+             */
+            timezone: string | null;
+            /**
+             * Enabled
+             * @default null
+             */
+            enabled: boolean | null;
+        };
+        /** UpdateTableMetadata */
+        UpdateTableMetadata: {
+            /**
+             * Description
+             * @default null
+             */
+            description: string | null;
+            /**
+             * Owner
+             * @default null
+             */
+            owner: string | null;
+            /**
+             * Column Descriptions
+             * @default null
+             */
+            column_descriptions: {
+                [key: string]: string;
+            } | null;
+        };
+        /** UpdateTest */
+        UpdateTest: {
+            /** Sql */
+            sql: string;
+            /**
+             * Severity
+             * @default null
+             */
+            severity: ("error" | "warn" | "warning") | null;
+            /**
+             * Description
+             * @default null
+             */
+            description: string | null;
+        };
+        /** UpdateTrigger */
+        UpdateTrigger: {
+            /**
+             * Config
+             * @default null
+             */
+            config: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Enabled
+             * @default null
+             */
+            enabled: boolean | null;
+            /**
+             * Cooldown Seconds
+             * @default null
+             */
+            cooldown_seconds: number | null;
+        };
+        /** UpdateZone */
+        UpdateZone: {
+            /**
+             * Description
+             * @default null
+             */
+            description: string | null;
+            /**
+             * Owner
+             * @default null
+             */
+            owner: string | null;
+            /**
+             * Expected Schema
+             * @default null
+             */
+            expected_schema: string | null;
+        };
+        /**
+         * Upload
+         * @description ``multipart/form-data`` of an upload into a landing zone (documented here; tornado parses the form).
+         */
+        Upload: {
+            /**
+             * File
+             * Format: binary
+             * @description the file; its name is kept
+             */
+            file: string;
+        };
+        /** UploadedFile */
+        UploadedFile: {
+            /** Path */
+            path: string;
+            /** Size */
+            size: number;
+            /** Modified */
+            modified: string;
+            /**
+             * Status
+             * @constant
+             */
+            status: "uploaded";
+            /** Warnings */
+            warnings: string[];
+            /** Filename */
+            filename: string;
+        };
+        /** ValidatePipeline */
+        ValidatePipeline: {
+            /**
+             * Files
+             * @description relative path → text; the draft when omitted
+             * @default null
+             */
+            files: {
+                [key: string]: string;
+            } | null;
+        };
+        /** ValidationReport */
+        ValidationReport: {
+            /** Valid */
+            valid: boolean;
+            /** Files */
+            files: components["schemas"]["FileReport"][];
+        };
+        /** WebhookResult */
+        WebhookResult: {
+            /**
+             * Run Id
+             * @default null
+             */
+            run_id: string | null;
+            /** Status */
+            status: string;
+        };
+        /** WriteFile */
+        WriteFile: {
+            /** Content */
+            content: string;
+        };
+        /** WrittenFile */
+        WrittenFile: {
+            /** Path */
+            path: string;
+            /** Size */
+            size: number;
+            /** Modified */
+            modified: string;
+            /**
+             * Status
+             * @constant
+             */
+            status: "written";
+            /** Warnings */
+            warnings: string[];
+        };
+        /** Zone */
+        Zone: {
+            /** Namespace */
+            namespace: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /**
+             * Owner
+             * @default null
+             */
+            owner: string | null;
+            /** Expected Schema */
+            expected_schema: string;
+            /** Processed Max Age Days */
+            processed_max_age_days: number;
+            /** Auto Purge */
+            auto_purge: boolean;
+            /** Created At */
+            created_at: string;
+            /** File Count */
+            file_count: number;
+            /** Total Bytes */
+            total_bytes: number;
         };
     };
     responses: never;
@@ -988,7 +3086,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    get_Health_0: {
+    getHealth: {
         parameters: {
             query?: never;
             header?: never;
@@ -997,12 +3095,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Liveness: always 200 while the server answers */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
             };
             /** @description error */
             default: {
@@ -1015,7 +3115,7 @@ export interface operations {
             };
         };
     };
-    get_Ready_1: {
+    getReadiness: {
         parameters: {
             query?: never;
             header?: never;
@@ -1024,12 +3124,23 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Readiness: state store, storage, catalog and workers; 503 with the failing checks */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description Readiness: state store, storage, catalog and workers; 503 with the failing checks (503) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
             };
             /** @description error */
             default: {
@@ -1042,7 +3153,7 @@ export interface operations {
             };
         };
     };
-    get_Features_2: {
+    getFeatures: {
         parameters: {
             query?: never;
             header?: never;
@@ -1051,12 +3162,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Which capabilities this server offers (the UIs adapt to it) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Features"];
+                };
             };
             /** @description error */
             default: {
@@ -1069,7 +3182,7 @@ export interface operations {
             };
         };
     };
-    get_Metrics_3: {
+    getMetrics: {
         parameters: {
             query?: never;
             header?: never;
@@ -1078,12 +3191,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Prometheus text metrics */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/plain": string;
+                };
             };
             /** @description error */
             default: {
@@ -1096,7 +3211,7 @@ export interface operations {
             };
         };
     };
-    get_Namespaces_4: {
+    listNamespaces: {
         parameters: {
             query?: never;
             header?: never;
@@ -1105,12 +3220,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description List namespaces */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ListNamespacesResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -1123,25 +3240,27 @@ export interface operations {
             };
         };
     };
-    post_Namespaces_4: {
+    createNamespace: {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["CreateNamespace"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Create a namespace */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Namespace"];
+                };
             };
             /** @description error */
             default: {
@@ -1154,7 +3273,7 @@ export interface operations {
             };
         };
     };
-    get_Namespace_5: {
+    getNamespace: {
         parameters: {
             query?: never;
             header?: never;
@@ -1165,12 +3284,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description One namespace */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Namespace"];
+                };
             };
             /** @description error */
             default: {
@@ -1183,7 +3304,7 @@ export interface operations {
             };
         };
     };
-    put_Namespace_5: {
+    updateNamespace: {
         parameters: {
             query?: never;
             header?: never;
@@ -1192,18 +3313,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["UpdateNamespace"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Update its description */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Namespace"];
+                };
             };
             /** @description error */
             default: {
@@ -1216,7 +3339,7 @@ export interface operations {
             };
         };
     };
-    delete_Namespace_5: {
+    deleteNamespace: {
         parameters: {
             query?: never;
             header?: never;
@@ -1227,7 +3350,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Delete it and everything in it */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -1245,21 +3368,33 @@ export interface operations {
             };
         };
     };
-    get_Pipelines_6: {
+    listPipelines: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size (1-200) */
+                limit?: number;
+                /** @description Rows to skip */
+                offset?: number;
+                namespace?: string;
+                layer?: "bronze" | "silver" | "gold";
+                search?: string;
+                /** @description field or -field: name, namespace, layer, created_at, ... */
+                sort?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description List pipelines (filters namespace, layer, search; sort; pagination) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ListPipelinesResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -1272,25 +3407,27 @@ export interface operations {
             };
         };
     };
-    post_Pipelines_6: {
+    createPipeline: {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["CreatePipeline"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Create a pipeline with its files (a template when no source is given) */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["CreatedPipeline"];
+                };
             };
             /** @description error */
             default: {
@@ -1303,7 +3440,7 @@ export interface operations {
             };
         };
     };
-    get_Pipeline_7: {
+    getPipeline: {
         parameters: {
             query?: never;
             header?: never;
@@ -1316,12 +3453,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description One pipeline */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Pipeline"];
+                };
             };
             /** @description error */
             default: {
@@ -1334,7 +3473,7 @@ export interface operations {
             };
         };
     };
-    put_Pipeline_7: {
+    updatePipeline: {
         parameters: {
             query?: never;
             header?: never;
@@ -1345,18 +3484,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["UpdatePipeline"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Update description or owner */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Pipeline"];
+                };
             };
             /** @description error */
             default: {
@@ -1369,7 +3510,7 @@ export interface operations {
             };
         };
     };
-    delete_Pipeline_7: {
+    deletePipeline: {
         parameters: {
             query?: never;
             header?: never;
@@ -1382,7 +3523,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Soft-delete the pipeline */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -1400,7 +3541,7 @@ export interface operations {
             };
         };
     };
-    post_Publish_8: {
+    publishPipeline: {
         parameters: {
             query?: never;
             header?: never;
@@ -1411,18 +3552,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["PublishPipeline"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Validate and publish the draft as a new immutable version (422 when invalid) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["PublishResult"];
+                };
             };
             /** @description error */
             default: {
@@ -1435,7 +3578,7 @@ export interface operations {
             };
         };
     };
-    get_Versions_9: {
+    listPipelineVersions: {
         parameters: {
             query?: never;
             header?: never;
@@ -1448,12 +3591,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Published versions, newest first */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ListVersionsResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -1466,7 +3611,7 @@ export interface operations {
             };
         };
     };
-    get_Version_10: {
+    getPipelineVersion: {
         parameters: {
             query?: never;
             header?: never;
@@ -1474,18 +3619,20 @@ export interface operations {
                 ns: string;
                 layer: string;
                 name: string;
-                number: string;
+                number: number;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description One published version with its files (path → content hash) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["PipelineVersion"];
+                };
             };
             /** @description error */
             default: {
@@ -1498,7 +3645,7 @@ export interface operations {
             };
         };
     };
-    post_Rollback_11: {
+    rollbackPipeline: {
         parameters: {
             query?: never;
             header?: never;
@@ -1509,18 +3656,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["RollbackPipeline"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Roll back: a new version that re-pins an old one */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["RollbackResult"];
+                };
             };
             /** @description error */
             default: {
@@ -1533,9 +3682,12 @@ export interface operations {
             };
         };
     };
-    post_Preview_12: {
+    previewPipeline: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description rows (the body's limit wins) */
+                limit?: number;
+            };
             header?: never;
             path: {
                 ns: string;
@@ -1544,18 +3696,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["PreviewPipeline"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Dry run: render and execute (draft or inline code), return rows; nothing is written */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["PreviewResult"];
+                };
             };
             /** @description error */
             default: {
@@ -1568,7 +3722,7 @@ export interface operations {
             };
         };
     };
-    post_Validate_13: {
+    validatePipeline: {
         parameters: {
             query?: never;
             header?: never;
@@ -1579,18 +3733,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["ValidatePipeline"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Validate the draft (or the given files) without publishing */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ValidationReport"];
+                };
             };
             /** @description error */
             default: {
@@ -1603,38 +3759,7 @@ export interface operations {
             };
         };
     };
-    get_Metadata_14: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                ns: string;
-                layer: string;
-                name: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description success */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    get_QualityMetadata_15: {
+    getPipelineMetadata: {
         parameters: {
             query?: never;
             header?: never;
@@ -1647,12 +3772,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Raw pipeline.meta.yaml */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["MetadataFile"];
+                };
             };
             /** @description error */
             default: {
@@ -1665,7 +3792,7 @@ export interface operations {
             };
         };
     };
-    get_PipelineRetention_16: {
+    getQualityMetadata: {
         parameters: {
             query?: never;
             header?: never;
@@ -1678,12 +3805,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Raw tests/quality.meta.yaml */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["MetadataFile"];
+                };
             };
             /** @description error */
             default: {
@@ -1696,42 +3825,7 @@ export interface operations {
             };
         };
     };
-    put_PipelineRetention_16: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                ns: string;
-                layer: string;
-                name: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: {
-            content: {
-                "application/json": Record<string, never>;
-            };
-        };
-        responses: {
-            /** @description success */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    get_Tests_17: {
+    getPipelineRetention: {
         parameters: {
             query?: never;
             header?: never;
@@ -1744,12 +3838,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Retention: system, per-pipeline overrides and the effective values */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["PipelineRetention"];
+                };
             };
             /** @description error */
             default: {
@@ -1762,7 +3858,7 @@ export interface operations {
             };
         };
     };
-    post_Tests_17: {
+    updatePipelineRetention: {
         parameters: {
             query?: never;
             header?: never;
@@ -1773,18 +3869,90 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["PipelineRetentionOverrides"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Set per-pipeline retention overrides (partial) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineRetention"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listTests: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ns: string;
+                layer: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Quality tests of a pipeline */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListTestsResponse"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createTest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ns: string;
+                layer: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateTest"];
+            };
+        };
+        responses: {
+            /** @description Create a quality test */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["QualityTest"];
+                };
             };
             /** @description error */
             default: {
@@ -1797,7 +3965,7 @@ export interface operations {
             };
         };
     };
-    post_TestsRun_18: {
+    runTests: {
         parameters: {
             query?: never;
             header?: never;
@@ -1808,18 +3976,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["RunTests"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Run the quality tests now against the published table; returns structured results */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["TestRunResult"];
+                };
             };
             /** @description error */
             default: {
@@ -1832,7 +4002,7 @@ export interface operations {
             };
         };
     };
-    get_Test_19: {
+    getTest: {
         parameters: {
             query?: never;
             header?: never;
@@ -1846,12 +4016,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description One quality test */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["QualityTest"];
+                };
             };
             /** @description error */
             default: {
@@ -1864,7 +4036,7 @@ export interface operations {
             };
         };
     };
-    put_Test_19: {
+    updateTest: {
         parameters: {
             query?: never;
             header?: never;
@@ -1876,18 +4048,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["UpdateTest"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Replace a quality test */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["QualityTest"];
+                };
             };
             /** @description error */
             default: {
@@ -1900,7 +4074,7 @@ export interface operations {
             };
         };
     };
-    delete_Test_19: {
+    deleteTest: {
         parameters: {
             query?: never;
             header?: never;
@@ -1914,7 +4088,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Delete a quality test */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -1932,7 +4106,7 @@ export interface operations {
             };
         };
     };
-    get_Tests_20: {
+    listTestsAlias: {
         parameters: {
             query?: never;
             header?: never;
@@ -1945,12 +4119,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Quality tests of a pipeline */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ListTestsResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -1963,7 +4139,7 @@ export interface operations {
             };
         };
     };
-    post_Tests_20: {
+    createTestAlias: {
         parameters: {
             query?: never;
             header?: never;
@@ -1974,18 +4150,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["CreateTest"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Create a quality test */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["QualityTest"];
+                };
             };
             /** @description error */
             default: {
@@ -1998,7 +4176,7 @@ export interface operations {
             };
         };
     };
-    post_TestsRun_21: {
+    runTestsAlias: {
         parameters: {
             query?: never;
             header?: never;
@@ -2009,18 +4187,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["RunTests"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Run the quality tests now against the published table; returns structured results */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["TestRunResult"];
+                };
             };
             /** @description error */
             default: {
@@ -2033,7 +4213,7 @@ export interface operations {
             };
         };
     };
-    get_Test_22: {
+    getTestAlias: {
         parameters: {
             query?: never;
             header?: never;
@@ -2047,12 +4227,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description One quality test */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["QualityTest"];
+                };
             };
             /** @description error */
             default: {
@@ -2065,7 +4247,7 @@ export interface operations {
             };
         };
     };
-    put_Test_22: {
+    updateTestAlias: {
         parameters: {
             query?: never;
             header?: never;
@@ -2077,18 +4259,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["UpdateTest"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Replace a quality test */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["QualityTest"];
+                };
             };
             /** @description error */
             default: {
@@ -2101,7 +4285,7 @@ export interface operations {
             };
         };
     };
-    delete_Test_22: {
+    deleteTestAlias: {
         parameters: {
             query?: never;
             header?: never;
@@ -2115,7 +4299,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Delete a quality test */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -2133,7 +4317,7 @@ export interface operations {
             };
         };
     };
-    get_Triggers_23: {
+    listTriggers: {
         parameters: {
             query?: never;
             header?: never;
@@ -2146,12 +4330,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Triggers of a pipeline */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ListTriggersResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -2164,7 +4350,7 @@ export interface operations {
             };
         };
     };
-    post_Triggers_23: {
+    createTrigger: {
         parameters: {
             query?: never;
             header?: never;
@@ -2175,18 +4361,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["CreateTrigger"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Create a trigger (cron, cron_dependency, pipeline_success, landing_zone_upload, file_pattern, webhook — the webhook token is returned once) */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["CreatedTrigger"];
+                };
             };
             /** @description error */
             default: {
@@ -2199,7 +4387,7 @@ export interface operations {
             };
         };
     };
-    get_Trigger_24: {
+    getTrigger: {
         parameters: {
             query?: never;
             header?: never;
@@ -2213,12 +4401,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description One trigger */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Trigger"];
+                };
             };
             /** @description error */
             default: {
@@ -2231,7 +4421,7 @@ export interface operations {
             };
         };
     };
-    put_Trigger_24: {
+    updateTrigger: {
         parameters: {
             query?: never;
             header?: never;
@@ -2243,18 +4433,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["UpdateTrigger"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Update config (re-validated), enabled, cooldown_seconds */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Trigger"];
+                };
             };
             /** @description error */
             default: {
@@ -2267,7 +4459,7 @@ export interface operations {
             };
         };
     };
-    delete_Trigger_24: {
+    deleteTrigger: {
         parameters: {
             query?: never;
             header?: never;
@@ -2281,7 +4473,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Delete a trigger */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -2299,21 +4491,29 @@ export interface operations {
             };
         };
     };
-    get_Schedules_25: {
+    listSchedules: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size (1-200) */
+                limit?: number;
+                /** @description Rows to skip */
+                offset?: number;
+                namespace?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description List cron schedules */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ListSchedulesResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -2326,25 +4526,27 @@ export interface operations {
             };
         };
     };
-    post_Schedules_25: {
+    createSchedule: {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["CreateSchedule"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Create a cron schedule (5-field cron, IANA timezone) */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
             };
             /** @description error */
             default: {
@@ -2357,7 +4559,7 @@ export interface operations {
             };
         };
     };
-    get_Schedule_26: {
+    getSchedule: {
         parameters: {
             query?: never;
             header?: never;
@@ -2368,12 +4570,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description One schedule */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
             };
             /** @description error */
             default: {
@@ -2386,7 +4590,7 @@ export interface operations {
             };
         };
     };
-    put_Schedule_26: {
+    updateSchedule: {
         parameters: {
             query?: never;
             header?: never;
@@ -2395,18 +4599,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["UpdateSchedule"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Update cron, timezone or enabled */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
             };
             /** @description error */
             default: {
@@ -2419,7 +4625,7 @@ export interface operations {
             };
         };
     };
-    delete_Schedule_26: {
+    deleteSchedule: {
         parameters: {
             query?: never;
             header?: never;
@@ -2430,7 +4636,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Delete a schedule */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -2448,38 +4654,7 @@ export interface operations {
             };
         };
     };
-    post_Webhook_27: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: {
-            content: {
-                "application/json": Record<string, never>;
-            };
-        };
-        responses: {
-            /** @description success */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    get_Runs_28: {
+    fireWebhook: {
         parameters: {
             query?: never;
             header?: never;
@@ -2488,12 +4663,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
-            200: {
+            /** @description Fire a webhook trigger: token in X-Webhook-Token or Authorization: Bearer (no Jupyter auth); 404 unknown token, 429 rate limited or cooling down, 201 with the run id */
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["WebhookResult"];
+                };
             };
             /** @description error */
             default: {
@@ -2506,25 +4683,72 @@ export interface operations {
             };
         };
     };
-    post_Runs_28: {
+    listRuns: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200) */
+                limit?: number;
+                /** @description Rows to skip */
+                offset?: number;
+                namespace?: string;
+                layer?: "bronze" | "silver" | "gold";
+                pipeline?: string;
+                status?: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+                batch_id?: string;
+                /** @description ISO timestamp */
+                started_after?: string;
+                /** @description ISO timestamp */
+                started_before?: string;
+                /** @description field or -field: created_at, started_at, status, ... */
+                sort?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description List runs (filters namespace, layer, pipeline, status, started_after/before; sort; pages) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListRunsResponse"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createRun: {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["CreateRun"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Start a run of a pipeline (optionally with everything downstream); 202 */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["CreateRunResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -2537,7 +4761,7 @@ export interface operations {
             };
         };
     };
-    get_Run_29: {
+    getRun: {
         parameters: {
             query?: never;
             header?: never;
@@ -2548,12 +4772,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description One run, with its phases and structured quality results */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["DescribeRun"];
+                };
             };
             /** @description error */
             default: {
@@ -2566,40 +4792,7 @@ export interface operations {
             };
         };
     };
-    post_RunCancel_30: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                run_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: {
-            content: {
-                "application/json": Record<string, never>;
-            };
-        };
-        responses: {
-            /** @description success */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    get_RunLogs_31: {
+    cancelRun: {
         parameters: {
             query?: never;
             header?: never;
@@ -2610,12 +4803,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Cancel a pending or running run (409 when it already ended) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["CancelRunResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -2628,21 +4823,63 @@ export interface operations {
             };
         };
     };
-    get_Files_32: {
+    getRunLogs: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description only lines with a greater seq */
+                after?: number;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Run logs as JSON, or as text/event-stream that follows a live run to its end; text/event-stream: with Accept: text/event-stream: `log` events (data: RunLogEvent, id: seq) until the run ends, then one `status` event (data: RunStatusEvent) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunLogs"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listFiles: {
+        parameters: {
+            query: {
+                /** @description required; starts with a namespace */
+                prefix: string;
+                /** @description comma-separated path segments to leave out */
+                exclude?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description List files under a prefix (required; starts with a namespace); exclude=seg1,seg2 */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ListFilesResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -2655,25 +4892,27 @@ export interface operations {
             };
         };
     };
-    post_Upload_33: {
+    uploadFile: {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "multipart/form-data": Record<string, never>;
+                "multipart/form-data": components["schemas"]["FileUpload"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Multipart upload: fields 'path' (target folder or file path) and 'file' (≤ max_upload_bytes) */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["UploadedFile"];
+                };
             };
             /** @description error */
             default: {
@@ -2686,9 +4925,12 @@ export interface operations {
             };
         };
     };
-    get_File_34: {
+    getFile: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description 1 or true: the file's bytes as an attachment */
+                download?: "0" | "1" | "true" | "false" | "";
+            };
             header?: never;
             path: {
                 path: string;
@@ -2697,12 +4939,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Read a text file as JSON, or any file's bytes with ?download=1; application/octet-stream: the file's bytes (?download=1) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["FileContent"];
+                    "application/octet-stream": string;
+                };
             };
             /** @description error */
             default: {
@@ -2715,7 +4960,7 @@ export interface operations {
             };
         };
     };
-    put_File_34: {
+    writeFile: {
         parameters: {
             query?: never;
             header?: never;
@@ -2724,18 +4969,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["WriteFile"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Write a file (pipeline files are validated first) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["WrittenFile"];
+                };
             };
             /** @description error */
             default: {
@@ -2748,7 +4995,7 @@ export interface operations {
             };
         };
     };
-    delete_File_34: {
+    deleteFile: {
         parameters: {
             query?: never;
             header?: never;
@@ -2759,7 +5006,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Delete a file */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -2777,25 +5024,27 @@ export interface operations {
             };
         };
     };
-    post_Query_35: {
+    runQuery: {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["RunQuery"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Run one read-only SELECT over catalog tables (row cap, timeout, memory limit) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["QueryResult"];
+                };
             };
             /** @description error */
             default: {
@@ -2808,21 +5057,25 @@ export interface operations {
             };
         };
     };
-    get_Schema_36: {
+    getSchema: {
         parameters: {
-            query?: never;
+            query?: {
+                namespace?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Every table with its columns */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["SchemaResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -2835,21 +5088,26 @@ export interface operations {
             };
         };
     };
-    get_Tables_37: {
+    listTables: {
         parameters: {
-            query?: never;
+            query?: {
+                namespace?: string;
+                layer?: "bronze" | "silver" | "gold";
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description List tables with row counts and sizes (filters namespace, layer) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ListTablesResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -2862,7 +5120,7 @@ export interface operations {
             };
         };
     };
-    get_Table_38: {
+    getTable: {
         parameters: {
             query?: never;
             header?: never;
@@ -2875,12 +5133,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description One table: columns with descriptions, row count, metadata */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["TableDetail"];
+                };
             };
             /** @description error */
             default: {
@@ -2893,9 +5153,11 @@ export interface operations {
             };
         };
     };
-    get_TablePreview_39: {
+    previewTable: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+            };
             header?: never;
             path: {
                 ns: string;
@@ -2906,12 +5168,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description First rows of a table (limit default 50, max 1000) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["QueryResult"];
+                };
             };
             /** @description error */
             default: {
@@ -2924,7 +5188,7 @@ export interface operations {
             };
         };
     };
-    put_TableMetadata_40: {
+    updateTableMetadata: {
         parameters: {
             query?: never;
             header?: never;
@@ -2935,18 +5199,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["UpdateTableMetadata"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Update description, owner and column descriptions (partial) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["TableMetadata"];
+                };
             };
             /** @description error */
             default: {
@@ -2959,7 +5225,7 @@ export interface operations {
             };
         };
     };
-    get_TableHistory_41: {
+    getTableHistory: {
         parameters: {
             query?: never;
             header?: never;
@@ -2972,12 +5238,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Iceberg snapshots of main, newest first */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["TableHistory"];
+                };
             };
             /** @description error */
             default: {
@@ -2990,21 +5258,29 @@ export interface operations {
             };
         };
     };
-    get_Zones_42: {
+    listZones: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size (1-200) */
+                limit?: number;
+                /** @description Rows to skip */
+                offset?: number;
+                namespace?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description List landing zones with file counts and sizes */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ListZonesResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -3017,25 +5293,27 @@ export interface operations {
             };
         };
     };
-    post_Zones_42: {
+    createZone: {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["CreateZone"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Create a landing zone */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Zone"];
+                };
             };
             /** @description error */
             default: {
@@ -3048,7 +5326,7 @@ export interface operations {
             };
         };
     };
-    get_Zone_43: {
+    getZone: {
         parameters: {
             query?: never;
             header?: never;
@@ -3060,12 +5338,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description One landing zone */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Zone"];
+                };
             };
             /** @description error */
             default: {
@@ -3078,7 +5358,7 @@ export interface operations {
             };
         };
     };
-    put_Zone_43: {
+    updateZone: {
         parameters: {
             query?: never;
             header?: never;
@@ -3088,18 +5368,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["UpdateZone"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Update description, owner, expected_schema */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Zone"];
+                };
             };
             /** @description error */
             default: {
@@ -3112,7 +5394,7 @@ export interface operations {
             };
         };
     };
-    delete_Zone_43: {
+    deleteZone: {
         parameters: {
             query?: never;
             header?: never;
@@ -3124,7 +5406,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Delete the zone, its files and samples */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -3142,9 +5424,14 @@ export interface operations {
             };
         };
     };
-    get_ZoneFiles_44: {
+    listZoneFiles: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size (1-200) */
+                limit?: number;
+                /** @description Rows to skip */
+                offset?: number;
+            };
             header?: never;
             path: {
                 ns: string;
@@ -3154,12 +5441,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Files uploaded to the zone */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ListLandingFilesResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -3172,7 +5461,7 @@ export interface operations {
             };
         };
     };
-    post_ZoneFiles_44: {
+    uploadZoneFile: {
         parameters: {
             query?: never;
             header?: never;
@@ -3182,18 +5471,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "multipart/form-data": Record<string, never>;
+                "multipart/form-data": components["schemas"]["Upload"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Upload a file (multipart 'file', ≤ max_upload_bytes) */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["LandingFile"];
+                };
             };
             /** @description error */
             default: {
@@ -3206,7 +5497,7 @@ export interface operations {
             };
         };
     };
-    get_ZoneFile_45: {
+    getZoneFile: {
         parameters: {
             query?: never;
             header?: never;
@@ -3219,12 +5510,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description One landing file's metadata */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["LandingFile"];
+                };
             };
             /** @description error */
             default: {
@@ -3237,7 +5530,7 @@ export interface operations {
             };
         };
     };
-    delete_ZoneFile_45: {
+    deleteZoneFile: {
         parameters: {
             query?: never;
             header?: never;
@@ -3250,7 +5543,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Delete a landing file */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -3268,7 +5561,7 @@ export interface operations {
             };
         };
     };
-    get_Samples_46: {
+    listSamples: {
         parameters: {
             query?: never;
             header?: never;
@@ -3280,12 +5573,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Curated sample files (used by previews) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ListSamplesResponse"];
+                };
             };
             /** @description error */
             default: {
@@ -3298,7 +5593,7 @@ export interface operations {
             };
         };
     };
-    post_Samples_46: {
+    uploadSample: {
         parameters: {
             query?: never;
             header?: never;
@@ -3308,18 +5603,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "multipart/form-data": Record<string, never>;
+                "multipart/form-data": components["schemas"]["Upload"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Upload a sample (keeps its name) */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["StoredFile"];
+                };
             };
             /** @description error */
             default: {
@@ -3332,7 +5629,7 @@ export interface operations {
             };
         };
     };
-    delete_Sample_47: {
+    deleteSample: {
         parameters: {
             query?: never;
             header?: never;
@@ -3345,7 +5642,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Delete a sample file */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -3363,7 +5660,7 @@ export interface operations {
             };
         };
     };
-    get_Lifecycle_48: {
+    getZoneLifecycle: {
         parameters: {
             query?: never;
             header?: never;
@@ -3375,12 +5672,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Processed-file lifecycle */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Lifecycle"];
+                };
             };
             /** @description error */
             default: {
@@ -3393,7 +5692,7 @@ export interface operations {
             };
         };
     };
-    put_Lifecycle_48: {
+    updateZoneLifecycle: {
         parameters: {
             query?: never;
             header?: never;
@@ -3403,18 +5702,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": components["schemas"]["UpdateLifecycle"];
             };
         };
         responses: {
-            /** @description success */
+            /** @description Set processed_max_age_days and auto_purge */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Lifecycle"];
+                };
             };
             /** @description error */
             default: {
@@ -3427,7 +5728,38 @@ export interface operations {
             };
         };
     };
-    get_Lineage_49: {
+    getLineage: {
+        parameters: {
+            query?: {
+                namespace?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The DAG: pipeline, table and landing nodes; produces/ref/landing_input edges */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lineage"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getRetentionConfig: {
         parameters: {
             query?: never;
             header?: never;
@@ -3436,12 +5768,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description System retention settings */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["RetentionConfig"];
+                };
             };
             /** @description error */
             default: {
@@ -3454,7 +5788,40 @@ export interface operations {
             };
         };
     };
-    get_RetentionConfig_50: {
+    updateRetentionConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateRetentionConfig"];
+            };
+        };
+        responses: {
+            /** @description Change retention settings (partial) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetentionConfig"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getRetentionStatus: {
         parameters: {
             query?: never;
             header?: never;
@@ -3463,12 +5830,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Reaper status and the statistics of its last run */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ReaperStatus"];
+                };
             };
             /** @description error */
             default: {
@@ -3481,38 +5850,7 @@ export interface operations {
             };
         };
     };
-    put_RetentionConfig_50: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: {
-            content: {
-                "application/json": Record<string, never>;
-            };
-        };
-        responses: {
-            /** @description success */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    get_RetentionStatus_51: {
+    runRetention: {
         parameters: {
             query?: never;
             header?: never;
@@ -3521,43 +5859,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description success */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    post_RetentionRun_52: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: {
-            content: {
-                "application/json": Record<string, never>;
-            };
-        };
-        responses: {
-            /** @description success */
+            /** @description Run the reaper now; returns what it pruned */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ReaperRun"];
+                };
             };
             /** @description error */
             default: {
@@ -3570,21 +5879,28 @@ export interface operations {
             };
         };
     };
-    get_Audit_53: {
+    listAudit: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size (1-200) */
+                limit?: number;
+                /** @description Rows to skip */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description success */
+            /** @description Audit log of every mutation (newest first) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["AuditLog"];
+                };
             };
             /** @description error */
             default: {
@@ -3597,7 +5913,7 @@ export interface operations {
             };
         };
     };
-    get_OpenAPI: {
+    getOpenAPI: {
         parameters: {
             query?: never;
             header?: never;
@@ -3606,12 +5922,23 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OpenAPI 3.1 */
+            /** @description This document (OpenAPI 3.1) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["OpenAPIDocument"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
