@@ -89,7 +89,7 @@ def prepare_table(data_dir: Path, rows: int) -> str:
     from rat_jupyter.core.workspace import Workspace
 
     settings = Settings(data_dir=data_dir, concurrency=1)
-    with Workspace.open(settings, server=False) as ws:
+    with Workspace.open(settings, server=True) as ws:  # no server runs yet: this script executes its own run
         pid = ws.pid(NAMESPACE, LAYER, NAME)
         table = ws.catalog.load(pid)
         snap = table.metadata.snapshot_by_name("main") if table is not None else None
