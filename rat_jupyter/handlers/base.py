@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel, ValidationError
-from tornado import web
+from tornado import httputil, web
 
 from ..core.errors import Invalid, NotFound, RatError, TooLarge
 from ..core.models import MAX_INT, error_message, strict_replies_on
@@ -27,6 +28,8 @@ from ..core.models import MAX_INT, error_message, strict_replies_on
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 MAX_JSON_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 64  # the models nest a few levels; anything deeper is refused while the body streams in
+_JSON_STRUCTURE = re.compile(rb'[\[\]{}"\\]')
 AUTH_RESOURCE = "rat"
 __all__ = ["MAX_INT", "AuditWriter", "Op", "RatAPIHandler", "StreamLimiter", "endpoint"]
 
@@ -96,8 +99,78 @@ def endpoint(method: Callable[..., Any]) -> Callable[..., Any]:
     return web.authenticated(authorized(method))
 
 
+class BodyReader:
+    """Collects a request body as it streams in, never holding more than ``limit`` bytes, and tracks the JSON
+    nesting depth on the way (strings and escapes understood), so an oversized or deeply nested body is
+    refused without being buffered or parsed."""
+
+    def __init__(self, limit: int, json_depth: int | None) -> None:
+        self.limit = limit
+        self.max_depth = json_depth
+        self.size = 0
+        self.too_large = False
+        self.too_deep = False
+        self._chunks: list[bytes] = []
+        self._depth = 0
+        self._in_string = False
+        self._escaped = False
+
+    def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.too_large or self.too_deep:
+            return
+        if self.size > self.limit:
+            self.too_large = True
+            self._chunks.clear()
+            return
+        if self.max_depth is not None:
+            self._scan(chunk)
+        self._chunks.append(chunk)
+
+    def _scan(self, chunk: bytes) -> None:
+        skip = 0 if self._escaped else -1  # the byte after a backslash inside a string is not structure
+        self._escaped = False
+        for match in _JSON_STRUCTURE.finditer(chunk):
+            at = match.start()
+            if at == skip:
+                continue
+            char = match.group()
+            if self._in_string:
+                if char == b"\\":
+                    if at + 1 == len(chunk):
+                        self._escaped = True  # the escaped byte starts the next chunk
+                    else:
+                        skip = at + 1
+                elif char == b'"':
+                    self._in_string = False
+            elif char == b'"':
+                self._in_string = True
+            elif char in (b"[", b"{"):
+                self._depth += 1
+                if self.max_depth is not None and self._depth > self.max_depth:
+                    self.too_deep = True
+                    self._chunks.clear()
+                    return
+            elif char in (b"]", b"}"):
+                self._depth -= 1
+
+    def data(self) -> bytes:
+        if self.too_large:
+            raise TooLarge(f"request body is larger than {self.limit} bytes")
+        if self.too_deep:
+            raise Invalid(f"request body is nested too deeply (more than {self.max_depth} levels)")
+        return b"".join(self._chunks)
+
+
+@web.stream_request_body
 class RatAPIHandler(APIHandler):
-    """Every RAT route derives from this. Subclasses declare one ``Op`` per HTTP method in ``ops``."""
+    """Every RAT route derives from this. Subclasses declare one ``Op`` per HTTP method in ``ops``.
+
+    Bodies stream in (``data_received``) through a ``BodyReader`` with the route's limit: a declared
+    ``Content-Length`` over it is answered 413 before the body is read, a chunked one stops being kept once it
+    passes the limit, and JSON nesting is checked as the bytes arrive."""
+
+    _reader: BodyReader | None = None
 
     auth_resource = AUTH_RESOURCE
     ops: dict[str, Op] = {}
@@ -116,6 +189,30 @@ class RatAPIHandler(APIHandler):
         limit = self.body_limit()
         if length and length.isdigit() and int(length) > limit:
             raise TooLarge(f"request body is larger than {limit} bytes")
+        multipart = self.request.headers.get("Content-Type", "").startswith("multipart/")
+        self._reader = BodyReader(limit, None if multipart else MAX_JSON_DEPTH)
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._reader is None:  # not authenticated: prepare answered already; keep nothing
+            return
+        self._reader.feed(chunk)
+
+    def raw_body(self) -> bytes:
+        """The whole body (once it has arrived): 413 past the route's limit, 400 when nested too deeply."""
+        if self._reader is None:
+            return self.request.body or b""
+        data = self._reader.data()
+        self.request.body = data
+        return data
+
+    def form(self) -> tuple[dict[str, list[bytes]], dict[str, list[httputil.HTTPFile]]]:
+        """A ``multipart/form-data`` body as (fields, files): tornado parses forms only for bodies it buffered."""
+        data = self.raw_body()
+        fields: dict[str, list[bytes]] = {}
+        files: dict[str, list[httputil.HTTPFile]] = {}
+        httputil.parse_body_arguments(self.request.headers.get("Content-Type", ""), data, fields, files,
+                                      self.request.headers)
+        return fields, files
 
     def body_limit(self) -> int:
         return MAX_JSON_BYTES
@@ -134,9 +231,7 @@ class RatAPIHandler(APIHandler):
         """The request body parsed with the operation's ``body`` model (400 naming the field otherwise)."""
         model = self.op.body
         assert model is not None, f"{type(self).__name__}.{self.request.method} declares no body model"
-        raw = self.request.body or b"{}"
-        if len(raw) > self.body_limit():
-            raise TooLarge(f"request body is larger than {self.body_limit()} bytes")
+        raw = self.raw_body() or b"{}"
         try:
             data = json.loads(raw.decode("utf-8") or "{}")
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -170,15 +265,18 @@ class RatAPIHandler(APIHandler):
         model = op.also.get(code) or op.response
         assert model is not None, f"{type(self).__name__}.{self.request.method} declares no response model"
         try:
-            payload = model.model_validate(data).model_dump(mode="json")
+            text = model.model_validate(data).model_dump_json()  # serialised by pydantic-core, not json.dumps
         except ValidationError as exc:
             # The server broke its own contract: a bug to fix, never the client's fault. The handler tests
             # (strict replies) fail on it; a running server logs it and still answers with what it has.
             if strict_replies_on():
                 raise RuntimeError(f"reply of {op.id} does not match {model.__name__}: {exc}") from None
             self.log.error("reply of %s does not match %s: %s", op.id, model.__name__, exc)
-            payload = data
-        self.write_json(payload, code)
+            self.write_json(data, code)
+            return
+        self.set_status(code)
+        self.set_header("Content-Type", "application/json")
+        self.finish(text)
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)

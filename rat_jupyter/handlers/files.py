@@ -75,13 +75,14 @@ class UploadHandler(RatAPIHandler):
 
     @endpoint
     async def post(self) -> None:
-        files = self.request.files.get("file") or []
+        fields, uploads = self.form()
+        files = uploads.get("file") or []
         if len(files) != 1:
             raise Invalid("exactly one multipart field 'file' is required")
         upload = files[0]
         if len(upload["body"]) > self.ws.settings.max_upload_bytes:
             raise TooLarge(f"file is larger than {self.ws.settings.max_upload_bytes} bytes")
-        path = _raw_arg(self.request.body_arguments, "path")
+        path = _raw_arg(fields, "path")
         if not path:
             raise Invalid("multipart field 'path' is required")
         if path.endswith("/"):

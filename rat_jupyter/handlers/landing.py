@@ -9,8 +9,8 @@ from ..core.errors import Invalid, TooLarge
 from .base import Op, RatAPIHandler, endpoint
 
 
-def _one_upload(handler: RatAPIHandler) -> dict[str, Any]:
-    files = handler.request.files.get("file") or []
+def _one_upload(handler: RatAPIHandler) -> Any:
+    files = handler.form()[1].get("file") or []
     if len(files) != 1:
         raise Invalid("exactly one multipart field 'file' is required")
     if len(files[0]["body"]) > handler.ws.settings.max_upload_bytes:

@@ -200,3 +200,35 @@ async def test_replies_carry_real_json_types(api: Api) -> None:
     status, result = await api("POST", "query", {"sql": "SELECT sum(x) AS s, 1.5::DECIMAL(4,2) AS d, "
                                                         "'inf'::DOUBLE AS f FROM range(4) t(x)"})
     assert status == 200 and result["rows"] == [{"s": 6, "d": 1.5, "f": None}], result
+
+
+async def test_chunked_bodies_are_limited_and_depth_checked_while_they_stream(
+        http_server_client: Any, jp_auth_header: dict[str, str], jp_base_url: str) -> None:
+    """Without a Content-Length the body is refused by what arrives: past the route's limit nothing more is
+    kept (413 once it ends), and nesting past the models' depth is refused as the bytes come in (400)."""
+    sent = {"bytes": 0}
+
+    def producer(chunks: list[bytes]) -> Any:
+        async def produce(write: Any) -> None:
+            for chunk in chunks:
+                sent["bytes"] += len(chunk)
+                await write(chunk)
+        return produce
+
+    async def post(chunks: list[bytes]) -> tuple[int, dict[str, Any]]:
+        resp = await http_server_client.fetch(
+            f"{jp_base_url}rat/api/v1/namespaces", method="POST", headers=dict(jp_auth_header),
+            body_producer=producer(chunks), raise_error=False, request_timeout=60)
+        assert "Content-Length" not in resp.request.headers
+        return resp.code, json.loads(resp.body)
+
+    big = [b'{"name": "shop", "description": "'] + [b"x" * 65536] * 40 + [b'"}']  # 2.5 MB, limit 1 MB
+    status, error = await post(big)
+    assert (status, error["code"]) == (413, "TOO_LARGE") and sent["bytes"] > 2_000_000
+    status, error = await post([b'{"name": "shop", "description": ', b"[" * 40, b"[" * 40, b"]" * 80, b"}"])
+    assert (status, error["code"]) == (400, "INVALID_ARGUMENT") and "nested too deeply" in error["message"]
+    # brackets, quotes and backslashes inside strings are text, also when a chunk ends mid-escape
+    tricky = 'a [{"q\\"} [[[ ' * 30
+    encoded = json.dumps({"name": "shop", "description": tricky}).encode()
+    status, body = await post([encoded[i:i + 1] for i in range(len(encoded))])
+    assert status == 201 and body["description"] == tricky, body
