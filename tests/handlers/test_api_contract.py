@@ -232,3 +232,25 @@ async def test_chunked_bodies_are_limited_and_depth_checked_while_they_stream(
     encoded = json.dumps({"name": "shop", "description": tricky}).encode()
     status, body = await post([encoded[i:i + 1] for i in range(len(encoded))])
     assert status == 201 and body["description"] == tricky, body
+
+
+async def test_shared_handler_services_belong_to_the_server_not_to_modules(api: Api, jp_serverapp: Any) -> None:
+    from rat_jupyter.handlers import base, runs, schedules, stop_services
+    from rat_jupyter.handlers.base import AuditWriter, StreamLimiter
+    from rat_jupyter.handlers.identity import RatIdentityProvider
+
+    settings = jp_serverapp.web_app.settings
+    assert isinstance(settings["rat_audit_writer"], AuditWriter)
+    assert isinstance(settings["rat_sse_limiter"], StreamLimiter) and settings["rat_sse_limiter"].open_streams == 0
+    assert isinstance(settings["rat_webhook_limiter"], schedules.WebhookLimiter)
+    assert not hasattr(base, "AUDIT_WRITER") and not hasattr(runs, "_streams")
+    assert not hasattr(schedules, "WEBHOOK_LIMIT")
+    assert isinstance(jp_serverapp.identity_provider, RatIdentityProvider)
+    # stopping writes what is queued, then refuses more
+    writer, written = AuditWriter(), []
+    for i in range(100):
+        writer.submit(written.append, i)
+    stop_services({"rat_audit_writer": writer})
+    assert written == list(range(100))
+    with pytest.raises(RuntimeError):
+        writer.submit(written.append, 100)
