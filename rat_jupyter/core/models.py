@@ -981,14 +981,25 @@ class Lifecycle(Response):
     auto_purge: Flag
 
 
-class LineageNode(Response):
+class LineageRun(Response):
     id: str
+    status: RunStatus
+    started_at: str | None = None
+    duration_ms: int | None = None
+
+
+class LineageQuality(Response):
+    total: int = Field(description="quality tests of the pipeline")
+
+
+class LineageNode(Response):
+    id: str = Field(description="pipeline:ns.layer.name, table:ns.layer.name or landing:ns.zone")
     type: Literal["pipeline", "table", "landing"]
     namespace: str
     layer: str | None = None
     name: str
-    quality: dict[str, int] | None = None
-    latest_run: dict[str, Any] | None = None
+    quality: LineageQuality | None = Field(None, description="pipelines only")
+    latest_run: LineageRun | None = Field(None, description="pipelines only")
 
 
 class LineageEdge(Response):
