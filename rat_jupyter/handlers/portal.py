@@ -115,5 +115,5 @@ def portal_routes() -> list[tuple[str, type]]:
     return [
         ("/rat", PortalRedirectHandler),
         ("/rat/assets/(.*)", PortalAssetHandler),
-        (r"/rat/?((?!api(?:/|$)).*)", PortalPageHandler),
+        (r"/rat/((?!api(?:/|$)).*)", PortalPageHandler),
     ]
