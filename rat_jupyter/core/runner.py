@@ -24,7 +24,7 @@ from pyiceberg.table.refs import SnapshotRefType
 from pyiceberg.table.update import AssertRefSnapshotId, RemoveSnapshotRefUpdate, SetSnapshotRefUpdate
 
 from . import engine, fastwrite, strategies
-from .errors import Conflict, NotFound, RatError, RunCancelled, TemplateError
+from .errors import Conflict, Invalid, NotFound, RatError, RunCancelled, TemplateError
 from .landing import LandingPins
 from .names import PipelineId
 from .pipelines import PipelineSpec, QualityTest, load_spec
@@ -208,7 +208,17 @@ class Session:
         )
 
     def execute_sql(self, sql: str) -> pa.Table:
-        out = self.query(lambda: self.conn.execute(sql).arrow())
+        def run() -> Any:
+            result = self.conn.execute(sql)
+            for column, kind, *_ in result.description or ():
+                if str(kind) == "TIME WITH TIME ZONE":  # Arrow has no zoned time: the offset would be lost
+                    who = f"pipeline {self.pid}: " if self.pid else ""
+                    raise Invalid(
+                        f"{who}column '{column}' has type TIME WITH TIME ZONE, which Iceberg cannot store. "
+                        "Cast it in the query, e.g. to TIME (in UTC) or VARCHAR.")
+            return result.arrow()
+
+        out = self.query(run)
         if isinstance(out, pa.RecordBatchReader):
             out = out.read_all()
         return out
@@ -281,6 +291,11 @@ class _SqlError(RatError):
 class _PipelineError(RatError):
     code = "PIPELINE_ERROR"
     status = 422
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:300] if lines else "no message"
 
 
 def _python_line(exc: BaseException) -> int | None:
@@ -437,7 +452,10 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
         outcome.error = f"commit rejected, main was not changed: {exc}"
         reporter.log("error", outcome.error)
     except Exception as exc:  # noqa: BLE001 - a run must always end with a status
-        outcome.status, outcome.error = "failed", f"{type(exc).__name__}: {exc}"
+        # one line: libraries (pyiceberg's schema tables …) put drawings and dumps after the first line;
+        # the whole message and the traceback go to the debug log
+        outcome.status, outcome.error = "failed", f"pipeline {pid}: {type(exc).__name__}: {_first_line(exc)}"
+        reporter.log("debug", f"{type(exc).__name__}: {exc}")
         reporter.log("error", f"Run failed: {outcome.error}")
         reporter.log("debug", traceback.format_exc())
     finally:

@@ -127,6 +127,7 @@ def test_types_are_written(workspace: Workspace, ns: str, expr: str, expected: o
 
 @pytest.mark.parametrize(("expr", "what"), [
     ("INTERVAL 1 DAY", "interval"), ("union_value(k := 1)", "union"), ("1::VARINT", "bignum"),
+    ("TIMETZ '10:00:00+01'", "TIME WITH TIME ZONE"), ("[INTERVAL 1 DAY]", "interval"),
 ])
 def test_types_iceberg_cannot_store_are_refused_naming_the_column(workspace: Workspace, ns: str, expr: str,
                                                                  what: str) -> None:
