@@ -14,6 +14,7 @@ from pathlib import Path
 from .core.errors import Conflict
 from .core.settings import Settings
 from .core.workspace import Workspace
+from .kernel.frontdoor import open_workspace
 
 NS = "demo"
 REGIONS = ["north", "south", "east", "west"]
@@ -138,15 +139,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--no-run", action="store_true")
     args = parser.parse_args(argv)
-    settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
-    with Workspace.open(settings, server=False) as ws:
-        runs = seed(ws, run=not args.no_run)
+    settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings.from_env()
+    # A running server on this data directory executes the demo's runs (client mode); else this process does.
+    door = open_workspace(settings)
+    try:
+        runs = seed(door.workspace, run=not args.no_run)
         if not runs:
             print(f"demo namespace ready in {settings.data_dir}")
         for r in runs:
             print(f"  {r!r}{' — ' + str(r.error) if getattr(r, 'error', None) else ''}")
         failed = [r for r in runs if getattr(r, "status", "") != "success"]
         return 1 if failed else 0
+    finally:
+        door.close()
 
 
 if __name__ == "__main__":

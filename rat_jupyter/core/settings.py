@@ -11,6 +11,8 @@ from typing import Any
 ENV_SETTINGS = "RAT_SETTINGS"
 ENV_SERVER = "RAT_SERVER"  # set by a Jupyter server for its kernels: JSON {url, pid, server_id}; see docs/notebooks.md
 DEFAULT_EXECUTOR = "rat_jupyter.core.executor:LocalProcessExecutor"
+# what a server's kernels get: previews and tests in the kernel's own process, never worker processes
+CLIENT_EXECUTOR = "rat_jupyter.kernel.inprocess:InProcessExecutor"
 # catalog_properties keys that hold credentials: never exported to kernels (see Settings.to_client_json)
 _SECRET_WORDS = ("secret", "password", "token", "credential", "key")
 
@@ -106,7 +108,8 @@ class Settings:
         return json.dumps(data)
 
     def to_client_json(self) -> str:
-        """The settings a kernel started by the server gets: no S3 keys, no credential-like catalog properties.
+        """The settings a kernel started by the server gets: no S3 keys, no credential-like catalog properties,
+        and the in-process executor (a kernel submits runs; it never starts worker processes).
 
         A kernel reads tables (DuckDB over the catalog) and writes ``pending`` runs to the state store, so it
         keeps ``catalog_uri`` and ``state_url`` as configured (a password in one of those URLs is what that
@@ -115,6 +118,7 @@ class Settings:
         ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (see :meth:`from_env`).
         """
         data = json.loads(self.to_json())
+        data["executor_class"] = CLIENT_EXECUTOR
         data["s3"].pop("access_key_id", None)
         data["s3"].pop("secret_access_key", None)
         data["catalog_properties"] = {k: v for k, v in self.catalog_properties.items()

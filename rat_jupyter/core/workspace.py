@@ -38,7 +38,7 @@ from .names import (
 from .pipelines import SOURCE_FILES, TEST_DIR, digest, load_spec, parse_test, validate_file, validate_files
 from .pipelines import dependencies as parse_dependencies
 from .runs import RunManager
-from .settings import Settings
+from .settings import CLIENT_EXECUTOR, Settings
 
 VERSIONS = ("published", "draft")
 
@@ -82,6 +82,8 @@ class Workspace:
     @classmethod
     def open(cls, settings: Settings | None = None, *, server: bool = True, warm: bool = False) -> Workspace:
         settings = settings or Settings()
+        if settings.executor_class == CLIENT_EXECUTOR:
+            server = False  # a kernel's settings (exported by its server): it submits runs, never executes them
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         ws = cls(settings, open_storage(settings.resolved_storage_url, settings.s3),
                  open_state(settings.resolved_state_url), server=server)

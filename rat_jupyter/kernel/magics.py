@@ -2,14 +2,18 @@
 
 ``%%rat sql`` runs a cell through the same :class:`~rat_jupyter.kernel.session.NotebookSession` as the RAT
 SQL kernel, so SQL behaves identically in both. The other subcommands call the
-:class:`~rat_jupyter.core.workspace.Workspace` facade directly — the same state store the Jupyter server
-uses, so a ``%rat run`` shows up in the server's run history like any other run.
+:class:`~rat_jupyter.core.workspace.Workspace` facade, opened by :func:`~rat_jupyter.kernel.frontdoor.
+open_workspace`: inside a Jupyter server's kernel it is a client (``%rat run`` submits pending runs the
+server executes and follows their logs; no worker process starts in the kernel), without a server it is
+local mode (the process executes its own runs, and says so).
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import getpass
+import os
 import re
 import shlex
 import signal
@@ -21,12 +25,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pyarrow as pa
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Enum, Float, Integer, Unicode, observe
+from traitlets import Bool, Enum, Float, Integer, Unicode, observe
 
-from ..core.errors import RatError, Unprocessable
+from ..core.errors import Conflict, RatError, Unprocessable
 from ..core.names import PipelineId
 from ..core.settings import Settings
 from .display import STATUS_COLOURS, Rich, html_listing, mime_bundle
+from .frontdoor import FrontDoor, open_workspace
 from .lineage import lineage_svg
 from .session import DEFAULT_DISPLAY_LIMIT, CellError, NotebookSession, arrow_to_pandas
 
@@ -34,6 +39,8 @@ if TYPE_CHECKING:
     from ..core.workspace import Workspace
 
 TERMINAL = ("success", "failed", "cancelled", "skipped")
+UNSUCCESSFUL = ("failed", "cancelled", "skipped")
+PENDING_HINT_SECONDS = 10.0  # a client's run still unclaimed after this long: say who should claim it
 USAGE = """\
 %rat — the RAT lakehouse from a notebook:
   %%rat sql [--out NAME] [--namespace NS]        run the cell as Jinja SQL; shows a table, --out keeps it
@@ -45,7 +52,8 @@ USAGE = """\
   %rat lineage [NS]                              the pipeline DAG as a picture
   %rat publish PIPELINE [-m MESSAGE]             publish the draft as a new version
 Settings: %config RatMagics.display_limit = 20 | .output = "pandas"|"polars"|"arrow" | .namespace = "ns"
-          | .workers = 1 (worker processes for runs, set before the first %rat)"""
+          | .raise_on_failure = False (a failed %rat run does not stop "Run All")
+          | .workers = 1 (local mode only: worker processes for runs, set before the first %rat)"""
 _SQL_OPTION_RE = re.compile(r"^\s*(--out|--namespace|-o|-n)(?:=|\s+)(\S+)")
 
 
@@ -58,6 +66,17 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser(name: str) -> _Parser:
     return _Parser(prog=f"%rat {name}", add_help=False)
+
+
+class RunFailed(CellError):
+    """``%rat run`` ended with failed, cancelled or skipped runs: one short line, so "Run All" stops there.
+
+    ``runs`` are the :class:`~rat_jupyter.core.workspace.RunView` of every run the command started.
+    """
+
+    def __init__(self, message: str, runs: list[Any]) -> None:
+        super().__init__(message, ename="RunFailed")
+        self.runs = runs
 
 
 class _Progress:
@@ -117,44 +136,58 @@ class RatMagics(Magics):
                   help="What `df = %rat sql ...` and `--out` return.").tag(config=True)
     namespace = Unicode(None, allow_none=True, help="Namespace for `layer.name` refs (default: the first one, "
                                                     "or $RAT_NAMESPACE).").tag(config=True)
-    workers = Integer(0, help="Worker processes for %rat run/preview/tests (0: the RAT default). "
+    workers = Integer(0, help="Local mode only: worker processes for %rat run (0: the RAT default). "
                               "Read when the first %rat command opens the workspace.").tag(config=True)
     poll_interval = Float(0.2, help="Seconds between polls of a run's log while %rat run waits.").tag(config=True)
+    raise_on_failure = Bool(True, help="%rat run raises RunFailed when a run fails, is cancelled or skipped, so "
+                                       "'Run All' stops at that cell.").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._session: NotebookSession | None = None
+        self._door: FrontDoor | None = None
         self._pool_ready = False
+        self.last_runs: list[Any] = []  # the runs of the last %rat run, also when it raised RunFailed
+
+    @property
+    def door(self) -> FrontDoor:
+        """Client of the server that started this kernel, or local mode (see :mod:`.frontdoor`)."""
+        if self._door is None:
+            settings = Settings.from_env()
+            if self.workers > 0:
+                settings = settings.with_(concurrency=self.workers)
+            self._door = open_workspace(settings, announce=lambda text: print(text, flush=True))
+            atexit.register(self.close)
+        return self._door
 
     @property
     def session(self) -> NotebookSession:
         """Opened by the first ``%rat``: loading the extension costs nothing until it is used."""
         if self._session is None:
-            settings = Settings.from_env()
-            if self.workers > 0:
-                settings = settings.with_(concurrency=self.workers)
-            self._session = NotebookSession(settings, namespace=self.namespace, display_limit=self.display_limit)
-            atexit.register(self.close)
+            door = self.door
+            self._session = NotebookSession(door.workspace.settings, namespace=self.namespace,
+                                            display_limit=self.display_limit, workspace=door.workspace)
         return self._session
 
     @property
     def workspace(self) -> Workspace:
-        """The workspace with its worker processes started and ready (runs, previews and tests need them).
+        """The workspace, ready to take runs, previews and tests.
 
-        Jupyter interrupts a kernel by sending SIGINT to its whole process group, which includes the worker
-        processes. The workers are therefore started while SIGINT is ignored, which they inherit. Interrupting
-        a cell then stops only the cell: ``%rat run`` cancels its runs through the workspace instead.
+        In local mode it executes runs on worker processes of its own. Jupyter interrupts a kernel by sending
+        SIGINT to its whole process group, which includes the worker processes, so they are started while
+        SIGINT is ignored, which they inherit: interrupting a cell then stops only the cell, and ``%rat run``
+        cancels its runs through the state store instead. A client starts no worker process at all.
         """
         ws = self.session.workspace
-        if not self._pool_ready:
+        if not self._pool_ready and not self.door.client:
             main = threading.current_thread() is threading.main_thread()
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
             try:
-                ws.pool.wait_ready(120)
+                ws.executor.wait_ready(120)
             finally:
                 if main:
                     signal.signal(signal.SIGINT, previous)
-            self._pool_ready = True
+        self._pool_ready = True
         return ws
 
     def close(self) -> None:
@@ -162,6 +195,9 @@ class RatMagics(Magics):
         if self._session is not None:
             self._session.close()
             self._session = None
+        if self._door is not None:
+            self._door.close()
+            self._door = None
 
     @observe("namespace")
     def _namespace_changed(self, change: dict[str, Any]) -> None:
@@ -197,6 +233,10 @@ class RatMagics(Magics):
             raise
         except RatError as exc:
             raise CellError(exc.message, ename=type(exc).__name__) from None
+        except KeyboardInterrupt:
+            if command == "sql":
+                raise
+            raise CellError(f"%rat {command} interrupted", ename="KeyboardInterrupt") from None
 
     def _args(self, name: str, rest: str, build: Callable[[_Parser], None]) -> argparse.Namespace:
         parser = _parser(name)
@@ -280,8 +320,16 @@ class RatMagics(Magics):
         ))
         ws = self.workspace
         runs = ws.run_selection(self._selection(args.selection), trigger="notebook",
-                                version="draft" if args.draft else "published")
-        return self._follow(runs, verbose=args.verbose, timeout=args.timeout)
+                                version="draft" if args.draft else "published", submitted_by=_user())
+        self.last_runs = self._follow(runs, verbose=args.verbose, timeout=args.timeout)
+        bad = [r for r in self.last_runs if r.status in UNSUCCESSFUL]
+        if bad and self.raise_on_failure:
+            first = bad[0]
+            reason = f": {first.error}" if getattr(first, "error", None) else ""
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise RunFailed(f"{first.namespace}.{first.layer}.{first.name} {first.status}{reason}{more}",
+                            self.last_runs)
+        return self.last_runs
 
     def _follow(self, runs: list[Any], *, verbose: bool, timeout: float | None) -> list[Any]:
         """Print each run's log lines as they arrive and move the progress bar until every run has ended."""
@@ -294,7 +342,9 @@ class RatMagics(Magics):
         seq = dict.fromkeys(ids, 0)
         status = {r.id: r.status for r in runs}
         ended: set[str] = set()
-        deadline = None if timeout is None else time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
+        hinted = False
         bar = _Progress(len(ids), "runs" if len(ids) > 1 else label[ids[0]])
         try:
             while True:
@@ -315,18 +365,27 @@ class RatMagics(Magics):
                            ("finished with failures" if failed else "all succeeded"), failed)
                 if not active:
                     break
+                if (self.door.client and not hinted and time.monotonic() - started > PENDING_HINT_SECONDS
+                        and all(status[r] == "pending" for r in ids if r not in ended)):
+                    hinted = True
+                    where = (self.door.server or {}).get("url") or "the server"
+                    print(f"waiting for {where} to start the run(s): is the RAT server still running?", flush=True)
                 if deadline is not None and time.monotonic() > deadline:
                     print("still running; the runs continue in the background (see %rat ls)", flush=True)
                     break
                 time.sleep(self.poll_interval)
         except KeyboardInterrupt:
+            late: list[str] = []
             for rid in ids:
                 if rid not in ended:
                     try:
                         ws.cancel_run(rid)
+                    except Conflict:  # already publishing (or just ended): it finishes as it is
+                        late.append(label[rid])
                     except RatError:
                         pass
-            print("interrupted: cancelled the runs that had not finished", flush=True)
+            print("interrupted: cancelled the runs that had not finished"
+                  + (f" ({', '.join(late)} already publishing: not cancelled)" if late else ""), flush=True)
         finally:
             bar.close()
         return [RunView(ws.get_run(rid)) for rid in ids]
@@ -395,3 +454,8 @@ class RatMagics(Magics):
             raise CellError(f"{pid} is not valid, nothing was published: " + "; ".join(errors[:5]),
                             ename="Unprocessable") from None
         print(f"Published {pid} as version {out['version']}")
+
+
+def _user() -> str:
+    """Who submits a notebook's runs: the JupyterHub user when there is one, else the OS user."""
+    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
