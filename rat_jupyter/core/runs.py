@@ -257,12 +257,14 @@ class RunManager:
             free = self.executor.capacity - sum(1 for a in self._active.values() if a.future is not None)
             if free <= 0:
                 return
-            for run in self.state.claimable_runs(limit=max(50, free * 4)):
+            candidates = self.state.claimable_runs()
+            statuses = self.state.run_statuses([d for run in candidates for d in run.get("depends_on") or []])
+            for run in candidates:
                 deps = run.get("depends_on") or []
-                statuses = self.state.run_statuses(deps)
                 bad = next((d for d in deps if statuses.get(d, "failed") in NOT_SUCCEEDED), None)
                 if bad is not None:
                     if self.state.skip_run(run["id"], f"skipped: upstream {self._describe(bad)} did not succeed"):
+                        statuses[run["id"]] = "skipped"
                         self._ended(run["id"])
                         changed = True
                     continue

@@ -418,10 +418,10 @@ class SqlState:
                             [row[c] for c in cols])
         return [self.get_run(r["id"]) for r in runs]
 
-    def claimable_runs(self, limit: int = 50) -> list[dict]:
-        """Pending runs no server has claimed, oldest first."""
-        rows = self.query("SELECT * FROM runs WHERE status = 'pending' AND server_id IS NULL"
-                          f" ORDER BY created_at, id LIMIT {int(limit)}")
+    def claimable_runs(self, limit: int = 1000) -> list[dict]:
+        """Pending runs no server has claimed, oldest first (only what the claimer needs to decide)."""
+        rows = self.query("SELECT id, namespace, layer, name, version, depends_on FROM runs WHERE status = 'pending'"
+                          f" AND server_id IS NULL ORDER BY created_at, id LIMIT {int(limit)}")
         return [_decode_run(r) for r in rows]
 
     def claim_run(self, run_id: str, server_id: str, owner: str) -> bool:
@@ -473,11 +473,14 @@ class SqlState:
         return [r["id"] for r in rows]
 
     def run_statuses(self, run_ids: Sequence[str]) -> dict[str, str]:
-        if not run_ids:
-            return {}
-        marks = ",".join("?" * len(run_ids))
-        rows = self.query(f"SELECT id, status FROM runs WHERE id IN ({marks})", list(run_ids))
-        return {r["id"]: r["status"] for r in rows}
+        ids = list(dict.fromkeys(run_ids))
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.query(f"SELECT id, status FROM runs WHERE id IN ({marks})", chunk):
+                out[r["id"]] = r["status"]
+        return out
 
     def get_run(self, run_id: str) -> dict:
         row = self.one("SELECT * FROM runs WHERE id = ?", (run_id,))
