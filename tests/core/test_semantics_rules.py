@@ -223,3 +223,21 @@ def test_quality_test_sql_accepts_trailing_comments_and_semicolons(workspace: Wo
     r = run_one(workspace, ns, "silver", "t")
     assert r.status == "success", r.error
     assert [q["status"] for q in workspace.get_run(r.id)["quality"]] == ["pass", "pass", "pass"]
+
+
+def test_partitioned_tables_upsert_and_replace_partitions_in_one_snapshot(workspace: Workspace, ns: str) -> None:
+    for strategy, extra in (("incremental", {"unique_key": "id"}), ("snapshot", {"partition_column": "region"})):
+        workspace.create_pipeline(ns, "silver", strategy, source=vals("id, region, v", (1, "eu", "a"), (2, "us", "b")),
+                                  config={"merge_strategy": strategy, **extra,
+                                          "partition_by": [{"column": "region", "transform": "identity"}]})
+        workspace.publish_pipeline(ns, "silver", strategy)
+        assert run_one(workspace, ns, "silver", strategy).status == "success"
+        first = workspace.catalog.load(workspace.pid(ns, "silver", strategy)).metadata.current_snapshot_id
+        republish(workspace, ns, "silver", strategy, vals("id, region, v", (2, "eu", "B"), (3, "eu", "c")))
+        r = run_one(workspace, ns, "silver", strategy)
+        assert r.status == "success", r.error
+        table = workspace.catalog.load(workspace.pid(ns, "silver", strategy))
+        assert table.metadata.snapshot_by_id(table.metadata.current_snapshot_id).parent_snapshot_id == first
+        expected = {"incremental": [(1, "eu", "a"), (2, "eu", "B"), (3, "eu", "c")],
+                    "snapshot": [(2, "eu", "B"), (2, "us", "b"), (3, "eu", "c")]}[strategy]
+        assert rows(workspace, ns, "silver", strategy) == expected
