@@ -1024,6 +1024,15 @@ class Workspace:
                 "namespaces": len(self.state.list_namespaces()),
                 "workers": self._executor.stats().get("workers", 0) if self._executor else 0}
 
+    def executor_info(self) -> dict[str, Any]:
+        """What executes tasks here, for ``/info``: class, capacity, capabilities and live counts — never pids."""
+        executor = self.executor
+        caps = executor.capabilities
+        return {"class": f"{type(executor).__module__}:{type(executor).__qualname__}", "capacity": executor.capacity,
+                "capabilities": {"live_logs": caps.live_logs, "cooperative_cancel": caps.cooperative_cancel,
+                                 "timeout": caps.timeout},
+                "executes_runs": self.server, **executor.stats()}
+
     def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
         for name, probe in (("state", lambda: self.state.scalar("SELECT 1")),
