@@ -109,3 +109,6 @@ def test_a_second_executor_chosen_by_import_string_runs_previews_runs_and_cancel
         assert ws.catalog.load(ws.pid("n", "silver", "slow")) is None
         assert ws.readiness()["workers"] == "ok"  # no worker processes, and none expected
         assert ws.executor.submitted == ["preview", "run", "run"]
+        info = ws.executor_info()
+        assert info["class"] == "tests.core.test_ownership_executor:InlineExecutor" and info["capacity"] == 2
+        assert info["capabilities"]["timeout"] is False and "workers" not in info
