@@ -26,11 +26,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 
 from ..core.errors import Busy, Invalid, NotFound, RateLimited, RatError
 from ..core.names import PipelineId, validate_name, validate_namespace
 from ..stores.state import new_id
+from . import cron
 
 log = logging.getLogger("rat.scheduler")
 
@@ -42,7 +43,7 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def parse_cron(expr: object, timezone: object = "UTC") -> CronTrigger:
+def parse_cron(expr: object, timezone: object = "UTC") -> BaseTrigger:
     """A 5-field cron expression in an IANA time zone; a clear 400 when either is wrong."""
     if not isinstance(expr, str) or not expr.strip():
         raise Invalid("cron expression is required")
@@ -53,7 +54,9 @@ def parse_cron(expr: object, timezone: object = "UTC") -> CronTrigger:
     except (ZoneInfoNotFoundError, ValueError):
         raise Invalid(f"unknown time zone '{timezone}'") from None
     try:
-        return CronTrigger.from_crontab(expr.strip(), timezone=zone)
+        return cron.parse(expr, zone)
+    except Invalid as exc:
+        raise Invalid(f"invalid cron expression '{expr}': {exc.message}") from None
     except ValueError as exc:
         raise Invalid(f"invalid cron expression '{expr}': {exc}") from None
 

@@ -1,13 +1,14 @@
 /**
  * Next fire times of a schedule, computed in the browser exactly as the server computes them.
  *
- * The server parses 5-field cron with APScheduler 3 (`CronTrigger.from_crontab`) in an IANA time zone and
- * fires at the first slot strictly after "now". This module is a line-for-line port of that algorithm
- * (field by field on wall-clock values, increments carried through UTC, Python's `fold` rules for DST gaps
- * and overlaps), so the preview a user sees is the slot the server will pick — including APScheduler's
- * own rules, which differ from classic cron: numeric day of week counts from Monday (0 = Monday,
- * 6 = Sunday; names such as `sun` are safer) and a restricted day of month AND day of week must both
- * match. A fixture generated from the server's own `next_fire` keeps the two in step (see the tests).
+ * The server reads standard crontab(5) expressions (`rat_jupyter/scheduler/cron.py`): day of week 0-7
+ * with 0 and 7 = Sunday, names, ranges, steps and lists in every field, `@daily`-style macros, and a day of
+ * month OR a day of week when both are restricted (a field starting with `*` makes them AND). It translates
+ * them into APScheduler 3 triggers, which fire at the first slot strictly after "now". This module does the
+ * same translation (`translateCron`) and then runs a line-for-line port of APScheduler's algorithm (field by
+ * field on wall-clock values, increments carried through UTC, Python's `fold` rules for DST gaps and
+ * overlaps), so the preview a user sees is the slot the server will pick. A fixture generated from the
+ * server's own `next_fire` keeps the two in step (see the tests).
  */
 
 export type CronFieldName = 'minute' | 'hour' | 'day' | 'month' | 'day_of_week';
@@ -285,24 +286,104 @@ function compileExpression(name: Name, expr: string): Expression {
   throw new CronError(`Unrecognized expression "${expr}" for field "${name}"`);
 }
 
-/** A parsed 5-field expression. */
+// ---------------------------------------------------------------------------------------------------------
+// Standard cron → APScheduler fields (rat_jupyter/scheduler/cron.py, same messages)
+
+const MACROS: Record<string, string> = {
+  '@yearly': '0 0 1 1 *', '@annually': '0 0 1 1 *', '@monthly': '0 0 1 * *', '@weekly': '0 0 * * 0',
+  '@daily': '0 0 * * *', '@midnight': '0 0 * * *', '@hourly': '0 * * * *',
+};
+const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+const CRON_FIELDS: ReadonlyArray<readonly [string, number, number, readonly string[]]> = [
+  ['minute', 0, 59, []], ['hour', 0, 23, []], ['day of month', 1, 31, []], ['month', 1, 12, MONTHS],
+  ['day of week', 0, 7, DAY_NAMES],
+];
+const PART = /^(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:\/([0-9]+))?$/;
+const UNSUPPORTED = " ('L', '#', 'W' and '?' are not supported)";
+
+function cronValue(token: string, field: string, low: number, high: number, names: readonly string[]): number {
+  let n: number;
+  if (/^[0-9]+$/.test(token)) {
+    n = Number(token);
+  } else if (names.includes(token)) {
+    n = names.indexOf(token) + (field === 'day of week' ? 0 : low);
+  } else {
+    const unsupported = token === 'l' || token === 'w' || (/[lw]$/.test(token) && /^[0-9]+$/.test(token.slice(0, -1)));
+    throw new CronError(`'${token}' is not a valid ${field}${unsupported ? UNSUPPORTED : ''}`);
+  }
+  if (n < low || n > high) throw new CronError(`${field} ${n} is out of range (${low}-${high})`);
+  return n;
+}
+
+function expandField(text: string, index: number): Set<number> {
+  const [field, low, high, names] = CRON_FIELDS[index]!;
+  let values = new Set<number>();
+  for (const part of text.split(',')) {
+    const m = PART.exec(part);
+    if (!m) {
+      throw new CronError(`'${part}' is not valid cron syntax for the ${field} field${/[lw#?]/.test(part) ? UNSUPPORTED : ''}`);
+    }
+    const [, star, first, last, stepText] = m;
+    const step = stepText !== undefined ? Number(stepText) : 1;
+    if (step < 1 || step > high - low) throw new CronError(`step /${stepText} is out of range for the ${field} field`);
+    let start: number;
+    let stop: number;
+    if (star) {
+      start = low;
+      stop = field === 'day of week' ? 6 : high;
+    } else {
+      start = cronValue(first!, field, low, high, names);
+      stop = last ? cronValue(last, field, low, high, names) : (stepText !== undefined ? high : start);
+      if (field === 'day of week' && last === 'sun') stop = 7; // 'sat-sun' ends on Sunday, the 7 of crontab(5)
+      if (stop < start) throw new CronError(`range ${first}-${last} runs backwards in the ${field} field`);
+    }
+    for (let v = start; v <= stop; v += step) values.add(v);
+  }
+  if (index === 4) values = new Set([...values].map((v) => v % 7));
+  return values;
+}
+
+function spell(values: Set<number>, text: string, index: number): string {
+  if (text === '*') return '*';
+  const sorted = [...values].sort((a, b) => a - b);
+  return index === 4 ? sorted.map((v) => DAY_NAMES[v]!).join(',') : sorted.join(',');
+}
+
+type TriggerFields = Record<'minute' | 'hour' | 'day' | 'month' | 'day_of_week', string>;
+
+/** The APScheduler trigger(s) the server builds for an expression: two when the day fields are ORed. */
+export function translateCron(expression: string): TriggerFields[] {
+  const lowered = expression.trim().toLowerCase();
+  const fields = (MACROS[lowered] ?? lowered).split(/\s+/).filter((v) => v !== '');
+  if (fields.length !== 5) {
+    throw new CronError(`a cron expression has 5 fields (minute hour day-of-month month day-of-week), not ${fields.length}`);
+  }
+  const [minute, hour, dom, month, dow] = fields.map((f, i) => spell(expandField(f, i), f, i)) as
+    [string, string, string, string, string];
+  if (!fields[2]!.startsWith('*') && !fields[4]!.startsWith('*')) {
+    return [{ minute, hour, month, day: dom, day_of_week: '*' }, { minute, hour, month, day: '*', day_of_week: dow }];
+  }
+  return [{ minute, hour, month, day: dom, day_of_week: dow }];
+}
+
+/** A parsed 5-field expression: one APScheduler field list per trigger (two when the day fields are ORed). */
 export interface CronSchedule {
   expression: string;
-  fields: Field[];
+  triggers: Field[][];
 }
 
 /** Parse like the server does; throws `CronError` with the server's wording when it would refuse. */
 export function parseCron(expression: string): CronSchedule {
-  const values = expression.trim().split(/\s+/).filter((v) => v !== '');
-  if (values.length !== 5) {
-    throw new CronError(`Wrong number of fields; got ${values.length}, expected 5`);
-  }
-  const [minute, hour, day, month, dow] = values as [string, string, string, string, string];
-  const given: Partial<Record<Name, string>> = { minute, hour, day, month, day_of_week: dow };
   const order: Name[] = ['year', 'month', 'day', 'week', 'day_of_week', 'hour', 'minute', 'second'];
-  // fields after the last one given default to their minimum (only `second` here), the others to '*'
-  const fields = order.map((name) => compileField(name, given[name] ?? (name === 'second' ? '0' : '*')));
-  return { expression: expression.trim(), fields };
+  const triggers = translateCron(expression).map((given: Partial<Record<Name, string>>) =>
+    // fields after the last one given default to their minimum (only `second` here), the others to '*'
+    order.map((name) => compileField(name, given[name] ?? (name === 'second' ? '0' : '*'))));
+  return { expression: expression.trim(), triggers };
+}
+
+/** One APScheduler trigger's fields. */
+interface Schedule {
+  fields: Field[];
 }
 
 function wallToDate(values: Record<string, number>): Parts {
@@ -312,7 +393,7 @@ function wallToDate(values: Record<string, number>): Parts {
   };
 }
 
-function incrementFieldValue(s: CronSchedule, d: Wall, fieldnumIn: number, tz: string): [Wall, number] {
+function incrementFieldValue(s: Schedule, d: Wall, fieldnumIn: number, tz: string): [Wall, number] {
   let fieldnum = fieldnumIn;
   const values: Record<string, number> = {};
   let i = 0;
@@ -351,7 +432,7 @@ function incrementFieldValue(s: CronSchedule, d: Wall, fieldnumIn: number, tz: s
   return [fromUtc(toUtc(d, tz) + difference, tz), fieldnum];
 }
 
-function setFieldValue(s: CronSchedule, d: Wall, fieldnum: number, value: number): Wall {
+function setFieldValue(s: Schedule, d: Wall, fieldnum: number, value: number): Wall {
   const values: Record<string, number> = {};
   s.fields.forEach((field, i) => {
     if (!field.real) return;
@@ -363,12 +444,12 @@ function setFieldValue(s: CronSchedule, d: Wall, fieldnum: number, value: number
 }
 
 /** The first fire time at or after `fromMs` (whole seconds), as a UTC epoch in ms; null if none. */
-function nextAtOrAfter(s: CronSchedule, fromMs: number, tz: string): number | null {
+function nextAtOrAfter(s: Schedule, fromMs: number, tz: string): number | null {
   let next = fromUtc(Math.ceil(fromMs / 1000) * 1000, tz);
   let fieldnum = 0;
   let guard = 0;
   while (fieldnum >= 0 && fieldnum < s.fields.length) {
-    if (++guard > 500_000) return null;
+    if (++guard > 100_000) return null;
     const field = s.fields[fieldnum]!;
     const current = getValue(field, next);
     const candidate = nextValue(field, next);
@@ -399,7 +480,11 @@ export function nextFireTimes(expression: string | CronSchedule, timeZone: strin
   const out: Date[] = [];
   let from = after.getTime();
   for (let i = 0; i < count; i++) {
-    const next = nextAtOrAfter(s, from + 1, timeZone);
+    let next: number | null = null;
+    for (const fields of s.triggers) { // the earliest of the triggers (APScheduler's OrTrigger)
+      const candidate = nextAtOrAfter({ fields }, from + 1, timeZone);
+      if (candidate !== null && (next === null || candidate < next)) next = candidate;
+    }
     if (next === null) break;
     out.push(new Date(next));
     from = next;
@@ -419,7 +504,7 @@ export function cronProblem(expression: string, timeZone: string): string | null
   }
 }
 
-/** Common schedules for the shortcut buttons (weekday names, because APScheduler counts from Monday). */
+/** Common schedules for the shortcut buttons. */
 export const CRON_SHORTCUTS: ReadonlyArray<{ label: string; cron: string }> = [
   { label: 'Every 15 minutes', cron: '*/15 * * * *' },
   { label: 'Hourly', cron: '0 * * * *' },
