@@ -13,7 +13,7 @@ export const RUNS_REFRESH_MS = 5000;
 
 /** Runs, newest first: status, trigger, duration and end time. Refreshes every 5 s while the tab is visible
  * (hidden tabs do not poll). */
-export function Runs() {
+export function Runs({ refreshMs = RUNS_REFRESH_MS }: { refreshMs?: number }) {
   const api = useApi();
   const visible = usePageVisible();
   const [params, setParams] = useSearchParams();
@@ -23,7 +23,7 @@ export function Runs() {
   const runs = useData(
     ["runs", status, namespace, pipeline],
     () => api.listRuns({ status, namespace, pipeline, limit: 200, sort: "-created_at" }),
-    { refreshInterval: visible ? RUNS_REFRESH_MS : 0, keepPreviousData: true },
+    { refreshInterval: visible ? refreshMs : 0, keepPreviousData: true },
   );
   const set = (k: string, v: string): void => {
     const next = new URLSearchParams(params);
@@ -52,7 +52,7 @@ export function Runs() {
     <div className="rat-page">
       <PageHeader title="Runs">
         <span className="rat-muted" aria-live="polite">
-          {visible ? `auto-refresh every ${RUNS_REFRESH_MS / 1000} s` : "paused while hidden"}
+          {visible ? `auto-refresh every ${refreshMs / 1000} s` : "paused while hidden"}
           {runs.data ? ` · ${runs.data.total} runs` : ""}
         </span>
       </PageHeader>
