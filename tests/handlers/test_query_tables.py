@@ -224,11 +224,12 @@ async def test_queries_and_table_routes_always_see_the_latest_published_snapshot
     assert (await api("GET", "tables"))[1]["tables"][0]["row_count"] == 2
 
     status, body = await api("GET", "tables/shop/bronze/orders/history")
-    snaps = body["snapshots"]  # a full refresh commits an overwrite (delete + append snapshots)
+    snaps = body["snapshots"]  # a full refresh commits ONE overwrite snapshot (docs/strategies.md)
     assert status == 200 and body["total"] == len(snaps) >= 2, body
     assert [s["timestamp"] for s in snaps] == sorted((s["timestamp"] for s in snaps), reverse=True)
     assert [s["parent_id"] for s in snaps] == [s["snapshot_id"] for s in snaps[1:]] + [None]
     newest, oldest = snaps[0], snaps[-1]
     assert (newest["total_records"], oldest["total_records"]) == (2, 3)
-    assert (newest["operation"], oldest["operation"]) == ("append", "append")
+    assert (newest["operation"], oldest["operation"]) == ("overwrite", "append")
+    assert newest["parent_id"] == oldest["snapshot_id"]
     assert newest["snapshot_id"] == (await api("GET", "tables/shop/bronze/orders"))[1]["snapshot_id"]
