@@ -63,7 +63,10 @@ function CronInput({ cron, setCron, timezone, setTimezone, idPrefix }: {
           <Button key={s.cron} variant="ghost" onClick={() => setCron(s.cron)} aria-pressed={cron === s.cron}>{s.label}</Button>
         ))}
       </div>
-      <p className="rat-muted">Weekdays are safest by name (<code>mon-fri</code>): in numbers the scheduler counts 0 as Monday.</p>
+      <p className="rat-muted">
+        Standard cron: weekday 0 and 7 are Sunday (names work too: <code>mon-fri</code>); when both a day of the month
+        and a weekday are given, either one fires; <code>@daily</code>, <code>@hourly</code>… are accepted.
+      </p>
       <TextField label="Time zone" value={timezone} onChange={(e) => setTimezone(e.target.value)} list={`${idPrefix}-zones`}
         spellCheck={false} />
       <datalist id={`${idPrefix}-zones`}>{zones.map((z) => <option key={z} value={z} />)}</datalist>
