@@ -14,6 +14,7 @@ import { useApi } from "../context";
 import { useData } from "../data";
 import { resources } from "../resources";
 import { LayoutClient, LayoutSuperseded } from "./client";
+import type { Engine } from "./layout";
 import {
   adjacency, matching, neighbourhood, NODE_SIZE, subgraph, syntheticGraph,
   type Grouping, type LayoutResult, type LineageGraph, type LineageNode,
@@ -91,7 +92,9 @@ function LineageInner() {
   const grouping = (["none", "namespace", "layer"].includes(params.get("group") ?? "") ? params.get("group") : "layer") as Grouping;
   const focus = params.get("focus") ?? "";
   const depth = Math.min(6, Math.max(1, Number(params.get("depth") ?? 2) || 2));
+  // measurement hooks: a synthetic graph of N nodes, and the engine forced (elk | layered)
   const synthetic = Number(params.get("synthetic") ?? 0);
+  const engine = (["elk", "layered"].includes(params.get("engine") ?? "") ? params.get("engine") : "auto") as Engine;
   const [search, setSearch] = useState("");
   const [expanded, setExpanded] = useState<Set<string>>(new Set());
   const navigate = useNavigate();
@@ -126,7 +129,7 @@ function LineageInner() {
     layoutClient.current ??= new LayoutClient();
     const started = performance.now();
     setLayoutError(null);
-    layoutClient.current.layout(sub, grouping).then(
+    layoutClient.current.layout(sub, grouping, engine).then(
       (result) => {
         setLayout({ result, graph: sub, hidden: hood.hidden });
         setLayoutMs(performance.now() - started);
@@ -135,7 +138,7 @@ function LineageInner() {
         if (!(e instanceof LayoutSuperseded)) setLayoutError(e);
       },
     );
-  }, [graph, adj, focus, depth, expanded, grouping]);
+  }, [graph, adj, focus, depth, expanded, grouping, engine]);
 
   const onExpand = useMemo(() => (id: string) => setExpanded((s) => new Set(s).add(id)), []);
 
@@ -177,7 +180,7 @@ function LineageInner() {
     <div className="rat-page rat-lineage">
       <PageHeader title="Lineage">
         <span className="rat-muted" role="status" data-testid="lineage-status" data-layout-ms={layoutMs?.toFixed(1) ?? ""}
-          data-elk-ms={layout?.result.elapsedMs.toFixed(1) ?? ""} data-nodes={layout?.graph.nodes.length ?? 0}>
+          data-engine-ms={layout?.result.elapsedMs.toFixed(1) ?? ""} data-engine={layout?.result.engine ?? ""} data-nodes={layout?.graph.nodes.length ?? 0}>
           {layout ? `${layout.graph.nodes.length} nodes · ${layout.graph.edges.length} edges · layout ${Math.round(layoutMs ?? 0)} ms` : ""}
         </span>
       </PageHeader>

@@ -226,8 +226,10 @@ export interface LayoutResult {
   groups: { id: string; label: string; box: Box }[];
   width: number;
   height: number;
-  /** Milliseconds ELK took (inside the worker). */
+  /** Milliseconds the layout took (inside the worker). */
   elapsedMs: number;
+  /** ELK for small graphs, the built-in layered layout for large ones. */
+  engine: 'elk' | 'layered';
 }
 
 /** Flatten ELK's nested output into absolute positions and group boxes. */
@@ -251,7 +253,7 @@ export function fromElk(out: ElkNodeOut, graph: LineageGraph, elapsedMs: number)
     }
   };
   walk(out, 0, 0);
-  return { positions, groups, width: out.width ?? 0, height: out.height ?? 0, elapsedMs };
+  return { positions, groups, width: out.width ?? 0, height: out.height ?? 0, elapsedMs, engine: 'elk' };
 }
 
 /** A synthetic lineage graph for benchmarks and tests: `layers` columns of pipelines, each reading 1–3 tables. */

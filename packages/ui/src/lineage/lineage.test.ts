@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { LayoutClient, LayoutSuperseded } from './client';
+import { LayoutClient, LayoutSuperseded, workerFor } from './client';
 import { NODE_SIZE, groupOf, matching, neighbourhood, subgraph, syntheticGraph, toElk, type LineageGraph } from './graph';
-import { layoutGraph } from './layout';
+import { fastLayout } from './fastLayout';
+import { ELK_MAX_NODES, layoutGraph } from './layout';
 import type { LayoutRequest, LayoutResponse, WorkerLike } from './protocol';
 
 const demo: LineageGraph = {
@@ -97,12 +98,89 @@ describe('ELK layout', () => {
     expect(toElk(demo, 'none').layoutOptions!['elk.layered.thoroughness']).toBe('7');
   });
 
-  it('lays out 500 nodes', async () => {
-    const g = syntheticGraph(245);
-    const r = await layoutGraph(g, 'none');
+  it('lays out a mid-size graph with ELK when asked', async () => {
+    const g = syntheticGraph(70);
+    const r = await layoutGraph(g, 'none', undefined, 'elk');
+    expect(r.engine).toBe('elk');
     expect(Object.keys(r.positions)).toHaveLength(g.nodes.length);
-    console.log(`ELK in node, ${g.nodes.length} nodes: ${r.elapsedMs.toFixed(0)} ms`);
   }, 60_000);
+
+  it('picks ELK for small graphs and the layered layout above the threshold', async () => {
+    expect((await layoutGraph(demo, 'none')).engine).toBe('elk');
+    const big = syntheticGraph(Math.ceil(ELK_MAX_NODES / 2) + 10);
+    expect((await layoutGraph(big, 'none')).engine).toBe('layered');
+  });
+});
+
+function assertClean(g: LineageGraph, r: Awaited<ReturnType<typeof layoutGraph>>): void {
+  expect(Object.keys(r.positions)).toHaveLength(g.nodes.length);
+  for (const e of g.edges) expect(r.positions[e.source]!.x).toBeLessThan(r.positions[e.target]!.x);
+  // no overlaps: sort by x column then y, compare neighbours in the same column
+  const boxes = g.nodes.map((n) => ({ id: n.id, ...r.positions[n.id]!, w: NODE_SIZE[n.type].width, h: NODE_SIZE[n.type].height }));
+  const cols = new Map<number, typeof boxes>();
+  for (const b of boxes) cols.set(b.x, [...(cols.get(b.x) ?? []), b]);
+  const xs = [...cols.keys()].sort((a, b) => a - b);
+  for (let i = 1; i < xs.length; i++) expect(xs[i]! - xs[i - 1]!).toBeGreaterThanOrEqual(200);
+  for (const col of cols.values()) {
+    col.sort((a, b) => a.y - b.y);
+    for (let i = 1; i < col.length; i++) expect(col[i]!.y).toBeGreaterThanOrEqual(col[i - 1]!.y + col[i - 1]!.h);
+  }
+}
+
+describe('layered layout (large graphs)', () => {
+  it.each([500, 1000, 2000])('%i nodes: edges left to right, no overlaps, in milliseconds', (n) => {
+    const g = syntheticGraph((n - 20) / 2);
+    const r = fastLayout(g, 'none');
+    assertClean(g, r);
+    expect(r.elapsedMs).toBeLessThan(1000);
+    console.log(`layered layout, ${g.nodes.length} nodes: ${r.elapsedMs.toFixed(1)} ms`);
+  });
+
+  it('groups by layer in columns landing → bronze → silver → gold, every node inside its box', () => {
+    const g = syntheticGraph(300);
+    const r = fastLayout(g, 'layer');
+    assertClean(g, r);
+    const box = new Map(r.groups.map((x) => [x.id, x.box]));
+    expect([...box.keys()].sort()).toEqual(['layer:bronze', 'layer:gold', 'layer:landing', 'layer:silver']);
+    const right = (id: string) => box.get(id)!.x + box.get(id)!.width;
+    expect(right('layer:landing')).toBeLessThanOrEqual(box.get('layer:bronze')!.x);
+    expect(right('layer:bronze')).toBeLessThanOrEqual(box.get('layer:silver')!.x);
+    expect(right('layer:silver')).toBeLessThanOrEqual(box.get('layer:gold')!.x);
+    for (const n of g.nodes) {
+      const b = box.get(groupOf(n, 'layer')!)!;
+      const p = r.positions[n.id]!;
+      expect(p.x >= b.x && p.y >= b.y && p.x + NODE_SIZE[n.type].width <= b.x + b.width &&
+        p.y + NODE_SIZE[n.type].height <= b.y + b.height).toBe(true);
+    }
+  });
+
+  it('groups by namespace in bands that do not overlap', () => {
+    const g = syntheticGraph(300, 4);
+    const r = fastLayout(g, 'namespace');
+    assertClean(g, r);
+    const bands = r.groups.map((x) => x.box).sort((a, b) => a.y - b.y);
+    expect(bands).toHaveLength(4);
+    for (let i = 1; i < bands.length; i++) expect(bands[i]!.y).toBeGreaterThanOrEqual(bands[i - 1]!.y + bands[i - 1]!.height);
+    for (const n of g.nodes) {
+      const b = r.groups.find((x) => x.id === groupOf(n, 'namespace'))!.box;
+      expect(r.positions[n.id]!.y).toBeGreaterThanOrEqual(b.y);
+    }
+  });
+
+  it('orders nodes to cut crossings: a chain stays on one row', () => {
+    const r = fastLayout(demo, 'none');
+    const y = (id: string) => r.positions[id]!.y + NODE_SIZE[demo.nodes.find((n) => n.id === id)!.type].height / 2;
+    expect(Math.abs(y('pipeline:shop.silver.clean') - y('table:shop.silver.clean'))).toBeLessThan(1);
+  });
+
+  it('survives a cycle (a bad graph must still draw)', () => {
+    const cyclic: LineageGraph = {
+      nodes: demo.nodes,
+      edges: [...demo.edges, { source: 'table:shop.gold.revenue', target: 'pipeline:shop.bronze.orders', type: 'ref' }],
+    };
+    const r = fastLayout(cyclic, 'none');
+    expect(Object.keys(r.positions)).toHaveLength(cyclic.nodes.length);
+  });
 });
 
 /** The worker's message protocol, run in this thread (vitest has no Worker). */
@@ -130,6 +208,18 @@ describe('LayoutClient', () => {
     await expect(first).rejects.toBeInstanceOf(LayoutSuperseded);
     const r = await second;
     expect(r.groups.length).toBe(2);
+    client.dispose();
+  });
+
+  it('sends small graphs to the ELK worker and large ones to the layered worker', async () => {
+    const made: string[] = [];
+    const client = new LayoutClient((kind) => { made.push(kind); return inThreadWorker(); });
+    await client.layout(demo, 'none');
+    await client.layout(syntheticGraph(200), 'none');
+    await client.layout(demo, 'layer');
+    expect(made).toEqual(['elk', 'layered']);
+    expect(workerFor(10, 'layered')).toBe('layered');
+    expect(workerFor(1000, 'elk')).toBe('elk');
     client.dispose();
   });
 

@@ -1,9 +1,11 @@
 import type { Grouping, LayoutResult, LineageGraph } from './graph';
+import type { Engine } from './layout';
 
 export interface LayoutRequest {
   id: number;
   graph: LineageGraph;
   grouping: Grouping;
+  engine?: Engine;
 }
 
 export type LayoutResponse =
