@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import Portal, Server
+from .conftest import Portal, Server, unique
 
 PAGES = ["", "pipelines", "query", "runs", "lineage", "explorer", "landing", "schedules", "settings"]
 
@@ -58,3 +58,42 @@ def test_deep_link_and_unknown_route(portal: Portal) -> None:
     assert portal.page.locator("main h1").inner_text() == "Not found"
     portal.page.get_by_role("link", name="Pipelines").click()
     portal.page.wait_for_url("**/user/alice/rat/pipelines")
+
+
+@pytest.mark.parametrize("path", ["", "pipelines", "runs"])
+def test_light_theme_is_accessible(portal: Portal, path: str) -> None:
+    """The light theme keeps the contrast axe-core asks for (the theme is chosen in the sidebar)."""
+    portal.goto(path)
+    portal.page.get_by_label("Theme").select_option("light")
+    assert portal.page.evaluate("document.documentElement.dataset.theme") == "light"
+    portal.page.wait_for_load_state("networkidle")
+    portal.shot(f"page-light-{path or 'home'}")
+    violations = portal.axe()
+    assert violations == [], violations
+    portal.page.get_by_label("Theme").select_option("dark")
+
+
+def test_keyboard_dialog_and_tabs(portal: Portal, rat_server: Server) -> None:
+    """The create dialog opens from the keyboard, takes focus, and Escape closes it; the pipeline tabs move
+    with the arrow keys and keep the tab in the URL."""
+    page = portal.page
+    portal.goto("pipelines")
+    page.get_by_role("button", name="New pipeline").focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="New pipeline")
+    dialog.wait_for()
+    assert dialog.evaluate("d => d.contains(document.activeElement)")
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+
+    ns = unique("kb")
+    rat_server.api("POST", "namespaces", {"name": ns})
+    rat_server.api("POST", "pipelines", {"namespace": ns, "layer": "bronze", "name": "k", "source": "SELECT 1 AS a"})
+    portal.goto(f"pipelines/{ns}/bronze/k")
+    page.get_by_role("tab", name="Overview").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url("**/pipelines/*/bronze/k?tab=code")
+    assert page.get_by_role("tab", name="Code").evaluate("t => t === document.activeElement")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url("**?tab=quality")
+    portal.assert_no_console_errors()
