@@ -96,13 +96,15 @@ def servers() -> Iterator[list[subprocess.Popen[str]]]:
     ("--RatApp.concurrency=100", "RatApp.concurrency must be between 1 and 64, not 100"),
     ("--RatApp.run_timeout_seconds=0", "RatApp.run_timeout_seconds must be a number of seconds above 0, not 0"),
     ("--RatApp.query_memory_limit=lots", "RatApp.query_memory_limit must be a size like '512MB' or '4GB', not 'lots'"),
+    ("--RatApp.executor_class=no_such_module:Executor",
+     "executor_class 'no_such_module:Executor' cannot be imported: No module named 'no_such_module'"),
 ])
 def test_an_out_of_range_setting_refuses_to_start_with_one_line(tmp_path: Path, option: str, message: str) -> None:
     code, critical, err = _refusal(_server(tmp_path, tmp_path / "data", option))
     assert code != 0
     assert critical == [critical[0]] and critical[0].endswith(f"RAT cannot start: {message}"), err
     assert "Traceback" not in err
-    assert not (tmp_path / "data" / "state.db").exists()  # refused before touching the data directory
+    assert holder(tmp_path / "data") is None  # a refused server holds nothing
 
 
 def test_a_second_server_on_the_same_data_dir_refuses_and_names_the_first(

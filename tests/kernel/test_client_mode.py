@@ -193,6 +193,16 @@ async def _a_notebook_run_is_a_server_run(jp_serverapp: Any, api: Api, http: Htt
         await asyncio.sleep(0.2)
     assert after[0]["status"] == "success" and after[0]["trigger"] == "trigger:pipeline_success:nb/bronze/slow"
 
+    # A Workspace opened in the notebook with the server's settings is a client too, even with server=True.
+    content, text = await kernel.run(
+        "from rat_jupyter.core.settings import Settings\nfrom rat_jupyter.core.workspace import Workspace\n"
+        "w = Workspace.open(Settings.from_env())\n"
+        "r = w.run_selection('nb.bronze.slow', trigger='script', wait=True, timeout=120)[0]\n"
+        "print(w.server, r.status, r.server_id)\nw.close()")
+    assert content["status"] == "ok", text
+    assert text.split() == ["False", "success", ws.runs.server_id], text
+    assert_no_worker(kernel)
+
     # Previews and tests run in the kernel's own process; still no worker process below the kernel.
     content, text = await kernel.run("%rat preview nb.silver.after --limit 3")
     assert content["status"] == "ok" and "id" in text, text

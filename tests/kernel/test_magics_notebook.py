@@ -11,6 +11,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from rat_jupyter.core.workspace import Workspace
 from rat_jupyter.kernel.display import DATARESOURCE
+from rat_jupyter.kernel.frontdoor import LOCAL_NOTICE
 from tests.kernel.conftest import Seeded
 
 pytestmark = pytest.mark.timeout(180)
@@ -85,6 +86,7 @@ def test_sql_magics_show_tables_and_return_dataframes(executed: dict[str, list[d
     assert "BIGINT" in data["text/html"] and "stored as clean" in data["text/html"]
     assert len(data[DATARESOURCE]["data"]) == 5
     assert "16 ['id', 'customer', 'amount']" in text_of(executed["check_out"])
+    assert LOCAL_NOTICE in text_of(executed["cell_sql"])  # no server: the first %rat says it runs locally
     assert text_of(executed["line_sql"]).strip() == "16"
     assert "fox" in executed["namespace_option"][0]["data"]["text/html"]
     assert text_of(executed["last_result"]).strip() == "['owl', 'fox', 'lynx']"
