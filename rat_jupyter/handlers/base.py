@@ -210,8 +210,13 @@ class RatAPIHandler(APIHandler):
         data = self.raw_body()
         fields: dict[str, list[bytes]] = {}
         files: dict[str, list[httputil.HTTPFile]] = {}
-        httputil.parse_body_arguments(self.request.headers.get("Content-Type", ""), data, fields, files,
-                                      self.request.headers)
+        content_type = self.request.headers.get("Content-Type", "")
+        if not content_type.startswith("multipart/form-data"):
+            raise Invalid("the body must be multipart/form-data with a 'file' field")
+        try:
+            httputil.parse_body_arguments(content_type, data, fields, files, self.request.headers)
+        except httputil.HTTPInputError as exc:
+            raise Invalid(f"the multipart body cannot be read: {exc}") from None
         return fields, files
 
     def body_limit(self) -> int:

@@ -254,3 +254,16 @@ async def test_shared_handler_services_belong_to_the_server_not_to_modules(api: 
     assert written == list(range(100))
     with pytest.raises(RuntimeError):
         writer.submit(written.append, 100)
+
+
+async def test_uploads_that_are_not_readable_forms_are_400s(http: Http) -> None:
+    await http("POST", "namespaces", body=json.dumps({"name": "shop"}))
+    await http("POST", "landing-zones", body=json.dumps({"namespace": "shop", "name": "raw"}))
+    for suffix in ("files/upload", "landing-zones/shop/raw/files", "landing-zones/shop/raw/samples"):
+        for headers, body in (({"Content-Type": "application/json"}, b'{"file": "x"}'),
+                              ({}, b"file=x"),
+                              ({"Content-Type": "multipart/form-data"}, b"--x\r\nnot a part"),
+                              ({"Content-Type": "multipart/form-data; boundary=x"}, b"--x\r\n\r\n--x--\r\n")):
+            resp = await http("POST", suffix, body=body, headers=headers)
+            error = json.loads(resp.body)
+            assert (resp.code, error["code"]) == (400, "INVALID_ARGUMENT"), (suffix, headers, resp.code, error)
