@@ -372,3 +372,15 @@ def test_settings_show_backends_edit_retention_and_run_the_reaper(portal: Portal
     page.get_by_role("table", name="This run").wait_for()
     _check(portal, "settings")
     portal.server.api("PUT", "admin/retention/config", {"runs_max_per_pipeline": before})
+
+
+@pytest.mark.parametrize("path", ["query", "explorer", "lineage", "landing", "schedules", "settings"])
+def test_pages_are_accessible_in_the_light_theme(portal: Portal, seed: Seed, path: str) -> None:
+    page = portal.page
+    page.add_init_script("localStorage.setItem('rat.theme', 'light')")
+    portal.goto(path if path != "lineage" else f"lineage?namespace={seed.ns}")
+    page.wait_for_selector("main h1")
+    if path == "lineage":
+        page.get_by_test_id("lineage-status").filter(has_text="nodes").wait_for()
+    assert page.evaluate("document.documentElement.dataset.theme") == "light"
+    _check(portal, f"light-{path}")

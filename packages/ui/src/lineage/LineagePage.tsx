@@ -107,6 +107,7 @@ function LineageInner() {
   const data = useData(["lineage", namespace, synthetic], async () =>
     synthetic > 0 ? syntheticGraph(Math.max(1, Math.round((synthetic - 20) / 2))) : res.lineage(namespace || undefined));
   const graph = data.data;
+  const allNamespaces = useData(["namespaces"], () => api.listNamespaces());
   const adj = useMemo(() => (graph ? adjacency(graph) : null), [graph]);
 
   const set = (changes: Record<string, string>): void => {
@@ -173,7 +174,7 @@ function LineageInner() {
   }, [nodes, flow]);
 
   const matches = graph && search.trim() ? matching(graph, search).slice(0, 30) : [];
-  const namespaces = graph ? [...new Set(graph.nodes.map((n) => n.namespace))].sort() : [];
+  const namespaces = (allNamespaces.data?.namespaces ?? []).map((n) => n.name).sort();
   const focusNode = graph?.nodes.find((n) => n.id === focus);
 
   return (
