@@ -91,7 +91,7 @@ export function PhaseTimeline({ run }: { run: Run }) {
             <tr key={p.name}>
               <td>{p.name}</td>
               <td>{formatDuration(p.duration_ms)}</td>
-              <td className="rat-muted">{Object.keys(p.metadata).length ? JSON.stringify(p.metadata) : ""}</td>
+              <td className="rat-muted">{p.metadata && Object.keys(p.metadata).length ? JSON.stringify(p.metadata) : ""}</td>
             </tr>
           ))}
         </tbody>
@@ -127,7 +127,7 @@ export function QualityResults({ results }: { results: readonly QualityResult[] 
             <td>{formatDuration(r.duration_ms)}</td>
             <td>
               {r.error && <pre className="rat-status-failed">{r.error}</pre>}
-              {r.description && <div className="rat-muted">{r.description}</div>}
+              {"description" in r && r.description && <div className="rat-muted">{r.description}</div>}
               {r.sample.length > 0 && (
                 <>
                   <Button variant="ghost" aria-expanded={open === r.test} onClick={() => setOpen(open === r.test ? null : r.test)}>

@@ -91,7 +91,7 @@ export function SettingsTab({ pipeline, onChanged }: { pipeline: Pipeline; onCha
                     onChange={(e) => setOverrides({ ...overrides, [k]: e.target.value })}
                   />
                 </td>
-                <td>{retention.data?.effective[k]}</td>
+                <td>{(retention.data?.effective as Record<string, number> | undefined)?.[k]}</td>
               </tr>
             ))}
           </tbody>
