@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..core.settings import CLIENT_EXECUTOR, ENV_SERVER, Settings
+from ..core.settings import CLIENT_EXECUTOR, DEFAULT_EXECUTOR, ENV_SERVER, Settings
 from ..stores.lock import DataDirInUse, ServerLock, holder, sqlite_folder
 
 if TYPE_CHECKING:
@@ -111,6 +111,8 @@ def open_workspace(settings: Settings | None = None, *,
     # Local mode executes runs as its own "server", under a name of its own: its start-up recovery must never
     # touch the runs of a real server that shares the state store (PostgreSQL) under the host name.
     local = settings.with_(server_id=f"{settings.resolved_server_id}:local:{os.getpid()}")
+    if local.executor_class == CLIENT_EXECUTOR:  # a server's kernel settings, but that server is gone
+        local = local.with_(executor_class=DEFAULT_EXECUTOR)
     try:
         ws = Workspace.open(local, server=True)
     except BaseException:

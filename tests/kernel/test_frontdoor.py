@@ -99,3 +99,15 @@ def test_a_kernel_finds_its_server_in_the_environment(tmp_path: Path, monkeypatc
     finally:
         door.close()
     assert holder(tmp_path) is None
+
+
+def test_a_servers_kernel_settings_without_the_server_are_local_mode(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAT_SETTINGS", Settings(data_dir=tmp_path, concurrency=1).to_client_json())
+    said: list[str] = []
+    door = open_workspace(announce=said.append)
+    try:
+        assert door.mode == "local" and door.workspace.server and said == [LOCAL_NOTICE]
+        assert door.workspace.settings.executor_class != CLIENT_EXECUTOR  # it can execute its runs
+    finally:
+        door.close()
