@@ -71,6 +71,7 @@ lint: setup ## ruff (lint + import order)
 
 openapi: setup ## Regenerate openapi.json from the API models (commit it; a test fails when it drifts)
 	$(BIN)/python -m rat_jupyter.handlers.openapi openapi.json
+	@if [ -d node_modules ]; then npm run gen:api; else echo "run npm ci, then npm run gen:api (client types)"; fi
 
 bench: setup ## Run the benchmarks and write bench/results.md
 	bash bench/setup_dbt.sh

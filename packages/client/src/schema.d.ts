@@ -1634,7 +1634,10 @@ export interface components {
         };
         /** LineageNode */
         LineageNode: {
-            /** Id */
+            /**
+             * Id
+             * @description pipeline:ns.layer.name, table:ns.layer.name or landing:ns.zone
+             */
             id: string;
             /**
              * Type
@@ -1651,19 +1654,43 @@ export interface components {
             /** Name */
             name: string;
             /**
-             * Quality
+             * @description pipelines only
              * @default null
              */
-            quality: {
-                [key: string]: number;
-            } | null;
+            quality: components["schemas"]["LineageQuality"] | null;
             /**
-             * Latest Run
+             * @description pipelines only
              * @default null
              */
-            latest_run: {
-                [key: string]: unknown;
-            } | null;
+            latest_run: components["schemas"]["LineageRun"] | null;
+        };
+        /** LineageQuality */
+        LineageQuality: {
+            /**
+             * Total
+             * @description quality tests of the pipeline
+             */
+            total: number;
+        };
+        /** LineageRun */
+        LineageRun: {
+            /** Id */
+            id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            /**
+             * Started At
+             * @default null
+             */
+            started_at: string | null;
+            /**
+             * Duration Ms
+             * @default null
+             */
+            duration_ms: number | null;
         };
         /** ListFilesResponse */
         ListFilesResponse: {
