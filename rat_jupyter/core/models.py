@@ -141,7 +141,8 @@ class Response(BaseModel):
     @classmethod
     def _declared_only(cls, data: Any) -> Any:
         if _STRICT_REPLIES[0] and isinstance(data, dict):
-            undeclared = set(data) - set(cls.model_fields)
+            declared = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+            undeclared = set(data) - declared
             if undeclared:
                 raise ValueError(f"undeclared field(s) {sorted(undeclared)} in {cls.__name__}")
         return data
@@ -510,6 +511,31 @@ class Features(Response):
     executor: ExecutorInfo
     storage: Literal["local", "s3"]
     catalog: str
+
+
+class ExecutorCapabilities(Response):
+    live_logs: bool
+    cooperative_cancel: bool
+    timeout: bool
+
+
+class ExecutorDetails(Response):
+    class_: str = Field(alias="class", serialization_alias="class", description="module:Class of the executor")
+    capacity: int = Field(description="tasks it runs at once")
+    capabilities: ExecutorCapabilities
+    executes_runs: bool = Field(description="this server claims and launches runs")
+    running: int
+    queued: int
+    workers: int | None = Field(None, description="alive worker processes (executors that have them)")
+
+    model_config = ConfigDict(extra="ignore", validate_by_name=True, serialize_by_alias=True,
+                              json_schema_serialization_defaults_required=True)
+
+
+class ServerInfo(Response):
+    version: str
+    server_id: str = Field(description="this server's name in the state store")
+    executor: ExecutorDetails
 
 
 class Namespace(Response):

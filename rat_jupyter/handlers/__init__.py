@@ -15,6 +15,7 @@ ROUTES: list[tuple[str, type]] = [
     ("/health", system.HealthHandler),
     ("/health/ready", system.ReadyHandler),
     ("/features", system.FeaturesHandler),
+    ("/info", system.InfoHandler),
     ("/metrics", system.MetricsHandler),
     ("/namespaces", namespaces.NamespacesHandler),
     ("/namespaces/{ns}", namespaces.NamespaceHandler),

@@ -44,6 +44,17 @@ class FeaturesHandler(RatAPIHandler):
         })
 
 
+class InfoHandler(RatAPIHandler):
+    ops = {"get": Op("getInfo", "This server and its executor: class, capacity, capabilities, live counts",
+                     m.ServerInfo)}
+
+    @endpoint
+    async def get(self) -> None:
+        executor = await self.call(self.ws.executor_info)
+        self.reply({"version": __version__, "server_id": self.ws.settings.resolved_server_id,
+                    "executor": executor})
+
+
 class MetricsHandler(RatAPIHandler):
     ops = {"get": Op("getMetrics", "Prometheus text metrics", media="text/plain")}
 

@@ -119,6 +119,10 @@ async def test_health_readiness_features_and_metrics_describe_the_server(api: Ap
     status, body = await api("GET", "features")
     assert status == 200 and body["landing_zones"] and body["query_engine"]
     assert body["executor"] == {"type": "local_pool", "concurrency": 1} and body["storage"] == "local"
+    status, info = await api("GET", "info")
+    assert status == 200 and info["version"] == body["version"] and info["server_id"]
+    assert info["executor"]["class"].endswith(":LocalProcessExecutor") and info["executor"]["capacity"] == 1
+    assert info["executor"]["executes_runs"] is True and info["executor"]["capabilities"]["cooperative_cancel"]
     resp = await http("GET", "metrics")
     assert resp.code == 200 and resp.headers["Content-Type"].startswith("text/plain")
     text = resp.body.decode()
