@@ -55,6 +55,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/rat/api/v1/info": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This server and its executor: class, capacity, capabilities, live counts */
+        get: operations["getInfo"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/rat/api/v1/metrics": {
         parameters: {
             query?: never;
@@ -1468,6 +1485,44 @@ export interface components {
          * @enum {string}
          */
         ErrorCode: "INVALID_ARGUMENT" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "TIMEOUT" | "CONFLICT" | "TOO_LARGE" | "UNPROCESSABLE" | "CYCLE" | "BUSY" | "RATE_LIMITED" | "TEMPLATE_ERROR" | "CANCELLED" | "QUERY_ERROR" | "QUERY_TIMEOUT" | "SQL_ERROR" | "PIPELINE_ERROR" | "QUALITY_FAILED" | "QUERY_LIMIT" | "NULL_KEYS" | "SCHEMA_CHANGE_REFUSED" | "CELL_ERROR" | "UNAVAILABLE" | "INTERNAL";
+        /** ExecutorCapabilities */
+        ExecutorCapabilities: {
+            /** Live Logs */
+            live_logs: boolean;
+            /** Cooperative Cancel */
+            cooperative_cancel: boolean;
+            /** Timeout */
+            timeout: boolean;
+        };
+        /** ExecutorDetails */
+        ExecutorDetails: {
+            /**
+             * Class
+             * @description module:Class of the executor
+             */
+            class: string;
+            /**
+             * Capacity
+             * @description tasks it runs at once
+             */
+            capacity: number;
+            capabilities: components["schemas"]["ExecutorCapabilities"];
+            /**
+             * Executes Runs
+             * @description this server claims and launches runs
+             */
+            executes_runs: boolean;
+            /** Running */
+            running: number;
+            /** Queued */
+            queued: number;
+            /**
+             * Workers
+             * @description alive worker processes (executors that have them)
+             * @default null
+             */
+            workers: number | null;
+        };
         /** ExecutorInfo */
         ExecutorInfo: {
             /** Type */
@@ -2552,6 +2607,17 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** ServerInfo */
+        ServerInfo: {
+            /** Version */
+            version: string;
+            /**
+             * Server Id
+             * @description this server's name in the state store
+             */
+            server_id: string;
+            executor: components["schemas"]["ExecutorDetails"];
+        };
         /** Snapshot */
         Snapshot: {
             /** Snapshot Id */
@@ -3196,6 +3262,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Features"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getInfo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description This server and its executor: class, capacity, capabilities, live counts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerInfo"];
                 };
             };
             /** @description error */
