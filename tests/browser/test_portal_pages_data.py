@@ -122,6 +122,15 @@ def test_table_in_explorer_then_queried_in_the_console(portal: Portal, seed: See
     page.wait_for_url("**/rat/query?sql=*")
     page.get_by_role("button", name=f"Show columns of {seed.table}").click()
     page.get_by_role("button", name="amount decimal(21,1)").wait_for()
+    # completion knows the tables: typing the namespace offers its layers, then tables
+    editor = page.get_by_role("textbox", name="SQL query (Ctrl+Enter or Cmd+Enter runs it)")
+    editor.click()
+    page.keyboard.press(f"{MOD}+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(f"SELECT * FROM {seed.ns}.bro")
+    page.keyboard.press(f"{MOD}+Space")
+    page.locator(".cm-tooltip-autocomplete").get_by_text("bronze", exact=True).wait_for()
+    page.keyboard.press("Escape")
     _run_in_editor(portal, f"SELECT id, label, amount, id * 1000 AS big FROM {seed.table} ORDER BY id")
     grid = page.get_by_role("grid", name="Query results")
     grid.get_by_role("gridcell", name="item 24", exact=True).wait_for()
@@ -221,6 +230,15 @@ def test_landing_upload_by_drag_and_drop(portal: Portal, seed: Seed) -> None:
     page.get_by_role("alert").filter(has_text="Upload of _hidden.csv failed").wait_for()
     assert "INVALID_ARGUMENT" in page.get_by_role("alert").filter(has_text="_hidden.csv").inner_text()
     _expected_refusals(portal, 400)
+
+    # samples: added with the file picker (the keyboard path), listed, deleted
+    page.get_by_label("Sample file to add").set_input_files(
+        files=[{"name": "sample.csv", "mimeType": "text/csv", "buffer": b"id,name\n1,a\n"}])
+    page.get_by_role("link", name="sample.csv").wait_for()
+    samples = portal.server.api("GET", f"landing-zones/{seed.ns}/{seed.zone}/samples")["samples"]
+    assert [s["path"].rsplit("/", 1)[-1] for s in samples] == ["sample.csv"]
+    page.get_by_role("button", name="Delete sample sample.csv").click()
+    page.get_by_role("link", name="sample.csv").wait_for(state="detached")
 
     page.get_by_role("spinbutton", name="Keep processed files (days)").fill("12")
     page.get_by_role("checkbox", name="Purge processed files older than that automatically").check()
