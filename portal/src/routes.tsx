@@ -1,33 +1,31 @@
-import { lazy, Suspense, type ReactElement } from "react";
+import { lazy, Suspense, type ComponentType, type ReactElement } from "react";
 import { Loading } from "@rat/ui";
-import { ExplorerPage, TablePage } from "@rat/ui/src/explorer/ExplorerPage";
-import { LandingPage, ZonePage } from "@rat/ui/src/landing/LandingPage";
-import { QueryPage } from "@rat/ui/src/query/QueryPage";
-import { SchedulesPage } from "@rat/ui/src/schedules/SchedulesPage";
-import { SettingsPage } from "@rat/ui/src/settings/SettingsPage";
-import { Home } from "@rat/ui/src/pages/Home";
-import { PipelineDetail } from "@rat/ui/src/pages/PipelineDetail";
-import { Pipelines } from "@rat/ui/src/pages/Pipelines";
-import { RunDetail } from "@rat/ui/src/pages/RunDetail";
-import { Runs } from "@rat/ui/src/pages/Runs";
 
-// React Flow and its styles load with the Lineage page only
-const LineagePage = lazy(() => import("@rat/ui/src/lineage/LineagePage").then((m) => ({ default: m.LineagePage })));
+/** A page loaded with its route: the first paint downloads the shell and the page in view only (CodeMirror,
+ * React Flow and ELK come with the pages that use them). */
+function page<K extends string>(load: () => Promise<Record<K, ComponentType>>, name: K): ReactElement {
+  const Page = lazy<ComponentType>(() => load().then((m): { default: ComponentType } => ({ default: m[name] })));
+  return (
+    <Suspense fallback={<Loading what="Loading the page" />}>
+      <Page />
+    </Suspense>
+  );
+}
 
 /** Every route of the portal, relative to `{base_url}rat/`. Add a page: a component in
- * packages/ui/src/pages/<Name>.tsx (or a folder of its own), imported here and given its route. */
+ * packages/ui/src/pages/<Name>.tsx (or a folder of its own), given its route here with `page(import, name)`. */
 export const ROUTES: readonly { path: string; element: ReactElement }[] = [
-  { path: "/", element: <Home /> },
-  { path: "/pipelines", element: <Pipelines /> },
-  { path: "/pipelines/:ns/:layer/:name", element: <PipelineDetail /> },
-  { path: "/runs", element: <Runs /> },
-  { path: "/runs/:id", element: <RunDetail /> },
-  { path: "/query", element: <QueryPage /> },
-  { path: "/lineage", element: <Suspense fallback={<Loading what="Loading the lineage" />}><LineagePage /></Suspense> },
-  { path: "/explorer", element: <ExplorerPage /> },
-  { path: "/explorer/:ns/:layer/:name", element: <TablePage /> },
-  { path: "/landing", element: <LandingPage /> },
-  { path: "/landing/:ns/:zone", element: <ZonePage /> },
-  { path: "/schedules", element: <SchedulesPage /> },
-  { path: "/settings", element: <SettingsPage /> },
+  { path: "/", element: page(() => import("@rat/ui/src/pages/Home"), "Home") },
+  { path: "/pipelines", element: page(() => import("@rat/ui/src/pages/Pipelines"), "Pipelines") },
+  { path: "/pipelines/:ns/:layer/:name", element: page(() => import("@rat/ui/src/pages/PipelineDetail"), "PipelineDetail") },
+  { path: "/runs", element: page(() => import("@rat/ui/src/pages/Runs"), "Runs") },
+  { path: "/runs/:id", element: page(() => import("@rat/ui/src/pages/RunDetail"), "RunDetail") },
+  { path: "/query", element: page(() => import("@rat/ui/src/query/QueryPage"), "QueryPage") },
+  { path: "/lineage", element: page(() => import("@rat/ui/src/lineage/LineagePage"), "LineagePage") },
+  { path: "/explorer", element: page(() => import("@rat/ui/src/explorer/ExplorerPage"), "ExplorerPage") },
+  { path: "/explorer/:ns/:layer/:name", element: page(() => import("@rat/ui/src/explorer/ExplorerPage"), "TablePage") },
+  { path: "/landing", element: page(() => import("@rat/ui/src/landing/LandingPage"), "LandingPage") },
+  { path: "/landing/:ns/:zone", element: page(() => import("@rat/ui/src/landing/LandingPage"), "ZonePage") },
+  { path: "/schedules", element: page(() => import("@rat/ui/src/schedules/SchedulesPage"), "SchedulesPage") },
+  { path: "/settings", element: page(() => import("@rat/ui/src/settings/SettingsPage"), "SettingsPage") },
 ];
