@@ -3,6 +3,7 @@ import { useSearchParams } from "react-router-dom";
 import { closeCompletion, type CompletionSource } from "@codemirror/autocomplete";
 import { keywordCompletionSource, PostgreSQL, schemaCompletionSource, type SQLNamespace } from "@codemirror/lang-sql";
 import type { EditorView } from "@codemirror/view";
+import { useVirtualizer } from "@tanstack/react-virtual";
 import type { SchemaTable } from "@rat/client";
 import { Button } from "../components/Button";
 import { DataGrid, type GridColumn } from "../components/DataGrid";
@@ -180,10 +181,36 @@ export function QueryPage() {
   );
 }
 
-/** Namespace › layer › table › columns; a click inserts the qualified name (or the column) at the cursor. */
+type TreeRow = { kind: "table"; key: string; table: SchemaTable } | { kind: "column"; key: string; name: string; type: string };
+
+/** The rows the schema tree shows: every matching table, and the columns of the expanded ones. */
+export function treeRows(tables: readonly SchemaTable[], open: ReadonlySet<string>, filter: string): TreeRow[] {
+  const q = filter.trim().toLowerCase();
+  const rows: TreeRow[] = [];
+  for (const t of tables) {
+    const key = `${t.namespace}.${t.layer}.${t.name}`;
+    if (q && !key.includes(q)) continue;
+    rows.push({ kind: "table", key, table: t });
+    if (open.has(key)) {
+      for (const c of t.columns) rows.push({ kind: "column", key: `${key}.${c.name}`, name: c.name, type: c.type });
+    }
+  }
+  return rows;
+}
+
+const TREE_ROW = 26;
+
+/** Namespace.layer.table › columns, virtualized (a warehouse may hold thousands of tables); a click inserts the
+ * qualified name (or the column) at the cursor. */
 function SchemaTree({ tables, onInsert }: { tables: readonly SchemaTable[]; onInsert: (text: string) => void }) {
   const [open, setOpen] = useState<Set<string>>(new Set());
   const [filter, setFilter] = useState("");
+  const scroller = useRef<HTMLDivElement>(null);
+  const rows = useMemo(() => treeRows(tables, open, filter), [tables, open, filter]);
+  const virtualizer = useVirtualizer({
+    count: rows.length, getScrollElement: () => scroller.current, estimateSize: () => TREE_ROW, overscan: 10,
+    initialRect: { width: 260, height: 600 },
+  });
   const toggle = (key: string): void =>
     setOpen((s) => {
       const next = new Set(s);
@@ -191,8 +218,6 @@ function SchemaTree({ tables, onInsert }: { tables: readonly SchemaTable[]; onIn
       else next.add(key);
       return next;
     });
-  const q = filter.trim().toLowerCase();
-  const shown = q ? tables.filter((t) => `${t.namespace}.${t.layer}.${t.name}`.includes(q)) : tables;
   if (tables.length === 0) return <p className="rat-muted">No tables yet: run a pipeline to publish one.</p>;
   return (
     <div>
@@ -200,41 +225,35 @@ function SchemaTree({ tables, onInsert }: { tables: readonly SchemaTable[]; onIn
         <span>Filter tables</span>
         <input className="rat-input" value={filter} onChange={(e) => setFilter(e.target.value)} />
       </label>
-      <ul className="rat-query-tree">
-        {shown.map((t) => {
-          const key = `${t.namespace}.${t.layer}.${t.name}`;
-          const expanded = open.has(key);
-          return (
-            <li key={key}>
-              <div className="rat-query-tree-row">
-                <button
-                  type="button"
-                  className="rat-query-twisty"
-                  aria-expanded={expanded}
-                  aria-label={`${expanded ? "Hide" : "Show"} columns of ${key}`}
-                  onClick={() => toggle(key)}
-                >
+      <div ref={scroller} className="rat-query-tree" style={{ maxHeight: "calc(100vh - 260px)", overflow: "auto" }}>
+        <ul style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
+          {virtualizer.getVirtualItems().map((v) => {
+            const row = rows[v.index]!;
+            const style = { position: "absolute" as const, top: 0, left: 0, right: 0, height: TREE_ROW, transform: `translateY(${v.start}px)` };
+            if (row.kind === "column") {
+              return (
+                <li key={row.key} style={{ ...style, paddingLeft: 22 }}>
+                  <button type="button" className="rat-query-insert" title={`Insert ${row.name}`} onClick={() => onInsert(row.name)}>
+                    {row.name} <span className="rat-muted">{row.type.toLowerCase()}</span>
+                  </button>
+                </li>
+              );
+            }
+            const expanded = open.has(row.key);
+            return (
+              <li key={row.key} style={style} className="rat-query-tree-row">
+                <button type="button" className="rat-query-twisty" aria-expanded={expanded}
+                  aria-label={`${expanded ? "Hide" : "Show"} columns of ${row.key}`} onClick={() => toggle(row.key)}>
                   {expanded ? "▾" : "▸"}
                 </button>
-                <button type="button" className="rat-query-insert" title={`Insert ${key}`} onClick={() => onInsert(key)}>
-                  {key}
+                <button type="button" className="rat-query-insert" title={`Insert ${row.key}`} onClick={() => onInsert(row.key)}>
+                  {row.key}
                 </button>
-              </div>
-              {expanded && (
-                <ul>
-                  {t.columns.map((c) => (
-                    <li key={c.name}>
-                      <button type="button" className="rat-query-insert" title={`Insert ${c.name}`} onClick={() => onInsert(c.name)}>
-                        {c.name} <span className="rat-muted">{c.type.toLowerCase()}</span>
-                      </button>
-                    </li>
-                  ))}
-                </ul>
-              )}
-            </li>
-          );
-        })}
-      </ul>
+              </li>
+            );
+          })}
+        </ul>
+      </div>
     </div>
   );
 }

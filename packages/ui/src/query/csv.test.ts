@@ -80,3 +80,17 @@ describe('query console helpers', () => {
       .toBe('1 row · 3 ms');
   });
 });
+
+describe('schema tree rows', () => {
+  it('lists matching tables and the columns of the open ones only', async () => {
+    const { treeRows } = await import('./QueryPage');
+    const tables = [
+      { namespace: 'shop', layer: 'bronze' as const, name: 'orders', columns: [{ name: 'id', type: 'BIGINT' }] },
+      { namespace: 'shop', layer: 'gold' as const, name: 'revenue', columns: [{ name: 'v', type: 'DOUBLE' }] },
+    ];
+    expect(treeRows(tables, new Set(), '').map((r) => r.key)).toEqual(['shop.bronze.orders', 'shop.gold.revenue']);
+    expect(treeRows(tables, new Set(['shop.gold.revenue']), '').map((r) => r.key))
+      .toEqual(['shop.bronze.orders', 'shop.gold.revenue', 'shop.gold.revenue.v']);
+    expect(treeRows(tables, new Set(), 'GOLD'.toLowerCase()).map((r) => r.key)).toEqual(['shop.gold.revenue']);
+  });
+});
