@@ -1,9 +1,11 @@
 """A run's log in the browser: 10k lines over server-sent events, virtualized (a window of rows in the DOM),
-level filter, "errors only", search; cancel of a running run. Screenshots: tests/browser/artifacts/runlog-*.png."""
+level filter, "errors only", search; resuming after a dropped stream; cancel of a running run. Screenshots: tests/browser/artifacts/runlog-*.png."""
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 from .conftest import Portal, Server, unique
 from .test_journey import wait_run
@@ -69,4 +71,39 @@ def test_cancel_a_running_run(portal: Portal, rat_server: Server) -> None:
     assert rat_server.api("GET", f"runs/{run_id}")["status"] == "cancelled"
     assert page.get_by_role("button", name="Cancel run").count() == 0
     portal.shot("runlog-2-cancelled")
+    portal.assert_no_console_errors()
+
+
+def test_log_stream_resumes_after_a_dropped_connection(portal: Portal, rat_server: Server) -> None:
+    """The first log stream breaks after 3 events (a proxy dropping the connection, simulated by answering the
+    first stream request with those events only): the viewer reconnects with ?after=3 and ends with every line
+    exactly once."""
+    ns = unique("rc")
+    rat_server.api("POST", "namespaces", {"name": ns})
+    python_pipeline(rat_server, ns, "ticker", 30, 0)
+    run_id = rat_server.api("POST", "runs", {"namespace": ns, "layer": "bronze", "pipeline": "ticker"})["run_id"]
+    assert wait_run(rat_server, run_id)["status"] == "success"
+    lines = rat_server.api("GET", f"runs/{run_id}/logs")["logs"]
+    page = portal.page
+    streams: list[str] = []
+
+    def handle(route: Any) -> None:
+        if "text/event-stream" not in (route.request.headers.get("accept") or ""):
+            route.continue_()
+            return
+        streams.append(route.request.url)
+        if len(streams) > 1:
+            route.continue_()
+            return
+        body = "".join(f"id: {ln['seq']}\nevent: log\ndata: {json.dumps(ln)}\n\n" for ln in lines[:3])
+        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+
+    page.route(f"**/runs/{run_id}/logs*", handle)
+    portal.goto(f"runs/{run_id}")
+    page.get_by_test_id("stream-state").filter(has_text="complete").wait_for(timeout=60_000)
+    page.get_by_test_id("log-count").filter(has_text=f"{len(lines)} lines").wait_for()
+    assert page.get_by_test_id("log-count").inner_text() == f"{len(lines)} lines"  # none lost, none twice
+    assert len(streams) == 2, streams
+    assert streams[1].endswith(f"logs?after={lines[2]['seq']}"), streams
+    portal.shot("runlog-3-resumed")
     portal.assert_no_console_errors()
