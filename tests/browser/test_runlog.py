@@ -1,5 +1,6 @@
 """A run's log in the browser: 10k lines over server-sent events, virtualized (a window of rows in the DOM),
-level filter, "errors only", search; resuming after a dropped stream; cancel of a running run. Screenshots: tests/browser/artifacts/runlog-*.png."""
+level filter, "errors only", search; resuming after a dropped stream; cancel of a running run.
+Screenshots: tests/browser/artifacts/runlog-*.png."""
 
 from __future__ import annotations
 
