@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-from ..stores.state import now_iso
+from .ids import now_iso
 from .names import PipelineId
 from .retention import RetentionConfig
 
@@ -74,18 +74,12 @@ class Reaper:
 
     def _overrides(self) -> dict[tuple[str, str, str], dict[str, int]]:
         """Per-pipeline retention overrides (API-22); they win over the system settings."""
-        import json
-
-        rows = self.ws.state.query("SELECT namespace, layer, name, retention_config FROM pipelines "
-                                   "WHERE deleted_at IS NULL AND retention_config IS NOT NULL")
-        return {(r["namespace"], r["layer"], r["name"]): json.loads(r["retention_config"]) for r in rows}
+        return self.ws.state.retention_overrides()
 
     def prune_runs(self, config: RetentionConfig, now: datetime) -> int:
         state = self.ws.state
         overrides = self._overrides()
-        ranked = state.query("SELECT id, namespace, layer, name, created_at FROM runs WHERE status IN "
-                             "('success', 'failed', 'cancelled', 'skipped') "
-                             "ORDER BY namespace, layer, name, created_at DESC")
+        ranked = state.finished_runs_newest_first()
         seen: dict[tuple[str, str, str], int] = {}
         drop = []
         for r in ranked:
@@ -104,23 +98,20 @@ class Reaper:
         overrides = self._overrides()
         for (ns, layer, name), own in overrides.items():
             if "logs_max_age_days" in own:
-                count += state.execute(
-                    "DELETE FROM run_logs WHERE run_id IN (SELECT id FROM runs WHERE namespace = ? AND layer = ? "
-                    "AND name = ? AND created_at < ?)", (ns, layer, name, _ago(now, days=own["logs_max_age_days"])))
+                count += state.delete_pipeline_logs_before(ns, layer, name, _ago(now, days=own["logs_max_age_days"]))
         cutoff = _ago(now, days=config.logs_max_age_days)
         special = [k for k, own in overrides.items() if "logs_max_age_days" in own]
         if not special:
             return count + state.delete_logs_before(cutoff)
-        for run in state.query("SELECT id, namespace, layer, name FROM runs WHERE created_at < ?", (cutoff,)):
+        for run in state.runs_created_before(cutoff):
             if (run["namespace"], run["layer"], run["name"]) not in special:
-                count += state.execute("DELETE FROM run_logs WHERE run_id = ?", (run["id"],))
+                count += state.delete_run_logs(run["id"])
         return count
 
     def prune_quality_results(self, config: RetentionConfig, now: datetime) -> int:
         state = self.ws.state
         overrides = self._overrides()
-        rows = state.query("SELECT id, namespace, layer, pipeline, test FROM quality_results "
-                           "ORDER BY namespace, layer, pipeline, test, created_at DESC")
+        rows = state.quality_results_newest_first()
         seen: dict[tuple[str, ...], int] = {}
         drop = []
         for r in rows:
@@ -130,14 +121,11 @@ class Reaper:
             seen[key] = seen.get(key, 0) + 1
             if seen[key] > limit:
                 drop.append(r["id"])
-        for i in range(0, len(drop), 500):
-            chunk = drop[i:i + 500]
-            state.execute(f"DELETE FROM quality_results WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        state.delete_quality_results(drop)
         return len(drop)
 
     def prune_audit(self, config: RetentionConfig, now: datetime) -> int:
-        return self.ws.state.execute("DELETE FROM audit WHERE created_at < ?",
-                                     (_ago(now, days=config.audit_log_max_age_days),))
+        return self.ws.state.delete_audit_before(_ago(now, days=config.audit_log_max_age_days))
 
     # -- pipelines and landing --------------------------------------------------------------------
     def purge_deleted_pipelines(self, config: RetentionConfig, now: datetime) -> int:

@@ -149,6 +149,22 @@ class Workspace:
                                             self.settings.resolved_server_id, self._resolve_run_files)
         return self._runs
 
+    @property
+    def schedules(self) -> Any:
+        """Schedules and triggers (``core.schedules.Schedules``), built on first use. On a server its event
+        triggers listen to this server's runs and uploads; APScheduler (``rat_jupyter.scheduler``) only times it."""
+        service = getattr(self, "_schedules", None)
+        if service is None:
+            from .schedules import Schedules
+
+            with self._lock:
+                service = getattr(self, "_schedules", None)
+                if service is None:
+                    service = self._schedules = Schedules.for_workspace(self)
+                    if self.server:
+                        service.listen(self)
+        return service
+
     def _resolve_run_files(self, pid: PipelineId, version: str) -> dict[str, str]:
         """The files a claimed run executes: the published version it recorded, or the draft as it is now."""
         return self.files_for(pid, version if version in VERSIONS else int(version))[0]
@@ -1018,8 +1034,7 @@ class Workspace:
         return self.state.list_audit(limit, offset)
 
     def metrics(self) -> dict[str, Any]:
-        runs = self.state.query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
-        return {"runs": {r["status"]: r["n"] for r in runs},
+        return {"runs": self.state.run_counts(),
                 "pipelines": self.state.list_pipelines()[1],
                 "namespaces": len(self.state.list_namespaces()),
                 "workers": self._executor.stats().get("workers", 0) if self._executor else 0}
@@ -1035,7 +1050,7 @@ class Workspace:
 
     def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
-        for name, probe in (("state", lambda: self.state.scalar("SELECT 1")),
+        for name, probe in (("state", self.state.ping),
                             ("storage", lambda: self.storage.list("__ready__/")),
                             ("catalog", lambda: self.catalog.iceberg.list_namespaces()),
                             ("workers", lambda: self._check_workers())):

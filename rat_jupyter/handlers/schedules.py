@@ -16,7 +16,8 @@ from .base import Op, RatAPIHandler, endpoint
 class _SchedulerHandler(RatAPIHandler):
     @property
     def scheduler(self) -> Any:
-        return self.settings["rat_scheduler"]
+        """The core schedules service behind the facade (the server's APScheduler wiring syncs its jobs)."""
+        return self.ws.schedules
 
 
 class SchedulesHandler(_SchedulerHandler):

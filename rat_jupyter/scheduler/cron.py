@@ -11,7 +11,8 @@ names the offending token.
 from __future__ import annotations
 
 import re
-from datetime import tzinfo
+from datetime import datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
@@ -99,3 +100,31 @@ def _join(values: set[int], text: str, index: int) -> str:
     if index == 4:
         return ",".join(DAY_NAMES[v] for v in sorted(values))
     return ",".join(str(v) for v in sorted(values))
+
+
+def parse_cron(expr: object, timezone: object = "UTC") -> BaseTrigger:
+    """A 5-field cron expression in an IANA time zone; a clear 400 when either is wrong."""
+    if not isinstance(expr, str) or not expr.strip():
+        raise Invalid("cron expression is required")
+    if not isinstance(timezone, str) or not timezone:
+        raise Invalid("timezone must be an IANA name such as 'UTC' or 'Europe/Paris'")
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f"unknown time zone '{timezone}'") from None
+    try:
+        return parse(expr, zone)
+    except Invalid as exc:
+        raise Invalid(f"invalid cron expression '{expr}': {exc.message}") from None
+    except ValueError as exc:
+        raise Invalid(f"invalid cron expression '{expr}': {exc}") from None
+
+
+def next_fire(expr: str, timezone: str, after: datetime) -> datetime:
+    """The first fire time strictly after ``after`` (the ``next_fire`` the core schedules service takes)."""
+    trigger = parse_cron(expr, timezone)
+    # APScheduler returns the first fire time >= now; "after" means strictly later
+    nxt = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+    if nxt is None:  # pragma: no cover - a 5-field cron always has a next time
+        raise Invalid(f"cron expression '{expr}' never fires")
+    return nxt

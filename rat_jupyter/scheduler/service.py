@@ -1,412 +1,53 @@
-"""Schedules and triggers: validation, firing policy, and the APScheduler wiring.
+"""The APScheduler wiring of the schedules service: *when* to fire, never *what* firing means.
 
-The state store is the source of truth. ``tick(now)`` does all time-based work for a given instant, so
-tests drive it with an injected clock; APScheduler only decides *when* to call it (a precise job per
-cron expression plus a sweep). Firing is a compare-and-set on ``next_run_at`` in the state store, so a
-slot fires exactly once even if two jobs (or two servers) race for it.
+The domain — schedule and trigger CRUD, validation, firing by compare-and-set, webhooks, cooldowns, the
+pending-trigger retry — is ``rat_jupyter.core.schedules.Schedules``, reached as ``Workspace.schedules``. This
+module adds what only a long-running Jupyter server needs: a sweep every ``SWEEP_SECONDS`` that calls
+``tick()``, one precise job per enabled cron schedule or trigger, and the leader lock (on PostgreSQL only one
+of the servers sharing a state store schedules; the others take over when it goes away).
 
-Policies:
-- catch-up once: slots missed while the server was down collapse into one run at start;
-- no overlap: a pipeline with a pending or running run is not started again — a schedule skips that
-  slot (recorded as ``last_skipped_at``), an event trigger stays *pending* and is retried by the sweep;
-- cooldowns for triggers; IANA time zones (default UTC).
+``SchedulerService`` still answers the service's methods (``create_schedule``, ``tick``, ``webhook``, …) by
+delegation, so existing callers keep working; new code calls ``ws.schedules`` directly.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
-import hmac
+import asyncio
 import json
 import logging
-import secrets
-import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.base import BaseTrigger
+from ..core.schedules import TRIGGER_TYPES, Schedules, iso, token_hash
+from .cron import next_fire, parse_cron
 
-from ..core.errors import Busy, Invalid, NotFound, RateLimited, RatError
-from ..core.names import PipelineId, validate_name, validate_namespace
-from ..stores.state import new_id
-from . import cron
+__all__ = ["SWEEP_SECONDS", "TRIGGER_TYPES", "SchedulerService", "iso", "next_fire", "parse_cron", "token_hash"]
 
 log = logging.getLogger("rat.scheduler")
 
-TRIGGER_TYPES = ("cron", "cron_dependency", "pipeline_success", "landing_zone_upload", "file_pattern", "webhook")
 SWEEP_SECONDS = 30
 
 
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def parse_cron(expr: object, timezone: object = "UTC") -> BaseTrigger:
-    """A 5-field cron expression in an IANA time zone; a clear 400 when either is wrong."""
-    if not isinstance(expr, str) or not expr.strip():
-        raise Invalid("cron expression is required")
-    if not isinstance(timezone, str) or not timezone:
-        raise Invalid("timezone must be an IANA name such as 'UTC' or 'Europe/Paris'")
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid(f"unknown time zone '{timezone}'") from None
-    try:
-        return cron.parse(expr, zone)
-    except Invalid as exc:
-        raise Invalid(f"invalid cron expression '{expr}': {exc.message}") from None
-    except ValueError as exc:
-        raise Invalid(f"invalid cron expression '{expr}': {exc}") from None
-
-
-def next_fire(expr: str, timezone: str, after: datetime) -> datetime:
-    trigger = parse_cron(expr, timezone)
-    # APScheduler returns the first fire time >= now; "after" means strictly later
-    nxt = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
-    if nxt is None:  # pragma: no cover - a 5-field cron always has a next time
-        raise Invalid(f"cron expression '{expr}' never fires")
-    return nxt
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class SchedulerService:
+    """APScheduler jobs and the leader lock around the workspace's :class:`Schedules`."""
+
     def __init__(self, ws: Any, clock: Callable[[], datetime] | None = None) -> None:
         self.ws = ws
-        self.clock = clock or (lambda: datetime.now(UTC))
-        self._lock = threading.RLock()
+        self.service: Schedules = ws.schedules
+        if clock is not None:
+            self.service.clock = clock
+        self.service.on_change = self._sync_job
+        self.service.listen(ws)
         self._aps: Any = None
         self.leader = False
-        ws.runs.add_listener(self.on_run_finished)
-        ws.add_upload_listener(self.on_upload)
 
-    # -- schedules --------------------------------------------------------------------------------
-    def _pipeline(self, namespace: object, layer: object, name: object) -> PipelineId:
-        pid = PipelineId.of(str(namespace or ""), str(layer or ""), str(name or ""))
-        self.ws.state.get_pipeline(*pid.table_identifier)
-        return pid
+    def __getattr__(self, name: str) -> Any:
+        # the domain methods (create_schedule, tick, webhook, on_run_finished, …) belong to the core service
+        if name in ("service", "ws"):
+            raise AttributeError(name)
+        return getattr(self.service, name)
 
-    def _referenced(self, namespace: object, layer: object, name: object) -> PipelineId:
-        """A pipeline named in a request body: a missing one is a bad request (400), not a missing route."""
-        try:
-            return self._pipeline(namespace, layer, name)
-        except NotFound as exc:
-            raise Invalid(exc.message) from None
-
-    def create_schedule(self, namespace: str, layer: str, pipeline: str, cron: str, timezone: str = "UTC",
-                        enabled: bool = True) -> dict[str, Any]:
-        pid = self._referenced(namespace, layer, pipeline)
-        if not isinstance(enabled, bool):
-            raise Invalid("enabled must be true or false")
-        now = self.clock()
-        row = {"id": new_id(), "namespace": pid.namespace, "layer": pid.layer, "pipeline": pid.name,
-               "cron": cron.strip() if isinstance(cron, str) else cron, "timezone": timezone or "UTC",
-               "enabled": int(enabled), "next_run_at": iso(next_fire(cron, timezone or "UTC", now)),
-               "created_at": iso(now), "updated_at": iso(now)}
-        self.ws.state.insert_row("schedules", row)
-        self._sync_job("schedules", row["id"])
-        return self.get_schedule(row["id"])
-
-    def get_schedule(self, schedule_id: str) -> dict[str, Any]:
-        row = self.ws.state.get_row("schedules", _id(schedule_id), "schedule")
-        row["enabled"] = bool(row["enabled"])
-        return row
-
-    def list_schedules(self, namespace: str | None = None, limit: int = 50, offset: int = 0
-                       ) -> tuple[list[dict[str, Any]], int]:
-        where, params = ("WHERE namespace = ?", [validate_namespace(namespace)]) if namespace else ("", [])
-        total = self.ws.state.scalar(f"SELECT COUNT(*) FROM schedules {where}", params)
-        rows = self.ws.state.query(f"SELECT * FROM schedules {where} ORDER BY created_at, id "
-                                   f"LIMIT {int(limit)} OFFSET {int(offset)}", params)
-        for r in rows:
-            r["enabled"] = bool(r["enabled"])
-        return rows, int(total or 0)
-
-    def update_schedule(self, schedule_id: str, **changes: Any) -> dict[str, Any]:
-        row = self.get_schedule(schedule_id)
-        unknown = set(changes) - {"cron", "timezone", "enabled"}
-        if unknown:
-            raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}")
-        cron = changes.get("cron", row["cron"])
-        timezone = changes.get("timezone", row["timezone"])
-        enabled = changes.get("enabled", row["enabled"])
-        if not isinstance(enabled, bool):
-            raise Invalid("enabled must be true or false")
-        now = self.clock()
-        self.ws.state.update_row("schedules", row["id"], cron=cron, timezone=timezone, enabled=int(enabled),
-                                 next_run_at=iso(next_fire(cron, timezone, now)), updated_at=iso(now))
-        self._sync_job("schedules", row["id"])
-        return self.get_schedule(row["id"])
-
-    def delete_schedule(self, schedule_id: str) -> None:
-        self.ws.state.delete_row("schedules", _id(schedule_id), "schedule")
-        self._remove_job(f"schedules:{schedule_id}")
-
-    # -- triggers ---------------------------------------------------------------------------------
-    def _validate_trigger(self, pid: PipelineId, type_: str, config: Any) -> dict[str, Any]:
-        if type_ not in TRIGGER_TYPES:
-            raise Invalid(f"unknown trigger type '{type_}': use one of {', '.join(TRIGGER_TYPES)}")
-        if not isinstance(config, dict):
-            raise Invalid("config must be an object")
-        state = self.ws.state
-        if type_ in ("cron", "cron_dependency"):
-            tz = config.get("timezone", "UTC")
-            parse_cron(config.get("cron_expr"), tz)
-            out: dict[str, Any] = {"cron_expr": config["cron_expr"].strip(), "timezone": tz}
-            if type_ == "cron_dependency":
-                deps = config.get("dependencies")
-                if not isinstance(deps, list) or not deps:
-                    raise Invalid("cron_dependency needs a non-empty 'dependencies' list of ns.layer.pipeline")
-                resolved = []
-                for dep in deps:
-                    if not isinstance(dep, str) or dep.count(".") != 2:
-                        raise Invalid(f"dependency '{dep}' must be ns.layer.pipeline")
-                    resolved.append(str(self._referenced(*dep.split("."))))
-                out["dependencies"] = resolved
-            return out
-        if type_ == "pipeline_success":
-            up = self._referenced(config.get("namespace"), config.get("layer"), config.get("pipeline"))
-            if up == pid:
-                raise Invalid("a pipeline cannot trigger itself")
-            return {"namespace": up.namespace, "layer": up.layer, "pipeline": up.name}
-        if type_ in ("landing_zone_upload", "file_pattern"):
-            ns = validate_namespace(config.get("namespace"))
-            zone = validate_name(config.get("zone_name"), "zone_name")
-            try:
-                state.get_zone(ns, zone)
-            except NotFound as exc:
-                raise Invalid(exc.message) from None
-            out = {"namespace": ns, "zone_name": zone}
-            if type_ == "file_pattern":
-                pattern = config.get("pattern")
-                if not isinstance(pattern, str) or not pattern or "/" in pattern or len(pattern) > 200:
-                    raise Invalid("file_pattern needs a 'pattern' glob on the file name, e.g. '*.csv'")
-                out["pattern"] = pattern
-            return out
-        if config:
-            raise Invalid("a webhook trigger takes no config")
-        return {}
-
-    def create_trigger(self, namespace: str, layer: str, name: str, type: str, config: Any = None,
-                       enabled: bool = True, cooldown_seconds: int = 0) -> dict[str, Any]:
-        pid = self._pipeline(namespace, layer, name)
-        clean = self._validate_trigger(pid, type, config if config is not None else {})
-        _check_trigger_fields(enabled, cooldown_seconds)
-        now = self.clock()
-        token = secrets.token_hex(32) if type == "webhook" else None
-        row = {"id": new_id(), "namespace": pid.namespace, "layer": pid.layer, "pipeline": pid.name, "type": type,
-               "config": json.dumps(clean), "enabled": int(enabled), "cooldown_seconds": cooldown_seconds,
-               "token_hash": token_hash(token) if token else None, "created_at": iso(now), "updated_at": iso(now),
-               "next_run_at": iso(next_fire(clean["cron_expr"], clean["timezone"], now)) if "cron_expr" in clean
-               else None}
-        self.ws.state.insert_row("triggers", row)
-        self._sync_job("triggers", row["id"])
-        out = self.get_trigger(pid, row["id"])
-        if token:
-            out["webhook_token"] = token  # shown once; only its hash is stored
-        return out
-
-    def get_trigger(self, pid: PipelineId, trigger_id: str) -> dict[str, Any]:
-        row = self.ws.state.get_row("triggers", _id(trigger_id), "trigger")
-        if (row["namespace"], row["layer"], row["pipeline"]) != pid.table_identifier:
-            raise NotFound(f"trigger '{trigger_id}' not found")
-        return _public_trigger(row)
-
-    def list_triggers(self, namespace: str, layer: str, name: str) -> list[dict[str, Any]]:
-        pid = self._pipeline(namespace, layer, name)
-        rows = self.ws.state.query("SELECT * FROM triggers WHERE namespace = ? AND layer = ? AND pipeline = ? "
-                                   "ORDER BY created_at, id", pid.table_identifier)
-        return [_public_trigger(r) for r in rows]
-
-    def update_trigger(self, namespace: str, layer: str, name: str, trigger_id: str, **changes: Any
-                       ) -> dict[str, Any]:
-        pid = self._pipeline(namespace, layer, name)
-        row = self.ws.state.get_row("triggers", _id(trigger_id), "trigger")
-        if (row["namespace"], row["layer"], row["pipeline"]) != pid.table_identifier:
-            raise NotFound(f"trigger '{trigger_id}' not found")
-        unknown = set(changes) - {"config", "enabled", "cooldown_seconds"}
-        if unknown:
-            raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}")
-        config = json.loads(row["config"])
-        if "config" in changes:  # re-validated (RAT did not)
-            config = self._validate_trigger(pid, row["type"], changes["config"])
-        enabled = changes.get("enabled", bool(row["enabled"]))
-        cooldown = changes.get("cooldown_seconds", row["cooldown_seconds"])
-        _check_trigger_fields(enabled, cooldown)
-        now = self.clock()
-        fields: dict[str, Any] = {"config": json.dumps(config), "enabled": int(enabled),
-                                  "cooldown_seconds": cooldown, "updated_at": iso(now)}
-        if "cron_expr" in config:
-            fields["next_run_at"] = iso(next_fire(config["cron_expr"], config["timezone"], now))
-        self.ws.state.update_row("triggers", row["id"], **fields)
-        self._sync_job("triggers", row["id"])
-        return self.get_trigger(pid, row["id"])
-
-    def delete_trigger(self, namespace: str, layer: str, name: str, trigger_id: str) -> None:
-        pid = self._pipeline(namespace, layer, name)
-        self.get_trigger(pid, trigger_id)
-        self.ws.state.delete_row("triggers", trigger_id, "trigger")
-        self._remove_job(f"triggers:{trigger_id}")
-
-    # -- firing -----------------------------------------------------------------------------------
-    def _start_run(self, row: dict[str, Any], label: str) -> str:
-        selector = f"{row['namespace']}.{row['layer']}.{row['pipeline']}"
-        (run,) = self.ws.run_selection(selector, trigger=label, version="published")
-        return str(run.id)
-
-    def fire_schedule(self, schedule_id: str, now: datetime | None = None) -> str | None:
-        """Fire one schedule if it is due; exactly once per slot (compare-and-set on next_run_at)."""
-        now = now or self.clock()
-        with self._lock:
-            row = self.ws.state.one("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
-            if row is None or not row["enabled"] or not row["next_run_at"] or row["next_run_at"] > iso(now):
-                return None
-            following = iso(next_fire(row["cron"], row["timezone"], now))
-            if not self.ws.state.update_row("schedules", row["id"], expect={"next_run_at": row["next_run_at"]},
-                                            next_run_at=following, last_fired_at=iso(now)):
-                return None  # someone else fired this slot
-            try:
-                run_id = self._start_run(row, f"schedule:{row['cron']}")
-            except Busy:
-                self.ws.state.update_row("schedules", row["id"], last_skipped_at=iso(now))
-                log.info("schedule %s skipped: the pipeline is still running", row["id"])
-                return None
-            except RatError as exc:
-                self.ws.state.update_row("schedules", row["id"], last_skipped_at=iso(now))
-                log.warning("schedule %s could not start a run: %s", row["id"], exc.message)
-                return None
-            self.ws.state.update_row("schedules", row["id"], last_run_id=run_id)
-            return run_id
-
-    def _fire_trigger(self, row: dict[str, Any], label: str, now: datetime, *, event: bool) -> str | None:
-        """Start a run for a trigger. Busy: an event trigger stays pending and is retried by the sweep."""
-        if not row["enabled"]:
-            return None
-        if row["last_triggered_at"] and row["cooldown_seconds"] and \
-                datetime.fromisoformat(row["last_triggered_at"]) + timedelta(seconds=row["cooldown_seconds"]) > now:
-            raise RateLimited(f"trigger {row['id']} is cooling down ({row['cooldown_seconds']} s)")
-        try:
-            run_id = self._start_run(row, label)
-        except Busy:
-            if event:
-                self.ws.state.update_row("triggers", row["id"], pending_since=row["pending_since"] or iso(now))
-            return None
-        self.ws.state.update_row("triggers", row["id"], last_triggered_at=iso(now), last_run_id=run_id,
-                                 pending_since=None)
-        return run_id
-
-    def on_run_finished(self, run: dict[str, Any]) -> None:
-        if run["status"] != "success":
-            return
-        now = self.clock()
-        config = json.dumps({"namespace": run["namespace"], "layer": run["layer"], "pipeline": run["name"]})
-        for row in self.ws.state.query("SELECT * FROM triggers WHERE type = 'pipeline_success' AND config = ?",
-                                       (config,)):
-            label = f"trigger:pipeline_success:{run['namespace']}/{run['layer']}/{run['name']}"
-            self._safe_fire(row, label, now)
-
-    def on_upload(self, namespace: str, zone: str, filename: str) -> None:
-        now = self.clock()
-        for row in self.ws.state.query(
-                "SELECT * FROM triggers WHERE type IN ('landing_zone_upload', 'file_pattern')"):
-            config = json.loads(row["config"])
-            if (config["namespace"], config["zone_name"]) != (namespace, zone):
-                continue
-            if row["type"] == "file_pattern":
-                if not fnmatch.fnmatchcase(filename, config["pattern"]):
-                    continue
-                label = f"trigger:file_pattern:{namespace}/{zone}:{config['pattern']}"
-            else:
-                label = f"trigger:landing_zone_upload:{namespace}/{zone}"
-            self._safe_fire(row, label, now)
-
-    def _safe_fire(self, row: dict[str, Any], label: str, now: datetime) -> None:
-        try:
-            self._fire_trigger(row, label, now, event=True)
-        except RatError as exc:
-            log.info("trigger %s not fired: %s", row["id"], exc.message)
-
-    def webhook(self, token: str, now: datetime | None = None) -> dict[str, Any]:
-        """Fire the webhook trigger whose token this is: 404 unknown, 429 cooling down."""
-        now = now or self.clock()
-        if not isinstance(token, str) or not token or len(token) > 256:
-            raise NotFound("unknown webhook")
-        digest = token_hash(token)
-        row = self.ws.state.one("SELECT * FROM triggers WHERE type = 'webhook' AND token_hash = ?", (digest,))
-        if row is None or not hmac.compare_digest(row["token_hash"], digest) or not row["enabled"]:
-            raise NotFound("unknown webhook")
-        run_id = self._fire_trigger(row, f"trigger:webhook:{digest[:8]}", now, event=True)
-        if run_id is None:
-            return {"run_id": None, "status": "pending",
-                    "message": "the pipeline is busy; the run will start when it is free"}
-        return {"run_id": run_id, "status": "pending"}
-
-    def tick(self, now: datetime | None = None) -> dict[str, int]:
-        """All time-based work due at ``now``: schedules, cron triggers, pending retries, the reaper."""
-        now = now or self.clock()
-        stats = {"schedules": 0, "cron_triggers": 0, "retried": 0, "reaper": 0}
-        for row in self.ws.state.query("SELECT id FROM schedules WHERE enabled = 1 AND next_run_at <= ?",
-                                       (iso(now),)):
-            if self.fire_schedule(row["id"], now):
-                stats["schedules"] += 1
-        for row in self.ws.state.query("SELECT id FROM triggers WHERE enabled = 1 AND next_run_at <= ? "
-                                       "AND type IN ('cron', 'cron_dependency')", (iso(now),)):
-            if self.fire_cron_trigger(row["id"], now):
-                stats["cron_triggers"] += 1
-        for row in self.ws.state.query("SELECT * FROM triggers WHERE enabled = 1 AND pending_since IS NOT NULL"):
-            label = f"trigger:{row['type']}:retry"
-            try:
-                if self._fire_trigger(row, label, now, event=True):
-                    stats["retried"] += 1
-            except RatError:
-                continue
-        if self._reaper_due(now):
-            self.ws.run_reaper(lambda: now)
-            stats["reaper"] = 1
-        return stats
-
-    def fire_cron_trigger(self, trigger_id: str, now: datetime | None = None) -> str | None:
-        now = now or self.clock()
-        with self._lock:
-            row = self.ws.state.one("SELECT * FROM triggers WHERE id = ?", (trigger_id,))
-            if row is None or not row["enabled"] or not row["next_run_at"] or row["next_run_at"] > iso(now):
-                return None
-            config = json.loads(row["config"])
-            following = iso(next_fire(config["cron_expr"], config["timezone"], now))
-            if not self.ws.state.update_row("triggers", row["id"], expect={"next_run_at": row["next_run_at"]},
-                                            next_run_at=following):
-                return None
-            if row["type"] == "cron_dependency" and not self._dependencies_updated(row, config):
-                return None
-            try:
-                return self._fire_trigger(row, f"trigger:{row['type']}:{config['cron_expr']}", now, event=False)
-            except RatError as exc:
-                log.info("cron trigger %s not fired: %s", row["id"], exc.message)
-                return None
-
-    def _dependencies_updated(self, row: dict[str, Any], config: dict[str, Any]) -> bool:
-        """At least one dependency succeeded since this trigger last fired (or ever, the first time)."""
-        since = row["last_triggered_at"] or ""
-        for dep in config["dependencies"]:
-            ns, layer, name = dep.split(".")
-            found = self.ws.state.one(
-                "SELECT id FROM runs WHERE namespace = ? AND layer = ? AND name = ? AND status = 'success' "
-                "AND finished_at > ? LIMIT 1", (ns, layer, name, since))
-            if found:
-                return True
-        return False
-
-    def _reaper_due(self, now: datetime) -> bool:
-        status = self.ws.state.get_setting("reaper_status") or {}
-        last = status.get("last_run_at")
-        interval = self.ws.retention_config()["reaper_interval_minutes"]
-        return last is None or datetime.fromisoformat(last) + timedelta(minutes=interval) <= now
-
-    # -- APScheduler wiring ----------------------------------------------------------------------
     def start(self) -> None:
         """Start APScheduler on the running asyncio loop; jobs are rebuilt from the state store."""
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -423,10 +64,10 @@ class SchedulerService:
         if self.leader:
             self.ws.state.release_leader("scheduler")
             self.leader = False
+        if self.service.on_change == self._sync_job:
+            self.service.on_change = None
 
     async def _sweep(self) -> None:
-        import asyncio
-
         if not self.leader:
             self.leader = await asyncio.to_thread(self.ws.state.acquire_leader, "scheduler")
             if not self.leader:
@@ -436,14 +77,15 @@ class SchedulerService:
 
     def _safe_tick(self) -> None:
         try:
-            self.tick()
+            self.service.tick()
         except Exception:
             log.exception("scheduler tick failed")
 
     def _rebuild_jobs(self) -> None:
-        for row in self.ws.state.query("SELECT id FROM schedules"):
-            self._sync_job("schedules", row["id"])
-        for row in self.ws.state.query("SELECT id FROM triggers WHERE type IN ('cron', 'cron_dependency')"):
+        state = self.ws.state
+        for schedule_id in state.schedule_ids():
+            self._sync_job("schedules", schedule_id)
+        for row in state.triggers_of_type("cron", "cron_dependency"):
             self._sync_job("triggers", row["id"])
 
     def _sync_job(self, table: str, row_id: str) -> None:
@@ -452,20 +94,19 @@ class SchedulerService:
             return
         job_id = f"{table}:{row_id}"
         self._remove_job(job_id)
-        row = self.ws.state.one(f"SELECT * FROM {table} WHERE id = ?", (row_id,))
+        state = self.ws.state
+        row = state.get_schedule_row(row_id) if table == "schedules" else state.get_trigger_row(row_id)
         if row is None or not row["enabled"]:
             return
         if table == "schedules":
-            trigger, fire = parse_cron(row["cron"], row["timezone"]), self.fire_schedule
+            trigger, fire = parse_cron(row["cron"], row["timezone"]), self.service.fire_schedule
         else:
             config = json.loads(row["config"])
             if "cron_expr" not in config:
                 return
-            trigger, fire = parse_cron(config["cron_expr"], config["timezone"]), self.fire_cron_trigger
+            trigger, fire = parse_cron(config["cron_expr"], config["timezone"]), self.service.fire_cron_trigger
 
         async def job() -> None:
-            import asyncio
-
             try:
                 await asyncio.to_thread(fire, row_id)
             except Exception:
@@ -476,26 +117,3 @@ class SchedulerService:
     def _remove_job(self, job_id: str) -> None:
         if self._aps is not None and self._aps.get_job(job_id):
             self._aps.remove_job(job_id)
-
-
-def _check_trigger_fields(enabled: object, cooldown: object) -> None:
-    if not isinstance(enabled, bool):
-        raise Invalid("enabled must be true or false")
-    if not isinstance(cooldown, int) or isinstance(cooldown, bool) or not 0 <= cooldown <= 86_400 * 30:
-        raise Invalid("cooldown_seconds must be an integer between 0 and 2592000")
-
-
-def _public_trigger(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if k != "token_hash"}
-    out["config"] = json.loads(row["config"])
-    out["enabled"] = bool(row["enabled"])
-    if row["type"] == "webhook":
-        out["webhook_url"] = "rat/api/v1/webhooks"
-        out["token_prefix"] = (row["token_hash"] or "")[:8]
-    return out
-
-
-def _id(value: object) -> str:
-    if not isinstance(value, str) or not value.isalnum() or len(value) > 64:
-        raise Invalid("invalid id")
-    return value

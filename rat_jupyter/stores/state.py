@@ -9,24 +9,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from ..core.errors import Busy, Conflict, Invalid, NotFound
+from ..core.ids import new_id, now_iso
 from .lock import init_lock
 
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
+__all__ = ["SQLiteState", "SqlState", "new_id", "now_iso", "open_state"]  # new_id/now_iso: moved to core.ids
 
 
 MIGRATIONS: list[list[str]] = [
@@ -713,6 +706,102 @@ class SqlState:
     def delete_row(self, table: str, row_id: str, what: str) -> None:
         if self.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,)) == 0:
             raise NotFound(f"{what} '{row_id}' not found")
+
+    def get_schedule_row(self, schedule_id: str) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
+
+    def list_schedule_rows(self, namespace: str | None, limit: int, offset: int) -> tuple[list[dict], int]:
+        where, params = ("WHERE namespace = ?", [namespace]) if namespace else ("", [])
+        total = self.scalar(f"SELECT COUNT(*) FROM schedules {where}", params)
+        rows = self.query(f"SELECT * FROM schedules {where} ORDER BY created_at, id "
+                          f"LIMIT {int(limit)} OFFSET {int(offset)}", params)
+        return rows, int(total or 0)
+
+    def due_schedule_ids(self, now: str) -> list[str]:
+        return [r["id"] for r in self.query("SELECT id FROM schedules WHERE enabled = 1 AND next_run_at <= ?",
+                                            (now,))]
+
+    def schedule_ids(self) -> list[str]:
+        return [r["id"] for r in self.query("SELECT id FROM schedules")]
+
+    def get_trigger_row(self, trigger_id: str) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM triggers WHERE id = ?", (trigger_id,))
+
+    def list_trigger_rows(self, ns: str, layer: str, pipeline: str) -> list[dict]:
+        return self.query("SELECT * FROM triggers WHERE namespace = ? AND layer = ? AND pipeline = ? "
+                          "ORDER BY created_at, id", (ns, layer, pipeline))
+
+    def triggers_of_type(self, *types: str, config: str | None = None) -> list[dict]:
+        """Triggers of the given types; ``config`` (JSON text) narrows to an exact configuration."""
+        sql = f"SELECT * FROM triggers WHERE type IN ({','.join('?' * len(types))})"
+        params: list[Any] = list(types)
+        if config is not None:
+            sql += " AND config = ?"
+            params.append(config)
+        return self.query(sql + " ORDER BY created_at, id", params)
+
+    def webhook_trigger(self, token_hash: str) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM triggers WHERE type = 'webhook' AND token_hash = ?", (token_hash,))
+
+    def due_cron_trigger_ids(self, now: str) -> list[str]:
+        return [r["id"] for r in self.query("SELECT id FROM triggers WHERE enabled = 1 AND next_run_at <= ? "
+                                            "AND type IN ('cron', 'cron_dependency')", (now,))]
+
+    def pending_triggers(self) -> list[dict]:
+        return self.query("SELECT * FROM triggers WHERE enabled = 1 AND pending_since IS NOT NULL")
+
+    def succeeded_since(self, ns: str, layer: str, name: str, since: str) -> bool:
+        """A run of the pipeline finished with success after ``since`` (cron_dependency triggers)."""
+        return self.one("SELECT id FROM runs WHERE namespace = ? AND layer = ? AND name = ? AND status = 'success' "
+                        "AND finished_at > ? LIMIT 1", (ns, layer, name, since)) is not None
+
+    # -- retention (the reaper) -------------------------------------------------------------------
+    def retention_overrides(self) -> dict[tuple[str, str, str], dict[str, int]]:
+        """Per-pipeline retention overrides of live pipelines, by (namespace, layer, name)."""
+        rows = self.query("SELECT namespace, layer, name, retention_config FROM pipelines "
+                          "WHERE deleted_at IS NULL AND retention_config IS NOT NULL")
+        return {(r["namespace"], r["layer"], r["name"]): json.loads(r["retention_config"]) for r in rows}
+
+    def finished_runs_newest_first(self) -> list[dict]:
+        """Finished runs (id, pipeline, created_at), grouped by pipeline and newest first within it."""
+        return self.query("SELECT id, namespace, layer, name, created_at FROM runs WHERE status IN "
+                          "('success', 'failed', 'cancelled', 'skipped') "
+                          "ORDER BY namespace, layer, name, created_at DESC")
+
+    def runs_created_before(self, before: str) -> list[dict]:
+        return self.query("SELECT id, namespace, layer, name FROM runs WHERE created_at < ?", (before,))
+
+    def delete_pipeline_logs_before(self, ns: str, layer: str, name: str, before: str) -> int:
+        return self.execute(
+            "DELETE FROM run_logs WHERE run_id IN (SELECT id FROM runs WHERE namespace = ? AND layer = ? "
+            "AND name = ? AND created_at < ?)", (ns, layer, name, before))
+
+    def delete_run_logs(self, run_id: str) -> int:
+        return self.execute("DELETE FROM run_logs WHERE run_id = ?", (run_id,))
+
+    def quality_results_newest_first(self) -> list[dict]:
+        """Quality results (id, pipeline, test), grouped by test and newest first within it."""
+        return self.query("SELECT id, namespace, layer, pipeline, test FROM quality_results "
+                          "ORDER BY namespace, layer, pipeline, test, created_at DESC")
+
+    def delete_quality_results(self, ids: Sequence[str]) -> int:
+        count = 0
+        for i in range(0, len(ids), 500):
+            chunk = list(ids[i:i + 500])
+            count += self.execute(f"DELETE FROM quality_results WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        return count
+
+    def delete_audit_before(self, before: str) -> int:
+        return self.execute("DELETE FROM audit WHERE created_at < ?", (before,))
+
+    # -- metrics and readiness --------------------------------------------------------------------
+    def run_counts(self) -> dict[str, int]:
+        """Runs per status."""
+        return {r["status"]: int(r["n"]) for r in self.query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")}
+
+    def ping(self) -> None:
+        """A round trip to the database (readiness)."""
+        self.scalar("SELECT 1")
 
     def acquire_leader(self, name: str) -> bool:
         """Leader election for the scheduler. One SQLite file serves one server, which always leads;

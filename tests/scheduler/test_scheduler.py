@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rat_jupyter.core.errors import Invalid, NotFound, RateLimited
+from rat_jupyter.core.schedules import Schedules
 from rat_jupyter.core.workspace import Workspace
 from rat_jupyter.scheduler.service import SchedulerService
 from tests.conftest import make_pipeline
@@ -82,8 +83,9 @@ def test_a_slot_fires_exactly_once_even_when_two_jobs_race(workspace: Workspace,
     make_pipeline(workspace, ns, "bronze", "a", "SELECT 1 AS v")
     s = sched.create_schedule(ns, "bronze", "a", "*/5 * * * *")
     due = datetime(2026, 3, 1, 10, 35, tzinfo=UTC)
-    other = SchedulerService.__new__(SchedulerService)  # a second server sharing the state store
-    other.ws, other.clock, other._lock = workspace, lambda: due, sched._lock.__class__()
+    # a second server sharing the state store: its own service instance, its own lock
+    other = Schedules.for_workspace(workspace, clock=lambda: due)
+    assert other is not workspace.schedules and other._lock is not sched._lock
     fired = [sched.fire_schedule(s["id"], due), other.fire_schedule(s["id"], due)]
     assert sum(1 for f in fired if f) == 1
     assert len(settle(workspace, ns, 1)) == 1
