@@ -6,5 +6,7 @@ export default defineConfig({
     environment: "jsdom",
     include: ["packages/*/src/**/*.test.{ts,tsx}", "portal/src/**/*.test.{ts,tsx}"],
     setupFiles: ["packages/ui/src/test-setup.ts"],
+    // the machine is shared (2 cores): generous limits, so load does not fail a correct test
+    testTimeout: 30_000,
   },
 });

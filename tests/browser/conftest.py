@@ -1,8 +1,8 @@
 """Browser tests: Playwright (Python) driving Debian's Chromium against a real ``jupyter server`` with the RAT
 extension under ``base_url=/user/alice/`` (a JupyterHub-style prefix), token authentication and a fresh data dir.
 
-The server is started once per session; the browser logs in once with the token (Jupyter then sets its login
-cookie) and every test gets a fresh context carrying that cookie. Screenshots and the server log are kept in
+The server is started once per session; the browser (once per module) logs in with the token (Jupyter then sets
+its login cookie) and every test gets a fresh context carrying that cookie. Screenshots and the server log are kept in
 ``tests/browser/artifacts/`` (git-ignored; CI keeps the folder as an artifact).
 
 The tests skip with a reason when Chromium, Playwright or the portal build is missing locally; under
@@ -142,8 +142,10 @@ def rat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module: Playwright's sync API keeps an event loop running while it is open, which would break the
+    asyncio tests of other folders run later in the same session (``make test`` runs them all)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -152,7 +154,7 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def login_state(browser: Any, rat_server: Server, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Log in once with the token in the URL; Jupyter answers with its login cookie, which later pages use."""
     ctx = browser.new_context()

@@ -47,7 +47,7 @@ describe("Runs page", () => {
     expect(text).toContain("schedule:nightly");
     expect(text).toContain("3.2 s");
     expect(text).toContain("quality test order_id_unique failed");
-    await waitFor(() => expect(calls).toBeGreaterThanOrEqual(3), { timeout: 2000 });
+    await waitFor(() => expect(calls).toBeGreaterThanOrEqual(3), { timeout: 10_000 });
 
     act(() => setHidden(true));
     await screen.findByText(/paused while hidden/);
@@ -56,6 +56,6 @@ describe("Runs page", () => {
     expect(calls).toBeLessThanOrEqual(frozen + 1);
 
     act(() => setHidden(false));
-    await waitFor(() => expect(calls).toBeGreaterThan(frozen + 1), { timeout: 2000 });
+    await waitFor(() => expect(calls).toBeGreaterThan(frozen + 1), { timeout: 10_000 });
   });
 });
