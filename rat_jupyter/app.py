@@ -56,6 +56,8 @@ class RatApp(ExtensionApp):
                                     "expect) instead of by virtual host.").tag(config=True)
     executor_class = Unicode(DEFAULT_EXECUTOR, help="Import string (module:Class) of the executor that runs "
                                                     "pipelines, previews and tests.").tag(config=True)
+    dask_scheduler_address = Unicode("", help="Dask scheduler the DaskExecutor submits to, e.g. tcp://10.0.0.5:8786 "
+                                              "(empty: Dask's scheduler-address config).").tag(config=True)
     concurrency = Int(2, help="Worker processes that execute runs in parallel (1-64).").tag(config=True)
     run_timeout_seconds = Float(3600.0, help="A run still going after this many seconds is killed (> 0).").tag(
         config=True)
@@ -151,6 +153,7 @@ class RatApp(ExtensionApp):
             max_upload_bytes=self.max_upload_bytes, server_id=self.server_id, executor_class=self.executor_class,
             cancel_grace_seconds=self.cancel_grace_seconds, duckdb_threads=self.duckdb_threads,
             duckdb_memory_limit=self.duckdb_memory_limit, max_inflight_previews=self.max_inflight_previews,
+            dask_scheduler_address=self.dask_scheduler_address,
         )
 
     def _server_info(self, settings: Settings) -> dict[str, Any]:

@@ -73,6 +73,7 @@ class Settings:
     server_id: str = ""  # names the server that owns a run; default: the host name
     executor_class: str = DEFAULT_EXECUTOR  # import string (module:Class) of the executor a server runs tasks on
     max_inflight_previews: int = 16  # previews + test runs queued or running; beyond: 429
+    dask_scheduler_address: str = ""  # DaskExecutor: tcp://host:8786 (empty: Dask's scheduler-address config)
 
     @property
     def resolved_server_id(self) -> str:
