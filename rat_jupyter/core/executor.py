@@ -156,7 +156,7 @@ class _Worker:
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rat_jupyter.core.worker", str(child.fileno())],
+            [sys.executable, "-m", "rat_jupyter.core.worker", str(child.fileno()), str(os.getpid())],
             pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL,
         )
         child.close()

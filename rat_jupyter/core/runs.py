@@ -71,7 +71,8 @@ class _RunEvents(EventSink):
     def may_publish(self, task_id: str) -> bool:
         allowed = self.manager.state.begin_publish(task_id, self.manager.server_id)
         if not allowed:
-            self.manager._log(task_id, "warn", "Publish refused: the run was cancelled; main was not changed")
+            self.manager._log(task_id, "warn", "Publish refused: the run is no longer running on this server "
+                              "(cancelled, failed elsewhere, or its namespace was deleted); main was not changed")
         return allowed
 
 
@@ -349,6 +350,12 @@ class RunManager:
             fields["phases"] = outcome["phases"]
         if run["status"] in ACTIVE:  # a cancel that landed while the outcome arrived
             fields.update(status="cancelled", error=run.get("error") or "cancelled by request")
+        if run["status"] == "failed":  # failed elsewhere (a restarted server's recover()): keep its verdict
+            if not run.get("finished_at"):
+                self.state.update_run(run_id, only_if_status=("failed",), **fields)
+            self._log(run_id, "info", "The run stopped; it had been marked failed, and main was not changed")
+            self._signal()
+            return
         self.state.update_run(run_id, only_if_status=("cancelled", *ACTIVE), **fields)
         self._log(run_id, "info", "The run stopped after the cancel; main was not changed")
         self._signal()

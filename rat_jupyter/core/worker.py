@@ -1,11 +1,15 @@
-"""Worker process entry point: ``python -m rat_jupyter.core.worker <fd>``; the settings arrive first."""
+"""Worker process entry point: ``python -m rat_jupyter.core.worker <fd> <server pid>``; the settings arrive first."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import queue
 import signal
+import sys
 import threading
+import time
 import traceback
 import warnings
 from datetime import UTC, datetime
@@ -29,7 +33,44 @@ class PipeReporter:
         self._send(("event", "phase", {"name": name, "duration_ms": duration_ms, "metadata": metadata or {}}))
 
 
-def main(conn: Connection, settings: Settings) -> None:
+WATCHDOG_SECONDS = 0.2  # how often a worker checks that the server that started it is still there
+ORPHANED_EXIT = 75  # the exit code of a worker that lost its server
+
+
+def die_with_parent(parent_pid: int | None) -> None:
+    """Ask the kernel to SIGKILL this worker when the process that started it dies (Linux ``prctl``).
+
+    A worker whose server is gone must never commit: its run was (or will be) marked failed by the next
+    server, so a late publish would move ``main`` for a run recorded as failed. ``PR_SET_PDEATHSIG`` fires
+    when the *thread* that forked us ends, which for the executor's long-lived dispatcher threads is the
+    process; :func:`_watchdog` covers the rest (other OSes, a parent gone before this call).
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if parent_pid is not None and os.getppid() != parent_pid:
+        _orphaned()  # the parent died before the signal was armed
+
+
+def _orphaned() -> None:
+    """Exit at once, without unwinding: no ``finally`` and no commit may run after the server is gone."""
+    with contextlib.suppress(Exception):
+        sys.stderr.write("rat worker: the server that started this worker is gone; stopping\n")
+        sys.stderr.flush()
+    os._exit(ORPHANED_EXIT)
+
+
+def _watchdog(parent_pid: int, lost: Any) -> None:
+    """The parent changed (re-parented to init or a subreaper): the server died. Stop everything."""
+    while True:
+        time.sleep(WATCHDOG_SECONDS)
+        if os.getppid() != parent_pid:
+            lost()
+
+
+def main(conn: Connection, settings: Settings, parent_pid: int | None = None) -> None:
+    die_with_parent(parent_pid)
     # Jupyter interrupts a kernel by signalling its whole process group; a worker started from a notebook
     # must not die with the cell. Cancellation reaches workers through the control channel instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -43,14 +84,21 @@ def main(conn: Connection, settings: Settings) -> None:
         with lock:
             conn.send(msg)
 
+    def lost() -> None:
+        # The server is gone: interrupt the running query, refuse the publish fence, exit before any commit.
+        for token in list(tokens.values()):
+            token.cancel()
+        _refuse_all(answers)
+        _orphaned()
+
     def control() -> None:
-        # Receives tasks and cancel requests while a task runs on the main thread.
+        # Receives tasks and cancel requests while a task runs on the main thread. EOF means the server
+        # closed our channel or died: the executor only closes it after killing us, so this is never normal.
         while True:
             try:
                 msg = conn.recv()
             except (EOFError, OSError):
-                _refuse_all(answers)
-                tasks.put(None)
+                lost()
                 return
             if msg[0] == "stop":
                 _refuse_all(answers)
@@ -72,6 +120,8 @@ def main(conn: Connection, settings: Settings) -> None:
                 tasks.put(msg)
 
     threading.Thread(target=control, daemon=True).start()
+    if parent_pid is not None:
+        threading.Thread(target=_watchdog, args=(parent_pid, lost), name="rat-watchdog", daemon=True).start()
     try:
         runner.warm(settings)
     except Exception:  # noqa: BLE001 - a task will report the real problem
@@ -140,7 +190,5 @@ def _handle(settings: Settings, task_id: str, kind: str, payload: dict[str, Any]
 
 
 if __name__ == "__main__":
-    import sys
-
     _conn = Connection(int(sys.argv[1]))
-    main(_conn, _conn.recv())
+    main(_conn, _conn.recv(), int(sys.argv[2]) if len(sys.argv) > 2 else None)

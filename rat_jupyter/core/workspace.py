@@ -188,10 +188,7 @@ class Workspace:
     def delete_namespace(self, name: str) -> None:
         validate_namespace(name)
         self.state.get_namespace(name)
-        for run in self.state.active_runs():
-            if run["namespace"] == name:
-                raise Conflict(f"namespace '{name}' has active runs; cancel them first")
-        self.state.delete_namespace(name)
+        self.state.delete_namespace(name)  # refuses while a run is active, atomically with run submission
         self.storage.delete_prefix(f"{name}/")
         self.catalog.drop_namespace(name)
 

@@ -240,7 +240,15 @@ class SqlState:
         return self.get_namespace(name)
 
     def delete_namespace(self, name: str) -> None:
-        with self.tx() as cur:
+        """Refused (``Conflict``) while the namespace has a pending or running run. Checked under the same
+        guard as :meth:`submit_runs`, which refuses runs in a missing namespace: a delete and a submission
+        are serialised, so no run can start in a namespace that is being deleted."""
+        with self._lock, self.tx() as cur:
+            self._submit_guard(cur)
+            cur.execute(self._sql("SELECT id FROM runs WHERE namespace = ? AND status IN ('pending', 'running')"),
+                        (name,))
+            if cur.fetchone() is not None:
+                raise Conflict(f"namespace '{name}' has active runs; cancel them first")
             cur.execute(self._sql("DELETE FROM namespaces WHERE name = ?"), (name,))
             if cur.rowcount == 0:
                 raise NotFound(f"namespace '{name}' not found")
@@ -397,6 +405,10 @@ class SqlState:
         has a pending or running run — checked and inserted atomically, whichever process submits."""
         with self._lock, self.tx() as cur:
             self._submit_guard(cur)
+            for ns in sorted({run["namespace"] for run in runs}):
+                cur.execute(self._sql("SELECT name FROM namespaces WHERE name = ?"), (ns,))
+                if cur.fetchone() is None:
+                    raise NotFound(f"namespace '{ns}' not found")
             for run in runs:
                 cur.execute(self._sql("SELECT id FROM runs WHERE namespace = ? AND layer = ? AND name = ?"
                                       " AND status IN ('pending', 'running')"),
@@ -451,10 +463,14 @@ class SqlState:
 
     def begin_publish(self, run_id: str, server_id: str) -> bool:
         """The publish fence: True (and ``publishing_at`` recorded) only while the run is running on this
-        server and nobody asked to cancel it. One row, one statement: it and a cancel cannot both win."""
+        server, nobody asked to cancel it, and its namespace still exists. One row, one statement: it and a
+        cancel, a restarted server's ``recover()`` (status no longer ``running``) or a namespace delete cannot
+        both win."""
         return self.execute(
             "UPDATE runs SET publishing_at = ? WHERE id = ? AND status = 'running' AND cancel_requested_at IS NULL"
-            " AND server_id = ? AND publishing_at IS NULL", (now_iso(), run_id, server_id)) > 0
+            " AND server_id = ? AND publishing_at IS NULL"
+            " AND EXISTS (SELECT 1 FROM namespaces WHERE namespaces.name = runs.namespace)",
+            (now_iso(), run_id, server_id)) > 0
 
     def cancel_requested(self, run_ids: Sequence[str]) -> list[str]:
         """Which of these runs someone asked to cancel (the owning server polls this)."""
