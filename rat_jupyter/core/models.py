@@ -606,6 +606,8 @@ class PipelineVersion(Response):
     files: dict[str, str] = Field(description="path → content hash")
     created_at: str
     rolled_back_from: int | None = None
+    contents: dict[str, str] | None = Field(
+        None, description="path → file text; only in getPipelineVersion (editors diff the draft against it)")
 
 
 class ListVersionsResponse(Response):

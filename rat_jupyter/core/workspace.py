@@ -433,9 +433,12 @@ class Workspace:
         return self.state.list_versions(row["id"])
 
     def get_version(self, namespace: str, layer: str, name: str, number: int) -> dict[str, Any]:
+        """One version with its files' text, so an editor can diff the draft against what runs."""
         pid = self.pid(namespace, layer, name)
         row = self.state.get_pipeline(*pid.table_identifier)
-        return self.state.get_version(row["id"], int(number))
+        version = self.state.get_version(row["id"], int(number))
+        blobs = self.state.get_blobs(version["files"].values())
+        return {**version, "contents": {path: blobs[h] for path, h in version["files"].items()}}
 
     def rollback(self, namespace: str, layer: str, name: str, version: int, message: str = "") -> dict[str, Any]:
         """A new version that re-pins an old snapshot; the draft files are restored to it too."""

@@ -136,6 +136,7 @@ async def test_publish_versions_rollback_validate_preview_and_metadata(api: Api)
     assert status == 200 and [v["version"] for v in body["versions"]] == [2, 1] and body["total"] == 2
     status, body = await api("GET", f"{base}/versions/1")
     assert status == 200 and body["version"] == 1 and body["message"] == "first"
+    assert body["contents"] == {"pipeline.sql": "SELECT 1 AS id"}  # what an editor diffs the draft against
     assert is_error(await api("GET", f"{base}/versions/9"), 404)
     assert is_error(await api("GET", f"{base}/versions/{'9' * 30}"), 400)  # not an overflow in the state store
     assert (await api("GET", f"{base}/versions/one"))[0] == 404  # no such route

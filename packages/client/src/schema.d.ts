@@ -2095,6 +2095,14 @@ export interface components {
              * @default null
              */
             rolled_back_from: number | null;
+            /**
+             * Contents
+             * @description path → file text; only in getPipelineVersion (editors diff the draft against it)
+             * @default null
+             */
+            contents: {
+                [key: string]: string;
+            } | null;
         };
         /** PreviewPipeline */
         PreviewPipeline: {
