@@ -93,7 +93,8 @@ class LostWorker(Exception):
     """A previous attempt of this task started on a worker that was lost."""
 
 
-def run_task(settings: Settings, key: str, kind: str, payload: dict[str, Any], task_id: str) -> Any:
+def run_task(settings: Settings, key: str, kind: str, payload: dict[str, Any], task_id: str,
+             gate_timeout: float = GATE_TIMEOUT) -> Any:
     """The Dask task: :func:`worker._handle` with events, the fence and cancel over the scheduler."""
     from distributed import Event, Queue, get_worker
 
@@ -117,7 +118,7 @@ def run_task(settings: Settings, key: str, kind: str, payload: dict[str, Any], t
             return False
         try:
             events.put(("gate",))
-            return bool(answers.get(timeout=GATE_TIMEOUT))
+            return bool(answers.get(timeout=gate_timeout))
         except Exception:  # noqa: BLE001 - no answer (timeout, lost scheduler): never publish
             return False
 
@@ -188,6 +189,7 @@ class DaskExecutor(Executor):
         self._tasks: dict[str, _Task] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self.gate_timeout = GATE_TIMEOUT  # how long a task waits for the fence's answer (tests shorten it)
 
     @property
     def capacity(self) -> int:
@@ -214,8 +216,8 @@ class DaskExecutor(Executor):
             if existing is not None and not existing.future.done():
                 raise ValueError(f"task {task_id} is already queued or running")
             self._tasks[task_id] = task
-        task.dask_future = self.client.submit(run_task, self.settings, key, kind, payload, task_id, key=key,
-                                              pure=False, resources={RESOURCE: 1}, retries=0)
+        task.dask_future = self.client.submit(run_task, self.settings, key, kind, payload, task_id, self.gate_timeout,
+                                              key=key, pure=False, resources={RESOURCE: 1}, retries=0)
         threading.Thread(target=self._forward, args=(task,), name=f"rat-dask-{task_id}", daemon=True).start()
         return task.future
 

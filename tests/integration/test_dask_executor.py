@@ -23,6 +23,7 @@ from tests.fixtures.seaweed import SeaweedServer, seaweed  # noqa: F401
 distributed = pytest.importorskip("distributed", reason="the dask extra is part of the test extra")
 
 DASK = "rat_jupyter.core.dask_executor:DaskExecutor"
+CANCELS = 20  # cancels of a running run in a row, each must leave main unchanged
 SLOW = "SELECT sum(a.range * b.range) AS s FROM range(300000) a, range(300000) b"
 
 
@@ -102,17 +103,18 @@ def test_runs_previews_cancel_and_lost_worker_on_dask(cluster: Any, postgres: Po
         assert messages[0].startswith("Running n.bronze.a"), messages
         assert any("Created" in m for m in messages), messages
         assert [line["seq"] for line in logs] == sorted(line["seq"] for line in logs)
+        dask_warm = _best_of(ws, "n.bronze.a", 3)
 
         # Cancel a running run on a Dask worker, repeatedly: cancelled, main unchanged.
         table = ws.catalog.load(ws.pid("n", "bronze", "a"))
         snapshot = table.current_snapshot().snapshot_id
         republish(ws, "n", "bronze", "a", SLOW)
-        for attempt in range(5):
+        for attempt in range(CANCELS):
             (slow,) = ws.run_selection("n.bronze.a")
             _wait(ws, slow.id, ("running",))
             where = _where(ws, slow.id)
             assert where["pid"] != os.getpid(), "the run executed in the server process"
-            time.sleep(0.5 + 0.2 * attempt)
+            time.sleep(0.3 + 0.1 * attempt)  # cancel at different points of the run
             assert ws.cancel_run(slow.id)["status"] == "cancelled"
             final = _wait_finished(ws, slow.id, timeout=60)
             assert final["status"] == "cancelled", final
@@ -120,6 +122,27 @@ def test_runs_previews_cancel_and_lost_worker_on_dask(cluster: Any, postgres: Po
             current = ws.catalog.load(ws.pid("n", "bronze", "a"))
             assert current.current_snapshot().snapshot_id == snapshot
             assert rows(ws, "n", "bronze", "a") == [(1,), (2,)]
+
+        # The fence fails closed: an owner that does not answer in time means "no", never a publish.
+        republish(ws, "n", "bronze", "a", "SELECT 7 AS v")
+        real = ws.runs.state.begin_publish
+        ws.executor.gate_timeout = 1.0
+
+        def slow_owner(run_id: str, server_id: str) -> bool:
+            time.sleep(4)
+            return real(run_id, server_id)
+
+        ws.runs.state.begin_publish = slow_owner
+        try:
+            (unanswered,) = ws.run_selection("n.bronze.a")
+            final = _wait_finished(ws, unanswered.id, timeout=60)
+        finally:
+            ws.runs.state.begin_publish = real
+            ws.executor.gate_timeout = 30.0
+        assert final["status"] == "cancelled", final
+        assert ws.catalog.load(ws.pid("n", "bronze", "a")).current_snapshot().snapshot_id == snapshot
+        assert rows(ws, "n", "bronze", "a") == [(1,), (2,)]
+        republish(ws, "n", "bronze", "a", SLOW)
 
         # Kill the worker process of one run: that run fails, the other one keeps running, main unchanged.
         make_pipeline(ws, "n", "bronze", "other", SLOW)
@@ -154,8 +177,20 @@ def test_runs_previews_cancel_and_lost_worker_on_dask(cluster: Any, postgres: Po
         (run,) = ws.run_selection("n.bronze.b", wait=True, timeout=180)
         local_latency = time.monotonic() - started
         assert run.status == "success", run.error
-    print(f"\nsubmit-to-success, one pipeline, S3 + PostgreSQL: DaskExecutor {dask_latency:.2f}s, "
-          f"LocalProcessExecutor {local_latency:.2f}s")
+        local_warm = _best_of(ws, "n.bronze.b", 3)
+    print(f"\nsubmit-to-success, one pipeline, S3 + PostgreSQL (first run / best of 3 after): "
+          f"DaskExecutor {dask_latency:.2f}s / {dask_warm:.2f}s, LocalProcessExecutor {local_latency:.2f}s / "
+          f"{local_warm:.2f}s")
+
+
+def _best_of(ws: Workspace, selector: str, times: int) -> float:
+    best = float("inf")
+    for _ in range(times):
+        started = time.monotonic()
+        (run,) = ws.run_selection(selector, wait=True, timeout=180)
+        best = min(best, time.monotonic() - started)
+        assert run.status == "success", run.error
+    return best
 
 
 def _where(ws: Workspace, run_id: str) -> dict[str, Any]:
