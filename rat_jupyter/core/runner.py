@@ -21,8 +21,14 @@ import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 from pyiceberg.table.refs import SnapshotRefType
-from pyiceberg.table.update import AssertRefSnapshotId, RemoveSnapshotRefUpdate, SetSnapshotRefUpdate
+from pyiceberg.table.update import (
+    AssertRefSnapshotId,
+    RemoveSnapshotRefUpdate,
+    SetPropertiesUpdate,
+    SetSnapshotRefUpdate,
+)
 
+from ..stores import history
 from . import engine, fastwrite, strategies
 from .errors import Conflict, Invalid, NotFound, RatError, RunCancelled, TemplateError
 from .landing import LandingPins
@@ -519,6 +525,21 @@ def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table, pla
     else:
         snap = table.metadata.snapshot_by_name(MAIN)
         outcome.snapshot_id = snap.snapshot_id if snap else None
+    _trim_history(table, reporter)
+
+
+def _trim_history(table: Table, reporter: Reporter) -> None:
+    """After a successful publish: expire the snapshots beyond the table's bound (``stores.history``).
+
+    ``main`` is already published, so a problem here is only worth a warning; the reaper's expiry catches up.
+    """
+    try:
+        expired = history.trim(table)
+    except Exception as exc:  # noqa: BLE001 - the run has published; trimming history is housekeeping
+        reporter.log("warn", f"could not expire old snapshots: {str(exc).splitlines()[0][:200]}")
+        return
+    if expired:
+        reporter.log("info", f"Expired {expired} old snapshots (the table keeps {history.max_snapshots(table)})")
 
 
 def _arrow_run(session: Session, spec: PipelineSpec, table: Table | None, has_data: bool, sql: str,
@@ -676,7 +697,9 @@ def _publish(table: Table, branch: str, base_id: int | None, pid: PipelineId,
     if snap is None:
         raise Conflict(f"branch {branch} has no snapshot to publish")
     schema = plan.publish if plan is not None else ()
-    updates = (*schema,
+    missing = history.missing_properties(table)  # a table created before they existed gets them with its data
+    properties = (SetPropertiesUpdate(updates=missing),) if missing else ()
+    updates = (*schema, *properties,
                SetSnapshotRefUpdate(ref_name=MAIN, type=SnapshotRefType.BRANCH, snapshot_id=snap.snapshot_id),
                RemoveSnapshotRefUpdate(ref_name=branch))
     requirements = (AssertRefSnapshotId(snapshot_id=base_id, ref=MAIN),

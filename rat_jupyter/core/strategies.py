@@ -555,10 +555,23 @@ def commit(table: Table, add: pa.Table | None, target: str, *, delete_all: bool 
 
 def commit_files(table: Table, target: str, removed: list[Any], added: list[Any],
                  write_uuid: uuid.UUID | None = None) -> None:
-    """One snapshot that removes ``removed`` and adds ``added`` data files (an append when nothing goes)."""
+    """One snapshot that removes ``removed`` and adds ``added`` data files (an append when nothing goes).
+
+    A commit to ``main`` also sets the metadata-bounding properties a table created before them lacks (the
+    same commit, so a failed run never changes them); appends merge small manifests when the table asks to.
+    """
+    from pyiceberg.utils.properties import property_as_bool
+
+    from ..stores.history import missing_properties, overwrite
+
     with table.transaction() as tx:
+        missing = missing_properties(table) if target == "main" else {}
+        if missing:
+            tx.set_properties(missing)
         update = tx.update_snapshot(branch=target)
-        producer = update.overwrite(commit_uuid=write_uuid) if removed else update.fast_append()
+        merge = property_as_bool(tx.table_metadata.properties, "commit.manifest-merge.enabled", False)
+        producer = overwrite(update, write_uuid) if removed else (
+            update.merge_append() if merge else update.fast_append())
         with producer as files:
             for f in removed:
                 files.delete_data_file(f)

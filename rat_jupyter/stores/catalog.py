@@ -17,6 +17,7 @@ from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform,
 from ..core.config import PartitionField as PartitionConfig
 from ..core.names import PipelineId
 from ..core.settings import Settings
+from .history import TABLE_PROPERTIES
 from .lock import init_lock, sqlite_folder
 
 # DuckDB hands us nanosecond timestamps in some cases; Iceberg v2 stores microseconds.
@@ -103,11 +104,13 @@ class Catalog:
                partition_by: tuple[PartitionConfig, ...] = (), location: str | None = None) -> Table:
         self.ensure_namespace(pid.namespace, pid.layer)
         try:
-            table = self.iceberg.create_table(pid.table_identifier, schema=schema, location=location)
+            table = self.iceberg.create_table(pid.table_identifier, schema=schema, location=location,
+                                              properties=TABLE_PROPERTIES)
         except NoSuchNamespaceError:  # dropped since we cached it
             self._known.discard((pid.namespace, pid.layer))
             self.ensure_namespace(pid.namespace, pid.layer)
-            table = self.iceberg.create_table(pid.table_identifier, schema=schema, location=location)
+            table = self.iceberg.create_table(pid.table_identifier, schema=schema, location=location,
+                                              properties=TABLE_PROPERTIES)
         if partition_by:
             with table.update_spec() as spec:
                 for p in partition_by:

@@ -1,0 +1,89 @@
+"""A table's metadata stays bounded however many runs it has had (issue 11, ADR 0016): the commit a run
+makes must not cost more after 200 runs than after 60. Tested in kind (sizes and counts), not by time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rat_jupyter.core.workspace import Workspace
+from rat_jupyter.stores.history import DEFAULT_MAX_SNAPSHOTS, TABLE_PROPERTIES, TRIM_SLACK
+from tests.conftest import make_pipeline, run_one
+
+PREVIOUS_MAX = int(TABLE_PROPERTIES["write.metadata.previous-versions-max"])
+
+
+def shape(ws: Workspace, ns: str, name: str) -> dict[str, Any]:
+    table = ws.catalog.load(ws.pid(ns, "silver", name))
+    current = Path(table.metadata_location.removeprefix("file://"))
+    main = table.metadata.snapshot_by_name("main")
+    return {"json_bytes": current.stat().st_size,
+            "metadata_files": len(list(current.parent.glob("*.metadata.json"))),
+            "snapshots": len(table.metadata.snapshots),
+            "metadata_log": len(table.metadata.metadata_log),
+            "manifests": len(main.manifests(table.io)),
+            "properties": table.metadata.properties}
+
+
+def test_200_runs_of_one_pipeline_keep_its_metadata_bounded(workspace: Workspace, ns: str) -> None:
+    """Full refresh without tests (direct commit to main) and with a test (run branch, then publish)."""
+    make_pipeline(workspace, ns, "silver", "plain",
+                  "-- @merge_strategy: full_refresh\nSELECT range AS id, range * 2 AS v FROM range(10)")
+    make_pipeline(workspace, ns, "silver", "audited",
+                  "-- @merge_strategy: full_refresh\nSELECT range AS id FROM range(5)",
+                  tests={"positive": "SELECT * FROM {{ this }} WHERE id < 0"})
+    seen: dict[tuple[str, int], dict[str, Any]] = {}
+    for name, total in (("plain", 200), ("audited", 120)):
+        for i in range(1, total + 1):
+            assert run_one(workspace, ns, "silver", name).status == "success"
+            if i in (30, 70, total):
+                seen[(name, i)] = shape(workspace, ns, name)
+    for name, total in (("plain", 200), ("audited", 120)):
+        early, settled, last = seen[(name, 30)], seen[(name, 70)], seen[(name, total)]
+        # the bound is reached by run 70 (snapshots are trimmed to the bound once it is exceeded by the slack)
+        assert last["json_bytes"] <= 1.25 * settled["json_bytes"], (name, settled, last)
+        assert last["json_bytes"] <= 2.5 * early["json_bytes"], (name, early, last)
+        assert last["snapshots"] <= DEFAULT_MAX_SNAPSHOTS + TRIM_SLACK
+        assert last["metadata_log"] <= PREVIOUS_MAX
+        assert last["metadata_files"] <= PREVIOUS_MAX + 1  # older ones are deleted after each commit
+        assert last["manifests"] <= 2  # manifests holding only deleted files are not carried forward
+        assert {k: last["properties"][k] for k in TABLE_PROPERTIES} == TABLE_PROPERTIES
+    assert workspace.read_table(ns, "silver", "plain").num_rows == 10
+    assert workspace.read_table(ns, "silver", "audited").num_rows == 5
+    history = workspace.table_history(ns, "silver", "plain")
+    assert DEFAULT_MAX_SNAPSHOTS <= len(history) <= DEFAULT_MAX_SNAPSHOTS + TRIM_SLACK
+    oldest = int(history[-1]["snapshot_id"])
+    assert workspace.read_table(ns, "silver", "plain", snapshot_id=oldest).num_rows == 10  # time travel works
+
+
+def test_appends_merge_their_manifests(workspace: Workspace, ns: str) -> None:
+    make_pipeline(workspace, ns, "silver", "log", "-- @merge_strategy: append_only\nSELECT 1 AS id")
+    for _ in range(40):
+        assert run_one(workspace, ns, "silver", "log").status == "success"
+    assert workspace.read_table(ns, "silver", "log").num_rows == 40
+    min_merge = int(TABLE_PROPERTIES["commit.manifest.min-count-to-merge"])
+    assert shape(workspace, ns, "log")["manifests"] <= min_merge  # 40 appends, not 40 manifests
+
+
+def test_a_table_created_before_the_bound_gets_it_only_with_a_successful_publish(workspace: Workspace,
+                                                                                 ns: str) -> None:
+    make_pipeline(workspace, ns, "silver", "old", "-- @merge_strategy: full_refresh\nSELECT 1 AS id",
+                  tests={"ok": "SELECT * FROM {{ this }} WHERE id < 0"})
+    assert run_one(workspace, ns, "silver", "old").status == "success"
+    table = workspace.catalog.load(workspace.pid(ns, "silver", "old"))
+    with table.transaction() as tx:  # what a table created by an earlier version looks like
+        tx.remove_properties(*TABLE_PROPERTIES)
+    before = json.dumps(workspace.catalog.load(workspace.pid(ns, "silver", "old")).metadata.properties,
+                        sort_keys=True)
+    assert not set(TABLE_PROPERTIES) & set(json.loads(before))
+    workspace.save_test(ns, "silver", "old", "ok", "SELECT * FROM {{ this }} WHERE id > 0", create=False)
+    workspace.publish_pipeline(ns, "silver", "old")
+    assert run_one(workspace, ns, "silver", "old").status == "failed"  # blocking test: nothing published
+    after = workspace.catalog.load(workspace.pid(ns, "silver", "old")).metadata.properties
+    assert json.dumps(after, sort_keys=True) == before
+    workspace.save_test(ns, "silver", "old", "ok", "SELECT * FROM {{ this }} WHERE id < 0", create=False)
+    workspace.publish_pipeline(ns, "silver", "old")
+    assert run_one(workspace, ns, "silver", "old").status == "success"
+    props = workspace.catalog.load(workspace.pid(ns, "silver", "old")).metadata.properties
+    assert {k: props[k] for k in TABLE_PROPERTIES} == TABLE_PROPERTIES
