@@ -77,6 +77,9 @@ class Workspace:
         self._upload_listeners: list[Any] = []
         self._lock = threading.RLock()
         self._parse_cache: dict[tuple[PipelineId, str], tuple[list[PipelineId], list[tuple[str, str]]]] = {}
+        # (namespace, version) -> (key it was built under, graph, live pipelines); see :meth:`dag`
+        self._dag_cache: dict[tuple[str | None, str], tuple[Any, DAG[PipelineId], frozenset[PipelineId]]] = {}
+        self._dag_generation = 0  # bumped by this process's own pipeline changes
         self.server = server
 
     @classmethod
@@ -189,6 +192,7 @@ class Workspace:
         validate_namespace(name)
         self.state.get_namespace(name)
         self.state.delete_namespace(name)  # refuses while a run is active, atomically with run submission
+        self._dag_changed()
         self.storage.delete_prefix(f"{name}/")
         self.catalog.drop_namespace(name)
 
@@ -285,6 +289,7 @@ class Workspace:
         if self.state.active_runs(*pid.table_identifier):
             raise Conflict(f"pipeline {pid} has an active run; cancel it first")
         self.state.soft_delete_pipeline(row["id"])
+        self._dag_changed()
 
     # -- files ------------------------------------------------------------------------------------
     def draft_files(self, pid: PipelineId) -> dict[str, str]:
@@ -394,6 +399,7 @@ class Workspace:
             row = self.state.find_pipeline(*owner[0].table_identifier)
             if row:
                 self.state.update_pipeline(row["id"], draft_dirty=1, deps=None, zones=None)
+                self._dag_changed()
 
     # -- validate, publish, versions --------------------------------------------------------------
     def validate_pipeline(self, namespace: str, layer: str, name: str,
@@ -590,6 +596,11 @@ class Workspace:
         fields: dict[str, Any] = {"published_deps": json.dumps([str(r) for r in refs])} if published else {
             "deps": json.dumps([str(r) for r in refs]), "zones": json.dumps([f"{z[0]}.{z[1]}" for z in zones])}
         self.state.update_pipeline(row_id, **fields)
+        self._dag_changed()
+
+    def _dag_changed(self) -> None:
+        with self._lock:
+            self._dag_generation += 1
 
     def _row_deps(self, row: dict[str, Any], version: str) -> list[PipelineId]:
         if not (version == "published" and row["published_version"]):
@@ -617,9 +628,40 @@ class Workspace:
 
     def dag(self, namespace: str | None = None, version: str = "published",
             extra: dict[PipelineId, dict[str, str]] | None = None, strict: bool = True) -> DAG[PipelineId]:
-        """The dependency graph of live pipelines (published version, falling back to the draft)."""
-        graph: DAG[PipelineId] = DAG()
+        """The dependency graph of live pipelines (published version, falling back to the draft).
+
+        Without ``extra`` the graph comes from a cache (read it, never change it): checking it costs one
+        aggregate query, not a read of every pipeline, so submitting a run does not slow down as pipelines
+        are added.
+        """
+        if extra is None:
+            graph = self._cached_dag(namespace, version)[0]
+            if strict:
+                graph.topological()  # raises CycleError naming a cycle
+            return graph
+        return self._build_dag(self.state.list_pipelines(namespace)[0], version, extra, strict)
+
+    def _cached_dag(self, namespace: str | None, version: str) -> tuple[DAG[PipelineId], frozenset[PipelineId]]:
+        """The graph and live pipelines, rebuilt only when a pipeline changed: here (the generation) or in
+        another process sharing the state store (the pipeline rows' fingerprint). The key is read before the
+        rows, so a change that lands while building only causes one more rebuild."""
+        key = (self._dag_generation, self.state.pipelines_fingerprint())
+        with self._lock:
+            hit = self._dag_cache.get((namespace, version))
+        if hit is not None and hit[0] == key:
+            return hit[1], hit[2]
         rows, _ = self.state.list_pipelines(namespace)
+        graph = self._build_dag(rows, version, None, False)
+        live = frozenset(PipelineId(r["namespace"], r["layer"], r["name"]) for r in rows)
+        with self._lock:
+            if len(self._dag_cache) > 64:
+                self._dag_cache.clear()
+            self._dag_cache[(namespace, version)] = (key, graph, live)
+        return graph, live
+
+    def _build_dag(self, rows: list[dict[str, Any]], version: str, extra: dict[PipelineId, dict[str, str]] | None,
+                   strict: bool) -> DAG[PipelineId]:
+        graph: DAG[PipelineId] = DAG()
         for row in rows:
             pid = PipelineId(row["namespace"], row["layer"], row["name"])
             try:
@@ -644,8 +686,7 @@ class Workspace:
         text = selector.strip()
         down, up = text.endswith("+"), text.startswith("+")
         core = text.strip("+")
-        graph = self.dag(None, version, strict=False)
-        live = {PipelineId(r["namespace"], r["layer"], r["name"]) for r in self.state.list_pipelines()[0]}
+        graph, live = self._cached_dag(None, version)
         if core.endswith(".*"):
             parts = core[:-2].split(".")
             ns = validate_namespace(parts[0])
@@ -676,11 +717,21 @@ class Workspace:
         if version not in VERSIONS:
             raise Invalid(f"version must be one of {', '.join(VERSIONS)}")
         order, graph = self.select(selector, version)
-        versions = {pid: self.files_for(pid, version)[1] for pid in order}  # validates: never published → 409
+        versions = {pid: self._run_version(pid, version) for pid in order}  # validates: never published → 409
         runs = self.runs.submit(order, {p: graph.upstream(p) for p in order}, trigger, versions, submitted_by)
         if wait:
             runs = self.runs.wait([r["id"] for r in runs], timeout)
         return [RunView(r) for r in runs]
+
+    def _run_version(self, pid: PipelineId, version: str) -> str:
+        """The version a run of ``pid`` executes, read from its row (the published files are not loaded)."""
+        if version == "draft":
+            return self.files_for(pid, "draft")[1]
+        number = self.state.get_pipeline(*pid.table_identifier)["published_version"]
+        if not number:
+            raise Conflict(f"pipeline {pid} has never been published; publish it or run the draft "
+                           f"(version 'draft')")
+        return str(number)
 
     def create_run(self, namespace: str, layer: str, name: str, *, trigger: str = "manual",
                    version: str = "published", downstream: bool = False,

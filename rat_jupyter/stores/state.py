@@ -331,6 +331,12 @@ class SqlState:
             cur.execute(self._sql("DELETE FROM pipeline_versions WHERE pipeline_id = ?"), (pipeline_id,))
             cur.execute(self._sql("DELETE FROM pipelines WHERE id = ?"), (pipeline_id,))
 
+    def pipelines_fingerprint(self) -> tuple[Any, ...]:
+        """Changes when any pipeline row does (created, updated, published, deleted, purged): one aggregate
+        row, so a cached DAG is checked without reading every pipeline (``Workspace.dag``)."""
+        row = self.one("SELECT COUNT(*) AS n, MAX(updated_at) AS u, MAX(deleted_at) AS d FROM pipelines")
+        return (row["n"], row["u"], row["d"]) if row else (0, None, None)
+
     # -- blobs and versions -----------------------------------------------------------------------
     def put_blobs(self, blobs: dict[str, str]) -> None:
         with self.tx() as cur:
