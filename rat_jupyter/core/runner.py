@@ -361,7 +361,7 @@ def run_quality_tests(session: Session, spec: PipelineSpec, tests: list[QualityT
             ctx = session.render_context(spec, is_incremental=False, watermark=None, run_started_at=run_started_at)
             sql = engine.single_statement(render(test.sql, ctx).sql)
             rows = session.conn.execute(
-                f"SELECT *, count(*) OVER () AS __rat_violations FROM (\n{sql}\n) AS t LIMIT 5").arrow()
+                f"SELECT *, count(*) OVER () AS __rat_violations FROM ({sql}\n) AS t LIMIT 5").arrow()
             if isinstance(rows, pa.RecordBatchReader):
                 rows = rows.read_all()
             sample = rows.drop_columns(["__rat_violations"]).to_pylist()
@@ -762,7 +762,7 @@ def preview(settings: Settings, pid: PipelineId, files: dict[str, str], limit: i
             result["compiled_sql"] = sql
 
             def run_sql() -> pa.Table:
-                session.conn.execute(f"CREATE TEMP TABLE __rat_preview AS (\n{sql}\n)")
+                session.conn.execute(f"CREATE TEMP TABLE __rat_preview AS ({sql}\n)")  # same LINE numbers
                 if dedups:
                     full = strategies.normalize_arrow(session.execute_sql("SELECT * FROM __rat_preview"), str(pid))
                     full = strategies.prepare(full, spec.config, session.conn, str(pid))

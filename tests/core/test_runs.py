@@ -275,6 +275,21 @@ def test_preview_returns_rows_without_writing(workspace: Workspace, ns: str) -> 
     assert "silver.missing" in broken["error"]
 
 
+def test_preview_and_quality_errors_name_the_users_line(workspace: Workspace, ns: str) -> None:
+    """DuckDB's ``LINE n`` is the line of the pipeline file, not of the statement RAT wraps around it."""
+    make_pipeline(workspace, ns, "silver", "t", "SELECT 1 AS a", publish=False)
+    code = "-- @merge_strategy: full_refresh\nSELECT 1 AS a,\n  2 AS b\nFROM nosuchtable\n"
+    out = workspace.preview(ns, "silver", "t", code=code)
+    assert "LINE 4: FROM nosuchtable" in out["error"]
+    workspace.run_selection(f"{ns}.silver.t", version="draft", wait=True)
+    workspace.save_test(ns, "silver", "t", "broken", "SELECT *\nFROM {{ this }}\nWHERE nope > 1", severity="warn")
+    result = workspace.run_tests(ns, "silver", "t")["results"][0]
+    # the saved file starts with the "-- @severity: warn" line save_test adds, so WHERE is its line 4
+    assert workspace.read_file(f"{ns}/pipelines/silver/t/tests/quality/broken.sql")["content"].splitlines()[3] \
+        == "WHERE nope > 1"
+    assert result["status"] == "error" and "LINE 4: WHERE nope > 1" in result["error"], result
+
+
 def test_get_run_of_an_unknown_id_is_not_found(workspace: Workspace) -> None:
     with pytest.raises(NotFound):
         workspace.get_run("0" * 32)
