@@ -190,17 +190,29 @@ class DaskExecutor(Executor):
         self._lock = threading.Lock()
         self._closed = False
         self.gate_timeout = GATE_TIMEOUT  # how long a task waits for the fence's answer (tests shorten it)
+        self._capacity, self._capacity_at = 1, float("-inf")
 
     @property
     def capacity(self) -> int:
-        """The number of RAT slots the cluster's workers declare (at least one, so runs queue)."""
+        """The number of RAT slots the cluster's workers declare (at least one, so runs queue).
+
+        Asked of the scheduler at most once a second: the run claimer reads it on every pass."""
+        now = time.monotonic()
+        if now - self._capacity_at < 1.0:
+            return self._capacity
         try:
-            workers = self.client.scheduler_info(n_workers=-1)["workers"]
-        except TypeError:  # older distributed: no n_workers argument
-            workers = self.client.scheduler_info()["workers"]
+            workers = self._workers()
         except Exception:  # noqa: BLE001 - the scheduler is away: claim one run, which will wait
-            return 1
-        return max(1, sum(int(w.get("resources", {}).get(RESOURCE, 0)) for w in workers.values()))
+            workers = {}
+        self._capacity = max(1, sum(int(w.get("resources", {}).get(RESOURCE, 0)) for w in workers.values()))
+        self._capacity_at = now
+        return self._capacity
+
+    def _workers(self) -> dict[str, Any]:
+        try:
+            return self.client.scheduler_info(n_workers=-1)["workers"]
+        except TypeError:  # older distributed: no n_workers argument
+            return self.client.scheduler_info()["workers"]
 
     def submit(self, task_id: str, kind: str, payload: dict[str, Any], events: EventSink | None = None,
                timeout: float | None = None) -> Future:
@@ -241,7 +253,7 @@ class DaskExecutor(Executor):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):
-                workers = self.client.scheduler_info()["workers"]
+                workers = self._workers()
                 if any(w.get("resources", {}).get(RESOURCE) for w in workers.values()):
                     return True
             time.sleep(0.2)
@@ -356,9 +368,7 @@ class DaskExecutor(Executor):
 
     def _worker_alive(self, address: str | None) -> bool:
         try:
-            return address in self.client.scheduler_info(n_workers=-1)["workers"]
-        except TypeError:  # older distributed: no n_workers argument
-            return address in self.client.scheduler_info()["workers"]
+            return address in self._workers()
         except Exception:  # noqa: BLE001 - cannot tell: do not fail a run on a hiccup
             return True
 

@@ -105,6 +105,13 @@ def test_runs_previews_cancel_and_lost_worker_on_dask(cluster: Any, postgres: Po
         assert [line["seq"] for line in logs] == sorted(line["seq"] for line in logs)
         dask_warm = _best_of(ws, "n.bronze.a", 3)
 
+        # Test runs execute on a worker too, against the table on S3.
+        ws.save_test("n", "bronze", "a", "no_big", "SELECT * FROM {{ this }} WHERE v > 1")
+        out = ws.run_tests("n", "bronze", "a")
+        assert (out["total"], out["failed"]) == (1, 1)
+        assert out["results"][0]["violations"] == 1
+        ws.delete_test("n", "bronze", "a", "no_big")
+
         # Cancel a running run on a Dask worker, repeatedly: cancelled, main unchanged.
         table = ws.catalog.load(ws.pid("n", "bronze", "a"))
         snapshot = table.current_snapshot().snapshot_id
