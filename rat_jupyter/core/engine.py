@@ -156,6 +156,29 @@ def register_table_sql(conn: duckdb.DuckDBPyConnection, pid: PipelineId, select_
     conn.execute(f"CREATE OR REPLACE VIEW {pid.sql} AS {select_sql}")
 
 
+def contained_statement(conn: duckdb.DuckDBPyConnection, sql: str, what: str) -> str:
+    """``single_statement(sql)``, refused when it would break out of the parentheses RAT wraps it in.
+
+    Previews, quality tests and the fast write path run ``CREATE TEMP TABLE … AS (<sql>)``,
+    ``SELECT … FROM (<sql>)`` or ``COPY (<sql>) TO …``; a rendered text such as
+    ``SELECT 1); COPY (…) TO '/tmp/x'; SELECT (1`` would close that parenthesis and run statements of its
+    own (a preview writing files, a run writing outside its table). It is checked with DuckDB's own parser:
+    wrapped, it must still be exactly one statement. A text that does not parse is left to the execution,
+    which reports the syntax error at its line (nothing runs when any part of a query fails to parse).
+    """
+    from .errors import Invalid
+
+    sql = single_statement(sql)
+    try:
+        statements = conn.extract_statements(f"SELECT * FROM ({sql}\n) AS q")
+    except duckdb.Error:
+        return sql
+    if len(statements) != 1:
+        raise Invalid(f"{what} must be a single SELECT statement; it closes the query it is part of and adds "
+                      f"statements of its own (check for an unbalanced ')' or a ';')")
+    return sql
+
+
 def single_statement(sql: str) -> str:
     """``sql`` without trailing semicolons and comments, so it can be wrapped in ``(...)`` or ``COPY (...)``.
 

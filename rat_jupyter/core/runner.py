@@ -359,7 +359,7 @@ def run_quality_tests(session: Session, spec: PipelineSpec, tests: list[QualityT
                                   "violations": 0, "sample": [], "error": None}
         try:
             ctx = session.render_context(spec, is_incremental=False, watermark=None, run_started_at=run_started_at)
-            sql = engine.single_statement(render(test.sql, ctx).sql)
+            sql = engine.contained_statement(session.conn, render(test.sql, ctx).sql, f"quality test {test.name}")
             rows = session.conn.execute(
                 f"SELECT *, count(*) OVER () AS __rat_violations FROM ({sql}\n) AS t LIMIT 5").arrow()
             if isinstance(rows, pa.RecordBatchReader):
@@ -424,7 +424,7 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
             rendered = phases.run("render", lambda: render(spec.source, ctx),
                                   lambda r: {"refs": [str(x) for x in r.refs],
                                              "landing_files": session.pins.record() if session.pins else []})
-            rendered_sql = rendered.sql
+            rendered_sql = engine.contained_statement(session.conn, rendered.sql, f"pipeline {pid}")
             reporter.log("debug", "Compiled SQL:\n" + rendered_sql.strip())
             fast_schema = fastwrite.plan(session.conn, spec, rendered_sql, settings.resolved_warehouse)
         done = False
@@ -758,7 +758,7 @@ def preview(settings: Settings, pid: PipelineId, files: dict[str, str], limit: i
             ctx = session.render_context(spec, is_incremental=is_incremental, watermark=watermark,
                                          run_started_at=started)
             rendered = phases.run("render", lambda: render(spec.source, ctx))
-            sql = engine.single_statement(rendered.sql)
+            sql = engine.contained_statement(session.conn, rendered.sql, f"pipeline {pid}")
             result["compiled_sql"] = sql
 
             def run_sql() -> pa.Table:
