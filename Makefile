@@ -79,6 +79,8 @@ bench: setup ## Run the benchmarks and write bench/results.md
 	$(BIN)/python bench/bench_rest.py
 	$(BIN)/python bench/bench_kernel.py
 	$(BIN)/python bench/bench_scheduler.py
+	$(BIN)/python bench/bench_limits.py
+	$(BIN)/python bench/bench_portal.py
 
 clean: ## Remove the virtual environment, demo data and build outputs
 	rm -rf $(VENV) .rat build dist coverage.xml .coverage* node_modules rat_jupyter/portal_static

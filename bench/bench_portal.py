@@ -38,6 +38,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.results_md import hardware, replace_section  # noqa: E402
+
 CHROMIUM = os.environ.get("RAT_CHROMIUM", "/usr/bin/chromium")
 BASE = "/user/alice/"
 
@@ -104,6 +107,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--lines", type=int, default=10_000)
+    parser.add_argument("--results", type=Path, default=Path(__file__).with_name("results.md"),
+                        help="results file whose '## Portal in the browser' section is replaced")
     args = parser.parse_args()
     if not (ROOT / "rat_jupyter" / "portal_static" / "index.html").is_file():
         sys.exit("the portal is not built: run make setup (or npm ci && npm run build)")
@@ -179,12 +184,23 @@ def main() -> None:
             proc.terminate()
             proc.wait(30)
 
-    print(f"\nPortal in Chromium ({args.rounds} rounds, cold browser cache each round; "
-          f"log rows in the DOM for {total_lines:,} lines: {max(rows_in_dom)})\n")
-    print("| measure | median | max |")
-    print("|---|---:|---:|")
-    for name, values in results.items():
-        print(f"| {name} | {statistics.median(values):.0f} | {max(values):.0f} |")
+    hw = hardware()
+    lines = [
+        "## Portal in the browser",
+        "",
+        f"- command: `.venv/bin/python bench/bench_portal.py --rounds {args.rounds} --lines {args.lines}`",
+        f"- machine: {hw['cpu']}, {hw['nproc']} CPUs, {hw['memory']}; {hw['os']}; Debian Chromium driven by Playwright",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- a real `jupyter server` under `base_url=/user/alice/`; a fresh browser context (cold cache) per round; "
+        f"log rows in the DOM for {total_lines:,} lines: {max(rows_in_dom)} (virtualized)",
+        "",
+        "| measure | median | max |",
+        "|---|---:|---:|",
+        *(f"| {name} | {statistics.median(values):.0f} | {max(values):.0f} |" for name, values in results.items()),
+    ]
+    print("\n".join(lines))
+    if args.results is not None:
+        replace_section(args.results, "## Portal in the browser", "\n".join(lines))
 
 
 if __name__ == "__main__":
