@@ -78,6 +78,17 @@ def test_refuses_settings_remote_workers_cannot_reach(tmp_path, postgres: Postgr
         DaskExecutor(half.with_(catalog_type="rest", catalog_uri="http://127.0.0.1:1", dask_scheduler_address=""))
 
 
+def test_a_jupyter_server_with_the_dask_executor_on_local_files_refuses_to_start(tmp_path) -> None:
+    from tests.test_app_config import _refusal, _server
+
+    proc = _server(tmp_path, tmp_path / "data", f"--RatApp.executor_class={DASK}",
+                   "--RatApp.dask_scheduler_address=tcp://127.0.0.1:1")
+    code, critical, err = _refusal(proc)
+    assert code != 0
+    assert len(critical) == 1 and "RAT cannot start: DaskExecutor:" in critical[0], err
+    assert "set storage_url to s3://" in critical[0] and "set state_url to postgresql://" in critical[0], err
+
+
 def test_runs_previews_cancel_and_lost_worker_on_dask(cluster: Any, postgres: PostgresServer,  # noqa: F811
                                                        seaweed: SeaweedServer, tmp_path) -> None:  # noqa: F811
     settings = _settings(postgres, seaweed, tmp_path, executor_class=DASK,
@@ -120,6 +131,13 @@ def test_runs_previews_cancel_and_lost_worker_on_dask(cluster: Any, postgres: Po
             (slow,) = ws.run_selection("n.bronze.a")
             _wait(ws, slow.id, ("running",))
             where = _where(ws, slow.id)
+            if attempt == 0:  # logs are live: there while the run is still running on the worker
+                deadline = time.monotonic() + 30
+                while not any(line["message"].startswith("Running n.bronze.a")
+                              for line in ws.run_logs(slow.id)["logs"]):
+                    assert time.monotonic() < deadline, "no live log line from the Dask worker"
+                    time.sleep(0.05)
+                assert ws.get_run(slow.id)["status"] == "running"
             assert where["pid"] != os.getpid(), "the run executed in the server process"
             time.sleep(0.3 + 0.1 * attempt)  # cancel at different points of the run
             assert ws.cancel_run(slow.id)["status"] == "cancelled"
