@@ -342,13 +342,35 @@ class UpdateSchedule(Request):
     enabled: bool | None = None
 
 
+Selection = Annotated[str, StringConstraints(
+    max_length=300, pattern=r"^\+?[a-z][a-z0-9_]*\.(\*|(bronze|silver|gold)\.(\*|[a-z][a-z0-9_]*))\+?$")]
+
+
 class CreateRun(Request):
-    namespace: Ident
-    layer: Layer
-    pipeline: Ident
+    """One pipeline (``namespace``, ``layer``, ``pipeline``, optionally ``downstream``) or a ``select``ion:
+    exactly one of the two forms."""
+
+    namespace: Ident | None = None
+    layer: Layer | None = None
+    pipeline: Ident | None = None
+    select: Selection | None = Field(
+        None, description="instead of namespace/layer/pipeline: `ns.*`, `ns.layer.*`, `ns.layer.name`, "
+                          "`ns.layer.name+` (and downstream) or `+ns.layer.name` (and upstream); every selected "
+                          "pipeline gets a run, in DAG order")
     trigger: Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_lone_surrogates)] = "manual"
     version: Literal["published", "draft"] = "published"
     downstream: bool = Field(False, description="also run everything downstream, in DAG order")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CreateRun:
+        named = (self.namespace, self.layer, self.pipeline)
+        if self.select is not None:
+            if any(v is not None for v in named) or self.downstream:
+                raise ValueError("give either 'select' or namespace/layer/pipeline (with downstream), not both")
+        elif any(v is None for v in named):  # the named form's fields, as if they were required
+            missing = [k for k, v in zip(("namespace", "layer", "pipeline"), named, strict=True) if v is None]
+            raise ValueError(f"missing required field(s): {', '.join(missing)}")
+        return self
 
 
 class WriteFile(Request):
@@ -831,7 +853,8 @@ class ListRunsResponse(Response):
 class CreateRunResponse(Response):
     run_id: str
     status: RunStatus
-    runs: list[Run] = Field(description="the run and, with downstream, every run after it in DAG order")
+    runs: list[Run] = Field(description="every run created, in DAG order: the run and, with downstream, every "
+                                        "run after it; with select, one run per selected pipeline")
 
 
 class CancelRunResponse(Response):

@@ -290,6 +290,7 @@ class Workspace:
             raise Conflict(f"pipeline {pid} has an active run; cancel it first")
         self.state.soft_delete_pipeline(row["id"])
         self._dag_changed()
+        self._dag_changed()
 
     # -- files ------------------------------------------------------------------------------------
     def draft_files(self, pid: PipelineId) -> dict[str, str]:
@@ -399,6 +400,7 @@ class Workspace:
             row = self.state.find_pipeline(*owner[0].table_identifier)
             if row:
                 self.state.update_pipeline(row["id"], draft_dirty=1, deps=None, zones=None)
+                self._dag_changed()
                 self._dag_changed()
 
     # -- validate, publish, versions --------------------------------------------------------------
@@ -601,6 +603,11 @@ class Workspace:
     def _dag_changed(self) -> None:
         with self._lock:
             self._dag_generation += 1
+        self._dag_changed()
+
+    def _dag_changed(self) -> None:
+        with self._lock:
+            self._dag_generation += 1
 
     def _row_deps(self, row: dict[str, Any], version: str) -> list[PipelineId]:
         if not (version == "published" and row["published_version"]):
@@ -733,10 +740,25 @@ class Workspace:
                            f"(version 'draft')")
         return str(number)
 
+    def _run_version(self, pid: PipelineId, version: str) -> str:
+        """The version a run of ``pid`` executes, read from its row (the published files are not loaded)."""
+        if version == "draft":
+            return self.files_for(pid, "draft")[1]
+        number = self.state.get_pipeline(*pid.table_identifier)["published_version"]
+        if not number:
+            raise Conflict(f"pipeline {pid} has never been published; publish it or run the draft "
+                           f"(version 'draft')")
+        return str(number)
+
     def create_run(self, namespace: str, layer: str, name: str, *, trigger: str = "manual",
                    version: str = "published", downstream: bool = False,
                    submitted_by: str | None = None) -> list[dict[str, Any]]:
         selector = f"{self.pid(namespace, layer, name)}{'+' if downstream else ''}"
+        return self.create_runs(selector, trigger=trigger, version=version, submitted_by=submitted_by)
+
+    def create_runs(self, selector: str, *, trigger: str = "manual", version: str = "published",
+                    submitted_by: str | None = None) -> list[dict[str, Any]]:
+        """``POST /runs`` with ``select``: every selected pipeline's run, in DAG order, in one call."""
         return [r.record for r in self.run_selection(selector, trigger=trigger, version=version,
                                                      submitted_by=submitted_by)]
 

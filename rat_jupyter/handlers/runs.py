@@ -25,7 +25,8 @@ EVENT_STREAM = ("text/event-stream", "with Accept: text/event-stream: `log` even
 class RunsHandler(RatAPIHandler):
     ops = {"get": Op("listRuns", "List runs (filters namespace, layer, pipeline, status, started_after/before; "
                                  "sort; pages)", m.ListRunsResponse, query=m.ListRunsQuery),
-           "post": Op("createRun", "Start a run of a pipeline (optionally with everything downstream); 202",
+           "post": Op("createRun", "Start a run of a pipeline (optionally with everything downstream), or of "
+                                   "a selection (`select`: `ns.*`, `ns.layer.*`, `x+`, `+x`) in one call; 202",
                       m.CreateRunResponse, 202, body=m.CreateRun)}
 
     @endpoint
@@ -40,9 +41,15 @@ class RunsHandler(RatAPIHandler):
     @endpoint
     async def post(self) -> None:
         body: m.CreateRun = self.body()
-        runs = await self.call(self.ws.create_run, body.namespace, body.layer, body.pipeline,
-                               trigger=body.trigger or "manual", version=body.version, downstream=body.downstream,
-                               submitted_by=getattr(self.current_user, "username", None))
+        user = getattr(self.current_user, "username", None)
+        if body.select is not None:
+            runs = await self.call(self.ws.create_runs, body.select, trigger=body.trigger or "manual",
+                                   version=body.version, submitted_by=user)
+        else:
+            assert body.namespace is not None and body.layer is not None and body.pipeline is not None
+            runs = await self.call(self.ws.create_run, body.namespace, body.layer, body.pipeline,
+                                   trigger=body.trigger or "manual", version=body.version,
+                                   downstream=body.downstream, submitted_by=user)
         self.reply({"run_id": runs[0]["id"], "status": runs[0]["status"], "runs": runs})
 
 

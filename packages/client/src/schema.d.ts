@@ -526,7 +526,7 @@ export interface paths {
         /** List runs (filters namespace, layer, pipeline, status, started_after/before; sort; pages) */
         get: operations["listRuns"];
         put?: never;
-        /** Start a run of a pipeline (optionally with everything downstream); 202 */
+        /** Start a run of a pipeline (optionally with everything downstream), or of a selection (`select`: `ns.*`, `ns.layer.*`, `x+`, `+x`) in one call; 202 */
         post: operations["createRun"];
         delete?: never;
         options?: never;
@@ -1098,17 +1098,33 @@ export interface components {
              */
             merge_strategy: string | null;
         };
-        /** CreateRun */
+        /**
+         * CreateRun
+         * @description One pipeline (``namespace``, ``layer``, ``pipeline``, optionally ``downstream``) or a ``select``ion:
+         *     exactly one of the two forms.
+         */
         CreateRun: {
-            /** Namespace */
-            namespace: string;
+            /**
+             * Namespace
+             * @default null
+             */
+            namespace: string | null;
             /**
              * Layer
-             * @enum {string}
+             * @default null
              */
-            layer: "bronze" | "silver" | "gold";
-            /** Pipeline */
-            pipeline: string;
+            layer: ("bronze" | "silver" | "gold") | null;
+            /**
+             * Pipeline
+             * @default null
+             */
+            pipeline: string | null;
+            /**
+             * Select
+             * @description instead of namespace/layer/pipeline: `ns.*`, `ns.layer.*`, `ns.layer.name`, `ns.layer.name+` (and downstream) or `+ns.layer.name` (and upstream); every selected pipeline gets a run, in DAG order
+             * @default null
+             */
+            select: string | null;
             /**
              * Trigger
              * @default manual
@@ -1138,7 +1154,7 @@ export interface components {
             status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
             /**
              * Runs
-             * @description the run and, with downstream, every run after it in DAG order
+             * @description every run created, in DAG order: the run and, with downstream, every run after it; with select, one run per selected pipeline
              */
             runs: components["schemas"]["Run"][];
         };
@@ -4871,7 +4887,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Start a run of a pipeline (optionally with everything downstream); 202 */
+            /** @description Start a run of a pipeline (optionally with everything downstream), or of a selection (`select`: `ns.*`, `ns.layer.*`, `x+`, `+x`) in one call; 202 */
             202: {
                 headers: {
                     [name: string]: unknown;
