@@ -159,11 +159,13 @@ class LocalStorage(Storage):
         """A temporary file outside every visible folder, on the same filesystem (so the rename is atomic)."""
         area = self.root / TMP_AREA
         for _ in range(5):
-            area.mkdir(exist_ok=True)
             try:
+                area.mkdir(exist_ok=True)
                 return tempfile.mkstemp(dir=area, prefix="w-")
-            except FileNotFoundError:
-                continue  # tidied away by a concurrent delete: make it again
+            except (FileNotFoundError, FileExistsError):
+                # tidied away by a concurrent delete (also between mkdir's "exists" and its is-a-folder check,
+                # which Path.mkdir reports as FileExistsError): make it again
+                continue
         raise Conflict("cannot create a temporary file (concurrent clean-up)")
 
     def _tidy_root(self) -> None:
@@ -316,7 +318,13 @@ class LocalStorage(Storage):
     def pin(self, path: str, key: str) -> FileInfo:
         source = self._path(path)
         target = self._pin_dir(key) / validate_path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(5):  # the same race with a concurrent tidy-up as in _tmp
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                break
+            except FileExistsError:
+                if attempt == 4:
+                    raise Conflict(f"cannot pin '{path}' (concurrent clean-up)") from None
         target.unlink(missing_ok=True)
         try:
             try:
