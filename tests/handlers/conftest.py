@@ -112,7 +112,11 @@ def check_events(text: str) -> None:
 
 @pytest.fixture
 def rat_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("ratdata")
+    """A data dir inside a folder of its own: the escape tests watch that parent for stray writes, so it must
+    not hold other tests' workspaces (a leftover process from an earlier test could touch those)."""
+    data = tmp_path_factory.mktemp("ratroot") / "ratdata"
+    data.mkdir()
+    return data
 
 
 @pytest.fixture
