@@ -12,8 +12,13 @@ NPM_STAMP := node_modules/.package-lock.json
 UI_INDEX := rat_jupyter/portal_static/index.html
 UI_SOURCES := $(shell find packages portal -name node_modules -prune -o -type f -print 2>/dev/null) \
 	package.json openapi.json tsconfig.base.json
+# The JupyterLab extension (prebuilt, shipped in the wheel as shared-data); linked into .venv for the dev install.
+LAB_PKG := rat_jupyter/labextension/package.json
+LAB_SOURCES := $(shell find packages labextension -name node_modules -prune -o -type f -print 2>/dev/null) \
+	package.json openapi.json tsconfig.base.json
+LAB_LINK := $(VENV)/share/jupyter/labextensions/rat-jupyter
 
-.PHONY: help setup run test test-deps lint bench demo clean openapi ui
+.PHONY: help setup run test test-deps lint bench demo clean openapi ui lab
 
 help: ## Show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -37,9 +42,17 @@ $(NPM_STAMP): package-lock.json
 	npm ci --no-audit --no-fund
 
 $(UI_INDEX): $(NPM_STAMP) $(UI_SOURCES)
-	npm run build
+	npm run build -w @rat/portal
 
-ui: $(UI_INDEX) ## Build the portal (npm ci + vite build; skipped when up to date)
+$(LAB_PKG): $(NPM_STAMP) $(LAB_SOURCES)
+	PATH="$(CURDIR)/$(BIN):$$PATH" npm run build:prod -w rat-jupyter
+
+# `jupyter labextension develop` for this layout: the editable install sees the build in place.
+lab: $(LAB_PKG) ## Build the JupyterLab extension and link it into .venv (skipped when up to date)
+	@mkdir -p $(dir $(LAB_LINK))
+	@test -L $(LAB_LINK) || { rm -rf $(LAB_LINK); ln -s $(CURDIR)/rat_jupyter/labextension $(LAB_LINK); }
+
+ui: $(UI_INDEX) lab ## Build the portal and the JupyterLab extension (npm ci + builds; skipped when up to date)
 
 setup: $(STAMP) ui ## Create .venv, install the package with everything it needs, build the portal
 
@@ -83,4 +96,4 @@ bench: setup ## Run the benchmarks and write bench/results.md
 	$(BIN)/python bench/bench_portal.py
 
 clean: ## Remove the virtual environment, demo data and build outputs
-	rm -rf $(VENV) .rat build dist coverage.xml .coverage* node_modules rat_jupyter/portal_static
+	rm -rf $(VENV) .rat build dist coverage.xml .coverage* node_modules rat_jupyter/portal_static rat_jupyter/labextension
