@@ -27,13 +27,15 @@ import pyarrow as pa
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Bool, Enum, Float, Integer, Unicode, observe
 
-from ..core.errors import Conflict, RatError, Unprocessable
+from ..core.errors import Conflict, RatError
 from ..core.names import PipelineId
 from ..core.settings import Settings
+from .commands import JobCommands
 from .display import STATUS_COLOURS, Rich, html_listing, mime_bundle
 from .frontdoor import FrontDoor, open_workspace
 from .lineage import lineage_svg
 from .session import DEFAULT_DISPLAY_LIMIT, CellError, NotebookSession, arrow_to_pandas
+from .suggest import check_namespace, check_pipeline, check_selection
 
 if TYPE_CHECKING:
     from ..core.workspace import Workspace
@@ -45,15 +47,26 @@ USAGE = """\
 %rat — the RAT lakehouse from a notebook:
   %%rat sql [--out NAME] [--namespace NS]        run the cell as Jinja SQL; shows a table, --out keeps it
   df = %rat sql [--namespace NS] SELECT ...      the result as pandas (RatMagics.output: polars, arrow)
+  %%rat pipeline PIPELINE [--type sql|python] [--publish] [-m MESSAGE]
+                                                 create or update a pipeline from the cell (annotations included)
+  %%rat test PIPELINE TEST [--severity error|warn] [--run]   add or update a quality test from the cell
   %rat run SELECTION [--draft] [--verbose]       run pipelines: ns.layer.name, ns.layer.name+ (downstream), ns.*
+  %rat runs [NS|PIPELINE] [--status S] [--trigger T] [--limit N]   run history: status, trigger, duration
+  %rat logs RUN|last [--level L] [--follow]      a run's log lines; --follow until the run ends
+  %rat cancel RUN|last                           cancel a pending or running run
   %rat ls [NS]                                   pipelines: layer, type, published version, last run
   %rat preview PIPELINE [--limit N] [--published]  dry-run a pipeline, show its first rows
   %rat tests PIPELINE [--published]              run a pipeline's quality tests
   %rat lineage [NS]                              the pipeline DAG as a picture
-  %rat publish PIPELINE [-m MESSAGE]             publish the draft as a new version
+  %rat diff PIPELINE [--version N]               the draft against the published version
+  %rat publish PIPELINE [-m MESSAGE] [--dry-run] show the diff, then publish the draft as a new version
+  %rat schedule [list [NS] | create PIPELINE CRON [--timezone TZ] | enable ID | disable ID | delete ID]
+  %rat namespace [list | create NAME]            namespaces
+  %rat notebook PIPELINE [--path FILE]           write a notebook on the pipeline's SQL and quality tests
 Settings: %config RatMagics.display_limit = 20 | .output = "pandas"|"polars"|"arrow" | .namespace = "ns"
           | .raise_on_failure = False (a failed %rat run does not stop "Run All")
           | .workers = 1 (local mode only: worker processes for runs, set before the first %rat)"""
+CELL_COMMANDS = ("sql", "pipeline", "test")  # the subcommands whose cell body is their input
 _SQL_OPTION_RE = re.compile(r"^\s*(--out|--namespace|-o|-n)(?:=|\s+)(\S+)")
 
 
@@ -127,7 +140,7 @@ class _Progress:
 
 
 @magics_class
-class RatMagics(Magics):
+class RatMagics(JobCommands, Magics):
     """``%rat`` / ``%%rat``. Configurable with ``%config RatMagics.<trait> = value``."""
 
     display_limit = Integer(DEFAULT_DISPLAY_LIMIT, help="Rows shown per result (the whole result is kept).").tag(
@@ -217,14 +230,17 @@ class RatMagics(Magics):
         command, _, rest = line.strip().partition(" ")
         handlers: dict[str, Callable[[str, str | None], Any]] = {
             "sql": self._sql, "run": self._run, "ls": self._ls, "preview": self._preview, "tests": self._tests,
-            "lineage": self._lineage, "publish": self._publish,
+            "lineage": self._lineage, "publish": self._publish, "pipeline": self._pipeline, "test": self._test,
+            "runs": self._runs, "logs": self._logs, "cancel": self._cancel, "schedule": self._schedule,
+            "schedules": self._schedule, "diff": self._diff, "namespace": self._namespace,
+            "namespaces": self._namespace, "notebook": self._notebook,
         }
         handler = handlers.get(command)
         if handler is None:
             print(USAGE if not command or command in ("help", "-h", "--help") else f"unknown subcommand "
                   f"'{command}'\n{USAGE}")
             return None
-        if cell is not None and command != "sql":
+        if cell is not None and command not in CELL_COMMANDS:
             raise CellError(f"%%rat {command} takes no cell body; use the line form %rat {command}",
                             ename="UsageError")
         try:
@@ -248,6 +264,9 @@ class RatMagics(Magics):
         return parser.parse_args(words)
 
     def _pid(self, text: str) -> PipelineId:
+        if text.count(".") == 1 and not self.session.namespace:
+            raise CellError(f"'{text}' needs a namespace: write ns.{text}, or set one with "
+                            "%config RatMagics.namespace = 'ns'", ename="UsageError")
         return PipelineId.parse(text, self.session.namespace)
 
     def _selection(self, text: str) -> str:
@@ -318,8 +337,10 @@ class RatMagics(Magics):
             p.add_argument("-v", "--verbose", action="store_true", help="also print debug lines (compiled SQL)"),
             p.add_argument("--timeout", type=float, default=None, help="stop waiting after this many seconds"),
         ))
+        selection = self._selection(args.selection)
+        check_selection(self.session.workspace, selection)
         ws = self.workspace
-        runs = ws.run_selection(self._selection(args.selection), trigger="notebook",
+        runs = ws.run_selection(selection, trigger="notebook",
                                 version="draft" if args.draft else "published", submitted_by=_user())
         self.last_runs = self._follow(runs, verbose=args.verbose, timeout=args.timeout)
         bad = [r for r in self.last_runs if r.status in UNSUCCESSFUL]
@@ -393,6 +414,8 @@ class RatMagics(Magics):
     # -- listings -------------------------------------------------------------------------------------
     def _ls(self, rest: str, cell: str | None) -> Rich:
         args = self._args("ls", rest, lambda p: p.add_argument("namespace", nargs="?"))
+        if args.namespace:
+            check_namespace(self.session.workspace, args.namespace)
         rows, total = self.session.workspace.list_pipelines(args.namespace or None, sort=None)
         data = []
         for r in rows:
@@ -409,6 +432,7 @@ class RatMagics(Magics):
             p.add_argument("pipeline"), p.add_argument("--limit", type=int, default=self.display_limit),
             p.add_argument("--published", action="store_true")))
         pid = self._pid(args.pipeline)
+        check_pipeline(self.session.workspace, pid)
         out = self.workspace.preview(*pid.table_identifier, limit=max(1, args.limit),
                                              version="published" if args.published else "draft")
         if out.get("error"):
@@ -424,36 +448,21 @@ class RatMagics(Magics):
         args = self._args("tests", rest, lambda p: (p.add_argument("pipeline"),
                                                     p.add_argument("--published", action="store_true")))
         pid = self._pid(args.pipeline)
-        out = self.workspace.run_tests(*pid.table_identifier,
-                                               version="published" if args.published else "draft")
-        data = [[r["test"], r["severity"], r["status"], r.get("violations", 0), r.get("duration_ms"),
-                 r.get("error") or ""] for r in out["results"]]
-        title = (f"{pid}: {out['passed']} passed, {out['failed']} failed of {out['total']}" if out["total"]
-                 else f"{pid} has no quality tests")
-        return Rich(html_listing(["test", "severity", "status", "violations", "ms", "error"], data,
-                                 status_column=2, title=title), data=out)
+        check_pipeline(self.session.workspace, pid)
+        return self._test_results(pid, self.workspace.run_tests(
+            *pid.table_identifier, version="published" if args.published else "draft"))
 
     def _lineage(self, rest: str, cell: str | None) -> Any:
         from IPython.display import SVG
 
         args = self._args("lineage", rest, lambda p: p.add_argument("namespace", nargs="?"))
         namespace = args.namespace or self.session.namespace
+        if args.namespace:
+            check_namespace(self.session.workspace, args.namespace)
         svg = lineage_svg(self.session.workspace.lineage(namespace),
                           title=f"lineage of {namespace}" if namespace else "lineage", namespace=namespace)
         return SVG(data=svg)
 
-    def _publish(self, rest: str, cell: str | None) -> None:
-        args = self._args("publish", rest, lambda p: (p.add_argument("pipeline"),
-                                                      p.add_argument("-m", "--message", default="")))
-        pid = self._pid(args.pipeline)
-        try:
-            out = self.session.workspace.publish_pipeline(*pid.table_identifier, message=args.message)
-        except Unprocessable as exc:
-            report = (exc.details or {}).get("validation", {}) if isinstance(exc.details, dict) else {}
-            errors = [f"{f['path'] or 'pipeline'}: {e}" for f in report.get("files", []) for e in f.get("errors", [])]
-            raise CellError(f"{pid} is not valid, nothing was published: " + "; ".join(errors[:5]),
-                            ename="Unprocessable") from None
-        print(f"Published {pid} as version {out['version']}")
 
 
 def _user() -> str:

@@ -86,6 +86,8 @@ class CellOptions:
     default_limit: int | None = None  # ``%limit N``: this and later cells
     namespace: str | None = None  # ``%namespace NS`` / ``-- @namespace: NS``: this and later cells
     compile_only: bool = False  # ``%compile``: show the compiled SQL, run nothing
+    this: str | None = None  # ``-- @this: layer.name``: what ``{{ this }}`` is in this cell (a quality test's table)
+    this_line: int | None = None
     show: list[str] = field(default_factory=list)  # directives given without a value: report the setting
 
 
@@ -130,6 +132,8 @@ def parse_cell(source: str) -> tuple[CellOptions, str]:
     for key in ("name", "limit", "namespace"):
         if key in annotations:
             _directive(opts, key, annotations[key], line=_annotation_line(source, key), persistent=False)
+    if annotations.get("this"):
+        opts.this, opts.this_line = annotations["this"], _annotation_line(source, "this")
     return opts, body
 
 
@@ -349,7 +353,7 @@ class NotebookSession:
         with self._lock:
             self.sync()
             ns = namespace or (self._checked(opts.namespace) if opts.namespace else self.namespace)
-            return self._render(body, ns).sql
+            return self._render(body, ns, self._this(opts.this, opts.this_line, ns)).sql
 
     def _checked(self, namespace: str) -> str:
         try:
@@ -359,11 +363,26 @@ class NotebookSession:
             self.set_namespace(namespace)  # raises the helpful error
         return namespace
 
-    def _render(self, body: str, namespace: str | None) -> Rendered:
+    def _this(self, ref: str | None, line: int | None, namespace: str | None) -> str | None:
+        """``-- @this: layer.name``: the table ``{{ this }}`` stands for, so a quality test's SQL runs in a
+        cell unchanged (a test reads ``{{ this }}``, which otherwise exists only inside a pipeline)."""
+        if not ref:
+            return None
+        where = f" (line {line})" if line else ""
+        try:
+            pid = PipelineId.parse(ref, namespace)
+        except Invalid as exc:
+            raise CellError(f"-- @this: {exc.message}{where}", ename="UsageError", line=line) from None
+        try:
+            return self._resolve_ref(pid)
+        except NotFound as exc:
+            raise CellError(f"-- @this: {exc.message}{where}", ename="NotFound", line=line) from None
+
+    def _render(self, body: str, namespace: str | None, this: str | None = None) -> Rendered:
         if not has_jinja(body):
             return Rendered(sql=body)
         ctx = RenderContext(namespace=namespace or "", run_started_at=datetime.now(UTC).isoformat(),
-                            resolve_ref=self._resolve_ref, resolve_landing=self._resolve_landing)
+                            resolve_ref=self._resolve_ref, resolve_landing=self._resolve_landing, this_sql=this)
         try:
             return render(body, ctx)
         except CellError:
@@ -430,7 +449,8 @@ class NotebookSession:
             self.sync()
             if namespace:
                 self._checked(namespace)
-            rendered = self._render(body, namespace or self.namespace)
+            ns = namespace or self.namespace
+            rendered = self._render(body, ns, self._this(opts.this, opts.this_line, ns))
             result.sql = rendered.sql
             if opts.compile_only:
                 result.compiled_only = True
