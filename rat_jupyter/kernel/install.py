@@ -2,6 +2,11 @@
 
 A wheel install ships it under ``share/jupyter/kernels/rat_sql`` already; an editable install does not, so
 ``python -m rat_jupyter.kernel install [--user|--sys-prefix|--prefix PATH]`` puts it where Jupyter looks.
+
+The kernelspec folder carries the kernel's own icon (``logo-svg.svg``, ``logo-32x32.png``, ``logo-64x64.png``,
+which Jupyter serves as the kernelspec's resources): a rat with the word RAT, so the launcher card is never
+taken for the R kernel's "R". The PNGs are renderings of the SVG (librsvg), committed so installing needs
+no image tool.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,6 +103,26 @@ def test_kernelspec_and_kernel_info(kernelspecs: KernelSpecManager, kc: Blocking
     assert info["language_info"]["name"] == "sql"
     assert info["language_info"]["file_extension"] == ".sql"
     assert info["language_info"]["codemirror_mode"] == "sql"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (the first chunk, right after the 8-byte signature)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", data[:16]
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_kernelspec_installs_its_own_icon(kernelspecs: KernelSpecManager) -> None:
+    """The launcher shows the kernel's logo: a rat and the word RAT, never a bare "R" (the R kernel's mark)."""
+    folder = Path(kernelspecs.get_kernel_spec("rat_sql").resource_dir)
+    assert png_size((folder / "logo-32x32.png").read_bytes()) == (32, 32)
+    assert png_size((folder / "logo-64x64.png").read_bytes()) == (64, 64)
+    svg = ET.fromstring((folder / "logo-svg.svg").read_text())
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg" and svg.get("viewBox") == "0 0 64 64"
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    assert svg.findtext("s:title", namespaces=ns) == "RAT SQL"
+    assert [t.text for t in svg.iterfind(".//s:text", ns)] == ["RAT"]
+    # jupyter_server lists a kernelspec's resources from the logo-* files of its folder
+    assert {p.name for p in folder.iterdir()} >= {"kernel.json", "logo-svg.svg", "logo-32x32.png", "logo-64x64.png"}
 
 
 def test_ref_cell_shows_html_text_and_data_resource_with_types_and_row_count(kc: BlockingKernelClient) -> None:
