@@ -10,12 +10,15 @@ the Arrow path, which handles every case.
 from __future__ import annotations
 
 import os
+import struct
 import uuid
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.table import Table
 
@@ -117,3 +120,278 @@ def commit(table: Table, staged: Staged, target: str, replace: bool) -> None:
         raise Unsupported(str(exc).strip().splitlines()[0] if str(exc).strip() else "schema mismatch") from None
     removed = current_files(table, target) if replace else []
     commit_files(table, target, removed, [data_file])
+
+
+# ---------------------------------------------------------------------------------- row-level writes
+#
+# Keyed strategies (incremental, delete_insert) change a few rows of a large table. Rewriting every data
+# file that holds one of the keys would, for keys spread over the table, rewrite all of it on every run
+# (ADR 0019). Instead a run adds ONE Iceberg v2 position-delete file naming the (file, row) pairs of the
+# replaced rows and ONE data file with the new rows, in one snapshot; DuckDB's iceberg_scan and pyiceberg
+# both apply position deletes on read. A table whose deletes pile up is compacted by a later run (or the
+# reaper): its live rows are rewritten into fresh files and every old data and delete file leaves the
+# snapshot in the same commit.
+
+POS_FILE_PATH_ID = 2147483546  # Iceberg's reserved field ids of a position-delete file
+POS_POS_ID = 2147483545
+# Compact when deleted rows exceed this share of the rows in data files, or this many delete files stack up.
+COMPACT_DELETED_RATIO = 0.25
+COMPACT_DELETE_FILES = 32
+
+_DUCK_TYPES: dict[str, str] = {"int32": "INTEGER", "int64": "BIGINT", "float": "FLOAT", "double": "DOUBLE",
+                               "bool": "BOOLEAN", "string": "VARCHAR", "binary": "BLOB", "date32[day]": "DATE"}
+
+
+def duck_type(t: pa.DataType) -> str | None:
+    """The DuckDB type that writes ``t`` to Parquet exactly as pyiceberg reads it back, else None."""
+    if str(t) in _DUCK_TYPES:
+        return _DUCK_TYPES[str(t)]
+    if pa.types.is_decimal128(t):
+        return f"DECIMAL({t.precision}, {t.scale})"
+    if pa.types.is_timestamp(t) and t.unit == "us":
+        return "TIMESTAMPTZ" if t.tz is not None else "TIMESTAMP"
+    return None
+
+
+def local_path(uri: str) -> str | None:
+    parsed = urlparse(uri)
+    return parsed.path if parsed.scheme in ("", "file") else None
+
+
+def _arrow_target(table: Table) -> pa.Schema:
+    from pyiceberg.io.pyarrow import _pyarrow_schema_ensure_small_types, schema_to_pyarrow
+
+    return _pyarrow_schema_ensure_small_types(schema_to_pyarrow(table.schema(), include_field_ids=False))
+
+
+def row_level(table: Table) -> bool:
+    """Can DuckDB write this table's files (local warehouse, unpartitioned, v2, flat columns DuckDB types)?
+
+    Object storage and partitioned tables keep the copy-on-write path: a position-delete file must sit in
+    the partition of the rows it deletes, and DuckDB writing to S3 is not covered by the tests yet.
+    """
+    if local_path(table.location()) is None or table.metadata.format_version < 2:
+        return False
+    if not table.spec().is_unpartitioned():
+        return False
+    return all(duck_type(f.type) is not None for f in _arrow_target(table))
+
+
+def _select_list(table: Table, available: dict[str, str], alias: str = "") -> str:
+    """The table's columns in order and exact type from a relation with columns ``available``."""
+    prefix = f"{alias}." if alias else ""
+    parts = []
+    for f in _arrow_target(table):
+        duck = duck_type(f.type)
+        source = f"{prefix}{quote_ident(f.name)}" if f.name in available else "NULL"
+        parts.append(f"CAST({source} AS {duck}) AS {quote_ident(f.name)}")
+    return ", ".join(parts)
+
+
+def _ids_sql(table: Table) -> str:
+    return ", ".join(f"{quote_ident(f.name)}: {f.field_id}" for f in table.schema().fields)
+
+
+def _new_uri(table: Table, kind: str = "data") -> str:
+    return f"{table.location().rstrip('/')}/data/rat-{kind}-{uuid.uuid4().hex}.parquet"
+
+
+def copy_to_data_file(conn: duckdb.DuckDBPyConnection, table: Table, relation_sql: str) -> Any:
+    """``COPY`` a relation (already in the table's columns and types) to a new data file; its DataFile.
+
+    Returns None for an empty relation (the file is removed again)."""
+    uri = _new_uri(table)
+    path = local_path(uri) or uri
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    escaped = path.replace("'", "''")
+    row = conn.execute(f"COPY ({relation_sql}) TO '{escaped}' "
+                       f"(FORMAT parquet, COMPRESSION zstd, FIELD_IDS {{{_ids_sql(table)}}})").fetchone()
+    if not row or not int(row[0]):
+        os.remove(path)
+        return None
+    return parquet_file_to_data_file(table.io, table.metadata, uri)
+
+
+def write_arrow(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table) -> list[Any]:
+    """Data files holding ``data`` (the table's columns, any order), written by DuckDB's parallel writer."""
+    name = f"__rat_write_{uuid.uuid4().hex[:8]}"
+    conn.register(name, data)
+    try:
+        written = copy_to_data_file(conn, table, f"SELECT {_select_list(table, set(data.column_names))} "
+                                                 f"FROM {name}")
+    finally:
+        conn.unregister(name)
+    return [written] if written is not None else []
+
+
+@dataclass
+class LiveFiles:
+    data: list[Any]
+    deletes: list[Any]
+
+    @property
+    def records(self) -> int:
+        return sum(f.record_count for f in self.data)
+
+    @property
+    def deleted(self) -> int:
+        return sum(f.record_count for f in self.deletes)
+
+
+def live_files(table: Table, target: str) -> LiveFiles:
+    """The data and position-delete files of ``target``'s snapshot (read from its manifests)."""
+    from pyiceberg.manifest import DataFileContent
+
+    snap = table.metadata.snapshot_by_name(target)
+    out = LiveFiles([], [])
+    if snap is None:
+        return out
+    for manifest in snap.manifests(table.io):
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+            f = entry.data_file
+            if f.content == DataFileContent.DATA:
+                out.data.append(f)
+            elif f.content == DataFileContent.POSITION_DELETES:
+                out.deletes.append(f)
+            else:
+                raise Unsupported("the table has equality-delete files")
+    return out
+
+
+def _register_files(conn: duckdb.DuckDBPyConnection, name: str, files: list[Any]) -> None:
+    paths = [f.file_path for f in files]
+    conn.register(name, pa.table({"file_path": pa.array(paths, pa.string()),
+                                  "local": pa.array([local_path(p) or p for p in paths], pa.string())}))
+
+
+def _parquet_list(files: list[Any]) -> str:
+    return "[" + ", ".join("'" + (local_path(f.file_path) or f.file_path).replace("'", "''") + "'"
+                           for f in files) + "]"
+
+
+def _deleted_positions_sql(live: LiveFiles) -> str | None:
+    if not live.deletes:
+        return None
+    return f"SELECT file_path, pos FROM read_parquet({_parquet_list(live.deletes)})"
+
+
+def merge_on_read(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table, keys: tuple[str, ...],
+                  target: str) -> str:
+    """Replace every live row of ``target`` whose key (``IS NOT DISTINCT FROM``) is in ``data`` by ``data``'s
+    rows, in one snapshot: a position-delete file + a data file, or a compaction when deletes piled up.
+
+    Only data files whose key range (Iceberg lower/upper bounds of the first key column) can hold one of
+    the keys are read, and only their key columns. Returns what it did, for the run log.
+    """
+    from .strategies import commit_files
+
+    live = live_files(table, target)
+    q = quote_ident
+    batch = f"__rat_batch_{uuid.uuid4().hex[:8]}"
+    conn.register(batch, data)
+    try:
+        candidates = _candidate_files(table, live.data, data, keys[0])
+        positions = None
+        if candidates:
+            files = f"__rat_files_{uuid.uuid4().hex[:8]}"
+            _register_files(conn, files, candidates)
+            match = " AND ".join(f"f.{q(k)} IS NOT DISTINCT FROM b.{q(k)}" for k in keys)
+            scan = (f"SELECT m.file_path, f.file_row_number AS pos, {', '.join('f.' + q(k) for k in keys)} "
+                    f"FROM read_parquet({_parquet_list(candidates)}, filename = true, file_row_number = true, "
+                    f"union_by_name = true) f JOIN {files} m ON f.filename = m.local")
+            positions = f"SELECT f.file_path, f.pos FROM ({scan}) f SEMI JOIN {batch} b ON {match}"
+            deleted = _deleted_positions_sql(live)
+            if deleted:
+                positions = (f"SELECT p.file_path, p.pos FROM ({positions}) p ANTI JOIN ({deleted}) d "
+                             "ON p.file_path = d.file_path AND p.pos = d.pos")
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE __rat_positions AS {positions}")
+            conn.unregister(files)
+        replaced = int(conn.execute("SELECT count(*) FROM __rat_positions").fetchone()[0]) if positions else 0
+        if (live.deleted + replaced > COMPACT_DELETED_RATIO * max(live.records, 1)
+                or len(live.deletes) + 1 > COMPACT_DELETE_FILES):
+            extra = "UNION ALL SELECT file_path, pos FROM __rat_positions" if positions else ""
+            kept = _live_rows_sql(table, live, extra)
+            union = (f"SELECT {_select_list(table, _columns(conn, kept))} FROM ({kept}) "
+                     f"UNION ALL SELECT {_select_list(table, set(data.column_names))} FROM {batch}")
+            added = copy_to_data_file(conn, table, union)
+            commit_files(table, target, [*live.data, *live.deletes], [added] if added else [])
+            return f"compacted: {len(live.data)} data and {len(live.deletes)} delete file(s) rewritten"
+        added = []
+        if replaced:
+            added.append(_write_deletes(conn, table))
+        new = copy_to_data_file(conn, table, f"SELECT {_select_list(table, set(data.column_names))} FROM {batch}")
+        if new is not None:
+            added.append(new)
+        if added:
+            commit_files(table, target, [], added)
+        return f"{replaced} row(s) replaced by position deletes"
+    finally:
+        conn.unregister(batch)
+        conn.execute("DROP TABLE IF EXISTS __rat_positions")
+
+
+def _columns(conn: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
+    return {d[0] for d in conn.execute(f"SELECT * FROM ({sql}) LIMIT 0").description}
+
+
+def _live_rows_sql(table: Table, live: LiveFiles, extra_deletes: str = "") -> str:
+    """The table's live rows (data files minus position deletes), columns by name as the files have them."""
+    if not live.data:
+        return f"SELECT {_select_list(table, set())} WHERE false"
+    rows = (f"SELECT * EXCLUDE (filename, file_row_number), filename AS __rat_file, "
+            f"file_row_number AS __rat_pos FROM read_parquet({_parquet_list(live.data)}, filename = true, "
+            "file_row_number = true, union_by_name = true)")
+    deleted = _deleted_positions_sql(live)
+    deletes = " UNION ALL ".join(s for s in (deleted, extra_deletes.removeprefix("UNION ALL ")) if s)
+    if not deletes:
+        return f"SELECT * EXCLUDE (__rat_file, __rat_pos) FROM ({rows})"
+    mapping = "(VALUES " + ", ".join(
+        "('" + f.file_path.replace("'", "''") + "', '" + (local_path(f.file_path) or f.file_path).replace("'", "''")
+        + "')" for f in live.data) + ") AS m(file_path, local)"
+    return (f"SELECT r.* EXCLUDE (__rat_file, __rat_pos) FROM ({rows}) r JOIN {mapping} ON r.__rat_file = m.local "
+            f"ANTI JOIN ({deletes}) d ON d.file_path = m.file_path AND d.pos = r.__rat_pos")
+
+
+def _write_deletes(conn: duckdb.DuckDBPyConnection, table: Table) -> Any:
+    from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+    from pyiceberg.typedef import Record
+
+    uri = _new_uri(table, "deletes")
+    path = local_path(uri) or uri
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    row = conn.execute(
+        f"COPY (SELECT file_path, pos::BIGINT AS pos FROM __rat_positions ORDER BY file_path, pos) "
+        f"TO '{path.replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION zstd, "
+        f"FIELD_IDS {{file_path: {POS_FILE_PATH_ID}, pos: {POS_POS_ID}}})").fetchone()
+    return DataFile.from_args(content=DataFileContent.POSITION_DELETES, file_path=uri,
+                              file_format=FileFormat.PARQUET, partition=Record(), record_count=int(row[0]),
+                              file_size_in_bytes=os.path.getsize(path), spec_id=table.metadata.default_spec_id)
+
+
+def _candidate_files(table: Table, files: list[Any], data: pa.Table, key: str) -> list[Any]:
+    """The data files whose [lower, upper] bounds of ``key`` overlap the batch's key range (all files when
+    the bounds are missing, the key can be NULL, or the type has no simple order)."""
+    from pyiceberg.conversions import from_bytes
+
+    field = table.schema().find_field(key)
+    column = data[key]
+    if column.null_count or not (pa.types.is_integer(column.type) or pa.types.is_date32(column.type)):
+        return files
+    bounds = pc.min_max(column)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if pa.types.is_date32(column.type):
+        import datetime as _dt
+
+        low, high = (low - _dt.date(1970, 1, 1)).days, (high - _dt.date(1970, 1, 1)).days
+    out = []
+    for f in files:
+        lower = (f.lower_bounds or {}).get(field.field_id)
+        upper = (f.upper_bounds or {}).get(field.field_id)
+        try:
+            lo, hi = from_bytes(field.field_type, lower), from_bytes(field.field_type, upper)
+        except (TypeError, ValueError, struct.error):  # no bounds, or written before the column widened
+            out.append(f)
+            continue
+        if hi >= low and lo <= high:
+            out.append(f)
+    return out

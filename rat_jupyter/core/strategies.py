@@ -31,6 +31,7 @@ from pyiceberg.table import DataScan, Table
 from pyiceberg.table.update import AddSchemaUpdate, SetCurrentSchemaUpdate, TableRequirement, TableUpdate
 from pyiceberg.types import DecimalType, DoubleType, FloatType, IcebergType, IntegerType, LongType
 
+from . import fastwrite
 from .config import PipelineConfig
 from .engine import quote_ident
 from .errors import Invalid
@@ -373,7 +374,7 @@ def apply(
     existing = table.metadata.snapshot_by_name(target) is not None
 
     if strategy == "full_refresh":
-        commit(table, data, target, delete_all=True)
+        commit(table, data, target, delete_all=True, conn=conn)
         return WriteResult(data.num_rows)
 
     if strategy == "append_only":
@@ -382,9 +383,12 @@ def apply(
 
     if strategy in ("incremental", "delete_insert"):
         if config.hard_deletes == "delete" or not existing:
-            commit(table, data, target, delete_all=True)
+            commit(table, data, target, delete_all=True, conn=conn)
         elif data.num_rows == 0:
             pass
+        elif fastwrite.row_level(table):
+            detail = fastwrite.merge_on_read(conn, table, data, keys, target)
+            return WriteResult(data.num_rows, detail)
         elif len(keys) == 1:
             commit(table, data, target, delete_column=keys[0], delete_values=pc.unique(data[keys[0]]))
         else:
@@ -394,7 +398,7 @@ def apply(
     if strategy == "snapshot":
         column = config.partition_column or ""
         if not existing:
-            commit(table, data, target, delete_all=True)
+            commit(table, data, target, delete_all=True, conn=conn)
         elif data.num_rows:
             commit(table, data, target, delete_column=column, delete_values=pc.unique(data[column]))
         return WriteResult(data.num_rows)
@@ -402,7 +406,7 @@ def apply(
     if strategy == "scd2":
         final, inserted, closed = _scd2(conn, current_sql if existing else None, data, config, run_ts, [])
         if inserted or closed:
-            commit(table, final, target, delete_all=True)
+            commit(table, final, target, delete_all=True, conn=conn)
         return WriteResult(inserted, f"{inserted} new version(s), {closed} closed")
 
     raise Invalid(f"unknown merge_strategy '{strategy}'")
@@ -503,13 +507,15 @@ def align(data: pa.Table, schema: Schema) -> pa.Table:
 
 
 def commit(table: Table, add: pa.Table | None, target: str, *, delete_all: bool = False,
-           delete_column: str | None = None, delete_values: Any = None) -> bool:
+           delete_column: str | None = None, delete_values: Any = None,
+           conn: duckdb.DuckDBPyConnection | None = None) -> bool:
     """ONE snapshot on ``target``: drop every current row (``delete_all``) or the rows whose
     ``delete_column`` is in ``delete_values`` (NULL included when present), then add ``add``.
 
     pyiceberg's own delete + append makes two snapshots (the first one a table without the replaced rows);
     this copy-on-write version rewrites the affected files and adds the new ones in a single commit.
-    Returns False when there was nothing to change (no snapshot is made).
+    ``add`` is written by DuckDB's parallel Parquet writer when the table allows it (``conn``, or a private
+    in-memory DuckDB), else by pyiceberg. Returns False when there was nothing to change (no snapshot).
     """
     from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 
@@ -519,7 +525,10 @@ def commit(table: Table, add: pa.Table | None, target: str, *, delete_all: bool 
     counter = itertools.count(0)
     removed = []
     added = []
-    if metadata.snapshot_by_name(target) is not None and (delete_all or delete_column):
+    if delete_all and metadata.snapshot_by_name(target) is not None:
+        live = fastwrite.live_files(table, target)
+        removed = [*live.data, *live.deletes]
+    elif metadata.snapshot_by_name(target) is not None and delete_column:
         row_filter: BooleanExpression = AlwaysTrue()
         values: list[Any] = []
         if delete_column and not delete_all:
@@ -530,9 +539,6 @@ def commit(table: Table, add: pa.Table | None, target: str, *, delete_all: bool 
                 row_filter = Or(row_filter, IsNull(delete_column))
         scan = DataScan(table_metadata=metadata, io=table.io, row_filter=row_filter).use_ref(target)
         for task in scan.plan_files():
-            if delete_all:
-                removed.append(task.file)
-                continue
             rows = ArrowScan(table_metadata=metadata, io=table.io, projected_schema=schema,
                              row_filter=AlwaysTrue()).to_table(tasks=[task])
             column = rows[delete_column]
@@ -545,8 +551,17 @@ def commit(table: Table, add: pa.Table | None, target: str, *, delete_all: bool 
                 added.extend(_dataframe_to_data_files(table_metadata=metadata, df=keep, io=table.io,
                                                       write_uuid=write_uuid, counter=counter))
     if add is not None and add.num_rows:
-        added.extend(_dataframe_to_data_files(table_metadata=metadata, df=align(add, schema), io=table.io,
-                                              write_uuid=write_uuid, counter=counter))
+        if fastwrite.row_level(table):
+            own = conn is None
+            writer = conn if conn is not None else duckdb.connect(config={"autoinstall_known_extensions": False})
+            try:
+                added.extend(fastwrite.write_arrow(writer, table, add))
+            finally:
+                if own:
+                    writer.close()
+        else:
+            added.extend(_dataframe_to_data_files(table_metadata=metadata, df=align(add, schema), io=table.io,
+                                                  write_uuid=write_uuid, counter=counter))
     if not removed and not added:
         return False
     commit_files(table, target, removed, added, write_uuid)
@@ -555,28 +570,107 @@ def commit(table: Table, add: pa.Table | None, target: str, *, delete_all: bool 
 
 def commit_files(table: Table, target: str, removed: list[Any], added: list[Any],
                  write_uuid: uuid.UUID | None = None) -> None:
-    """One snapshot that removes ``removed`` and adds ``added`` data files (an append when nothing goes).
+    """One snapshot that removes ``removed`` and adds ``added`` files (an append when nothing goes).
 
-    A commit to ``main`` also sets the metadata-bounding properties a table created before them lacks (the
-    same commit, so a failed run never changes them); appends merge small manifests when the table asks to.
+    ``added`` may hold position-delete files (they go into a delete manifest, the snapshot is an
+    ``overwrite``); removing every live data file also removes the table's delete files, which describe
+    rows of those files only. A commit to ``main`` also sets the metadata-bounding properties a table created
+    before them lacks (the same commit, so a failed run never changes them); appends merge small manifests
+    when the table asks to.
     """
+    from pyiceberg.manifest import DataFileContent
     from pyiceberg.utils.properties import property_as_bool
 
     from ..stores.history import missing_properties, overwrite
 
+    data = [f for f in added if f.content == DataFileContent.DATA]
+    deletes = [f for f in added if f.content != DataFileContent.DATA]
+    if removed and not any(f.content != DataFileContent.DATA for f in removed):
+        live = fastwrite.live_files(table, target) if table.metadata.snapshot_by_name(target) else None
+        gone = {f.file_path for f in removed}
+        if live is not None and live.deletes and all(f.file_path in gone for f in live.data):
+            removed = [*removed, *live.deletes]
     with table.transaction() as tx:
         missing = missing_properties(table) if target == "main" else {}
         if missing:
             tx.set_properties(missing)
         update = tx.update_snapshot(branch=target)
         merge = property_as_bool(tx.table_metadata.properties, "commit.manifest-merge.enabled", False)
-        producer = overwrite(update, write_uuid) if removed else (
-            update.merge_append() if merge else update.fast_append())
+        if removed or deletes:
+            producer = overwrite(update, write_uuid)
+            producer.__class__ = _row_level(type(producer))
+            producer._rat_deletes = deletes
+        else:
+            producer = update.merge_append() if merge else update.fast_append()
         with producer as files:
             for f in removed:
                 files.delete_data_file(f)
-            for f in added:
+            for f in data:
                 files.append_data_file(f)
+
+
+_ROW_LEVEL: dict[type, type] = {}
+
+
+def _row_level(base: type) -> type:
+    """``base`` (pyiceberg's overwrite producer) that also adds position-delete files and removes them.
+
+    pyiceberg 0.12 reads delete files but has no call that writes them: the added ones go into a manifest
+    of content ``deletes`` (sequence number inherited from the snapshot), and the snapshot summary counts
+    them; removed delete files leave the rewritten manifests like removed data files do.
+    """
+    if base in _ROW_LEVEL:
+        return _ROW_LEVEL[base]
+    from pyiceberg.manifest import (
+        DataFileContent,
+        ManifestContent,
+        ManifestEntry,
+        ManifestEntryStatus,
+        ManifestWriterV2,
+    )
+
+    class _DeleteManifestWriter(ManifestWriterV2):
+        def content(self) -> ManifestContent:
+            return ManifestContent.DELETES
+
+        @property
+        def _meta(self) -> dict[str, str]:
+            return {**super()._meta, "content": "deletes"}
+
+    class _RowLevel(base):  # type: ignore[misc, valid-type]
+        _rat_deletes: list[Any] = []
+
+        def _manifests(self) -> list[Any]:
+            manifests = list(super()._manifests())
+            if self._rat_deletes:
+                writer = _DeleteManifestWriter(self._transaction.table_metadata.spec(), self.schema(),
+                                               self.new_manifest_output(), self._snapshot_id, self._compression)
+                with writer:
+                    for f in self._rat_deletes:
+                        writer.add(ManifestEntry.from_args(
+                            status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id,
+                            sequence_number=None, file_sequence_number=None, data_file=f))
+                manifests.append(writer.to_manifest_file())
+            return manifests
+
+        def _summary(self, snapshot_properties: Any = None) -> Any:
+            data = self._added_data_files
+            self._added_data_files = [*data, *self._rat_deletes]
+            try:
+                return super()._summary(snapshot_properties or {})
+            finally:
+                self._added_data_files = data
+
+        def _validate_required_deletes(self, deleted_entries: list[Any]) -> None:
+            required = self._deleted_data_files
+            self._deleted_data_files = {f for f in required if f.content == DataFileContent.DATA}
+            try:
+                super()._validate_required_deletes(deleted_entries)
+            finally:
+                self._deleted_data_files = required
+
+    _ROW_LEVEL[base] = _RowLevel
+    return _RowLevel
 
 
 def current_files(table: Table, target: str) -> list[Any]:

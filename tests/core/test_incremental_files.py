@@ -1,0 +1,152 @@
+"""Keyed upserts change files in proportion to the change (ADR 0019): not timed, checked on the Iceberg
+metadata itself — which files a run added and removed, and how many bytes it wrote."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+from pyiceberg.manifest import DataFileContent
+
+from rat_jupyter.core import fastwrite
+from rat_jupyter.core.names import PipelineId
+from rat_jupyter.core.workspace import Workspace
+from tests.conftest import make_pipeline, republish, rows, run_one
+
+HEADER = "-- @merge_strategy: incremental\n-- @unique_key: id\n"
+
+
+def source(low: int, high: int, tag: str) -> str:
+    """Rows ``low..high`` with a value that says which run wrote them."""
+    return (f"SELECT i::BIGINT AS id, '{tag}' || i AS v, (i * 7) % 1000 AS n "
+            f"FROM range({low}, {high + 1}) r(i)")
+
+
+def table(ws: Workspace, ns: str) -> Any:
+    return ws.catalog.load(PipelineId(ns, "silver", "t"))
+
+
+def summary(ws: Workspace, ns: str) -> dict[str, str]:
+    snap = table(ws, ns).current_snapshot()
+    return dict(snap.summary.additional_properties, operation=str(snap.summary.operation))
+
+
+def deleted_positions(ws: Workspace, ns: str) -> list[tuple[str, int]]:
+    t = table(ws, ns)
+    live = fastwrite.live_files(t, "main")
+    out: list[tuple[str, int]] = []
+    for f in live.deletes:
+        with t.io.new_input(f.file_path).open() as stream:
+            out += [(r["file_path"], r["pos"]) for r in pq.read_table(stream).to_pylist()]
+    return out
+
+
+def upsert(ws: Workspace, ns: str, sql: str) -> Any:
+    republish(ws, ns, "silver", "t", HEADER + sql)
+    run = run_one(ws, ns, "silver", "t")
+    assert run.status == "success", run.error
+    return run
+
+
+def test_an_upsert_of_one_key_touches_only_the_file_holding_it(workspace: Workspace, ns: str) -> None:
+    make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 5000, "a"))
+    assert run_one(workspace, ns, "silver", "t").status == "success"
+    upsert(workspace, ns, source(5001, 10000, "b"))  # a second data file with keys 5001..10000
+    files = {f.file_path: f for f in fastwrite.live_files(table(workspace, ns), "main").data}
+    assert len(files) == 2
+    before = set(files)
+
+    upsert(workspace, ns, "SELECT 7500::BIGINT AS id, 'changed' AS v, 1 AS n")
+
+    s = summary(workspace, ns)
+    assert "deleted-data-files" not in s, s  # no data file was rewritten
+    assert s["added-data-files"] == "1" and s["added-records"] == "1"
+    assert s["added-position-deletes"] == "1" and s["added-delete-files"] == "1"
+    (path, pos), = deleted_positions(workspace, ns)
+    assert path in before
+    assert files[path].lower_bounds is not None  # the deleted row is in the file whose keys are 5001..10000
+    with table(workspace, ns).io.new_input(path).open() as stream:
+        assert pq.read_table(stream).slice(pos, 1).column("id").to_pylist() == [7500]
+    got = rows(workspace, ns, "silver", "t")
+    assert len(got) == 10000
+    assert (7500, "changed", 1) in got and (7499, "b7499", (7499 * 7) % 1000) in got
+
+
+def test_storage_grows_with_the_change_not_the_table(workspace: Workspace, ns: str) -> None:
+    make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 50000, "a"))
+    assert run_one(workspace, ns, "silver", "t").status == "success"
+    base = int(summary(workspace, ns)["total-files-size"])
+    expected = {i: ("a" + str(i), (i * 7) % 1000) for i in range(1, 50001)}
+    for run in range(4):  # 1% of the rows, spread over the whole key range, each run
+        changed = [i for i in range(1 + run, 50001, 100)]
+        upsert(workspace, ns, f"SELECT id::BIGINT AS id, 'r{run}-' || id AS v, {run} AS n "
+                              f"FROM range({1 + run}, 50001, 100) r(id)")
+        for i in changed:
+            expected[i] = (f"r{run}-{i}", run)
+        s = summary(workspace, ns)
+        assert "deleted-data-files" not in s
+        assert int(s["added-position-deletes"]) == len(changed)
+        assert int(s["added-files-size"]) < 0.1 * base, (s["added-files-size"], base)
+    assert rows(workspace, ns, "silver", "t") == sorted((i, v, n) for i, (v, n) in expected.items())
+    # pyiceberg's reader applies the deletes too (the Python API and exports read through it)
+    scanned = table(workspace, ns).scan().to_arrow()
+    assert scanned.num_rows == 50000
+    assert sorted(scanned.column("id").to_pylist()) == list(range(1, 50001))
+
+
+def test_deletes_that_pile_up_are_compacted_away(workspace: Workspace, ns: str) -> None:
+    make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 1000, "a"))
+    assert run_one(workspace, ns, "silver", "t").status == "success"
+    upsert(workspace, ns, source(1, 200, "b"))  # 20%: below the compaction threshold
+    assert len(fastwrite.live_files(table(workspace, ns), "main").deletes) == 1
+    upsert(workspace, ns, source(201, 400, "c"))  # 40% deleted: the run rewrites the table instead
+    live = fastwrite.live_files(table(workspace, ns), "main")
+    assert live.deletes == [] and len(live.data) == 1 and live.records == 1000
+    s = summary(workspace, ns)
+    assert s["deleted-data-files"] == "2" and s["removed-delete-files"] == "1"
+    got = rows(workspace, ns, "silver", "t")
+    tags = [v[0] for _, v, _ in got]
+    assert (tags.count("a"), tags.count("b"), tags.count("c")) == (600, 200, 200)
+    # DuckDB alone (no RAT code) reads the same table
+    conn = duckdb.connect()
+    t = table(workspace, ns)
+    assert conn.execute(f"SELECT count(*), count(DISTINCT id) FROM read_parquet('{live.data[0].file_path}')"
+                        ).fetchone() == (1000, 1000)
+    assert t.scan().to_arrow().num_rows == 1000
+
+
+def test_a_failed_upsert_leaves_main_and_its_files_as_they_were(workspace: Workspace, ns: str) -> None:
+    make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 1000, "a"),
+                  tests={"no_bad": "SELECT * FROM {{ this }} WHERE v = 'bad'"})
+    assert run_one(workspace, ns, "silver", "t").status == "success"
+    before = table(workspace, ns)
+    snap = before.current_snapshot().snapshot_id
+    republish(workspace, ns, "silver", "t", HEADER + "SELECT 5::BIGINT AS id, 'bad' AS v, 0 AS n")
+    run = run_one(workspace, ns, "silver", "t")
+    assert run.status == "failed" and "no_bad" in (run.error or "")
+    after = table(workspace, ns)
+    assert after.current_snapshot().snapshot_id == snap
+    assert fastwrite.live_files(after, "main").deletes == []
+    assert not [r for r in after.metadata.refs if r.startswith("rat-run-")]
+    assert (5, "a5", 35) in rows(workspace, ns, "silver", "t")
+
+
+def test_delete_insert_with_a_composite_key_and_null_keys(workspace: Workspace, ns: str) -> None:
+    header = "-- @merge_strategy: delete_insert\n-- @unique_key: id, k\n-- @null_keys: allow\n"
+    filler = " UNION ALL SELECT i::INT, 'z', i::INT FROM range(100, 120) r(i)"  # keeps deletes below compaction
+    make_pipeline(workspace, ns, "silver", "t", header + "SELECT * FROM (VALUES (1, 'x', 1), (1, NULL, 2), "
+                                                        "(2, 'x', 3)) t(id, k, n)" + filler)
+    assert run_one(workspace, ns, "silver", "t").status == "success"
+    republish(workspace, ns, "silver", "t", header + "SELECT * FROM (VALUES (1, NULL, 20), (1, NULL, 21), "
+                                                     "(3, 'y', 4)) t(id, k, n)")
+    run = run_one(workspace, ns, "silver", "t")
+    assert run.status == "success", run.error
+    got = workspace.read_table(ns, "silver", "t").to_pylist()
+    assert sorted(((r["id"], r["k"], r["n"]) for r in got), key=repr) == sorted(
+        [(1, "x", 1), (1, None, 20), (1, None, 21), (2, "x", 3), (3, "y", 4)]
+        + [(i, "z", i) for i in range(100, 120)], key=repr)
+    s = summary(workspace, ns)
+    assert s["added-position-deletes"] == "1" and "deleted-data-files" not in s
+    assert all(f.content == DataFileContent.POSITION_DELETES
+               for f in fastwrite.live_files(table(workspace, ns), "main").deletes)
