@@ -199,6 +199,11 @@ def dedup(conn: duckdb.DuckDBPyConnection, data: pa.Table, keys: tuple[str, ...]
     name = f"__rat_dedup_{uuid.uuid4().hex[:8]}"
     conn.register(name, data)
     try:
+        # A batch without duplicate keys is its own result: one hash aggregate instead of a window that
+        # sorts every row by all of its columns (a first load of a large table is usually that case).
+        keyed = ", ".join(q(k) for k in keys)
+        if conn.execute(f"SELECT 1 FROM {name} GROUP BY {keyed} HAVING count(*) > 1 LIMIT 1").fetchone() is None:
+            return data
         out = _arrow(conn.execute(
             f"SELECT * FROM {name} QUALIFY row_number() OVER (PARTITION BY {', '.join(q(k) for k in keys)} "
             f"ORDER BY {', '.join(order)}) = 1"))
