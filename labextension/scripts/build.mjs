@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeComponentsCss } from "./components-css.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkg = resolve(here, "..");
@@ -15,6 +16,7 @@ if (!builder) {
   console.error("jupyter-builder not found: install JupyterLab >= 4.6 (pip install -e '.[dev]') or jupyter-builder");
   process.exit(1);
 }
+writeComponentsCss(resolve(pkg, "..", "packages", "ui", "src", "theme.css"), join(pkg, "style", "components.css"));
 const args = ["build", ...(process.argv.includes("--development") ? ["--development", "True"] : []), pkg];
 const r = spawnSync(builder, args, { stdio: "inherit" });
 if (r.status === 0) {

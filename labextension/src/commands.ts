@@ -1,0 +1,81 @@
+/** The stable command ids of the RAT extension: tests, menus and users' own shortcuts rely on them. */
+export const CommandIDs = {
+  openSidebar: "rat:open-sidebar",
+  newPipeline: "rat:new-pipeline",
+  runPipeline: "rat:run-pipeline",
+  runWithDownstream: "rat:run-pipeline-downstream",
+  previewPipeline: "rat:preview-pipeline",
+  validatePipeline: "rat:validate-pipeline",
+  publishPipeline: "rat:publish-pipeline",
+  openRuns: "rat:open-runs",
+  openRun: "rat:open-run",
+  openQuery: "rat:open-query",
+  openLineage: "rat:open-lineage",
+  openExplorer: "rat:open-explorer",
+  openLanding: "rat:open-landing",
+  openSchedules: "rat:open-schedules",
+  openSettings: "rat:open-settings",
+  openPanel: "rat:open-panel",
+  openFiles: "rat:open-files",
+  saveCellAsPipeline: "rat:save-cell-as-pipeline",
+  openPipelineInNotebook: "rat:open-pipeline-in-notebook",
+} as const;
+
+/** The ids the issue names as the public surface (checked by unit and browser tests). */
+export const PUBLIC_COMMANDS: readonly string[] = [
+  CommandIDs.openSidebar,
+  CommandIDs.newPipeline,
+  CommandIDs.runPipeline,
+  CommandIDs.previewPipeline,
+  CommandIDs.publishPipeline,
+  CommandIDs.openRuns,
+  CommandIDs.openRun,
+  CommandIDs.openQuery,
+  CommandIDs.openLineage,
+  CommandIDs.openExplorer,
+  CommandIDs.openLanding,
+  CommandIDs.openSchedules,
+];
+
+/** The panel path each "open" command shows. */
+export const PANEL_OF: Readonly<Record<string, string>> = {
+  [CommandIDs.openRuns]: "/runs",
+  [CommandIDs.openQuery]: "/query",
+  [CommandIDs.openLineage]: "/lineage",
+  [CommandIDs.openExplorer]: "/explorer",
+  [CommandIDs.openLanding]: "/landing",
+  [CommandIDs.openSchedules]: "/schedules",
+  [CommandIDs.openSettings]: "/settings",
+};
+
+/** The SQL a notebook cell ran: a RAT SQL cell as it is, a `%%rat sql` cell without its magic line. */
+export function cellSql(source: string): string {
+  const lines = source.replace(/\r\n/g, "\n").split("\n");
+  const first = (lines[0] ?? "").trim();
+  if (/^%%rat(\s+sql)?\b/.test(first)) lines.shift();
+  return lines.join("\n").trim();
+}
+
+/** A pipeline notebook: the pipeline's SQL and its quality tests as RAT SQL cells, ready to iterate. */
+export function pipelineNotebook(fq: string, sql: string, tests: readonly { name: string; sql: string }[]): object {
+  const cell = (cell_type: string, source: string): object => ({
+    cell_type,
+    metadata: {},
+    source,
+    ...(cell_type === "code" ? { outputs: [], execution_count: null } : {}),
+  });
+  return {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {
+      kernelspec: { name: "rat_sql", display_name: "RAT SQL", language: "sql" },
+      language_info: { name: "sql" },
+      rat: { pipeline: fq },
+    },
+    cells: [
+      cell("markdown", `# ${fq}\n\nThe pipeline's SQL (cells compile like pipelines); save a changed cell back with *Save cell as pipeline*.`),
+      cell("code", sql),
+      ...tests.flatMap((t) => [cell("markdown", `Quality test \`${t.name}\``), cell("code", t.sql)]),
+    ],
+  };
+}

@@ -1,0 +1,241 @@
+"""JupyterLab tests: Playwright (Python) driving Debian's Chromium against a real ``jupyter lab`` with the RAT
+server extension and the RAT lab extension, under ``base_url=/user/alice/`` with token authentication and a
+fresh data dir. The lab extension is the built one the environment sees (``make lab`` links it into the venv;
+an installed wheel ships it), so these tests check what users get.
+
+Skips with a reason when Chromium, Playwright or the extension build is missing; under ``make test``
+(``RAT_BROWSER_TESTS=required``) a missing piece is a failure. Screenshots go to ``tests/lab/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = os.environ.get("RAT_CHROMIUM", "/usr/bin/chromium")
+BASE_URL = "/user/alice/"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+
+def _extension_dir() -> Path | None:
+    for base in (Path(sys.prefix), Path.home() / ".local"):
+        d = base / "share" / "jupyter" / "labextensions" / "rat-jupyter"
+        if (d / "package.json").is_file():
+            return d
+    return None
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "python playwright is not installed (pip install -e '.[test]')"
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        return "jupyterlab is not installed (pip install -e '.[dev]')"
+    if not Path(CHROMIUM).exists():
+        return f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    if _extension_dir() is None:
+        return "the RAT lab extension is not built and linked (make lab)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = _missing()
+    if reason is None:
+        return
+    here = Path(__file__).resolve().parent
+    mine = [i for i in items if here in Path(str(i.fspath)).resolve().parents]
+    if os.environ.get("RAT_BROWSER_TESTS") == "required" and mine:
+        raise pytest.UsageError(f"JupyterLab tests are required here but {reason}")
+    for item in mine:
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """Playwright's sync API keeps the loop it adopts running: give it one pytest-jupyter will not close."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    if not loop.is_running():
+        loop.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LabServer:
+    origin: str
+    token: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def root(self) -> str:
+        return self.origin + BASE_URL
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.root}rat/api/v1/{path.lstrip('/')}", data=data, method=method,
+                                     headers={"Authorization": f"token {self.token}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            raw = resp.read()
+            return json.loads(raw) if raw else None
+
+    def wait_run(self, run_id: str, timeout: float = 90) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.api("GET", f"runs/{run_id}")
+            if run["status"] in ("success", "failed", "cancelled", "skipped") or time.monotonic() > deadline:
+                return run
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    data = tmp_path_factory.mktemp("rat-lab")
+    (data / "notebooks").mkdir()
+    # no "get Jupyter news?" toast over the screenshots
+    settings = data / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    port = _free_port()
+    token = secrets.token_hex(16)
+    env = {**os.environ, "RAT_DATA_DIR": str(data), "JUPYTER_RUNTIME_DIR": str(data / "runtime"),
+           "JUPYTERLAB_SETTINGS_DIR": str(data / "lab-settings"), "JUPYTERLAB_WORKSPACES_DIR": str(data / "lab-ws")}
+    env.pop("RAT_SETTINGS", None)
+    args = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+            f"--ServerApp.base_url={BASE_URL}", f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={data / 'notebooks'}", f"--RatApp.data_dir={data}",
+            "--ServerApp.jpserver_extensions=rat_jupyter=True", "--LabApp.news_url=",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--allow-root"]
+    log = (ARTIFACTS / "lab-server.log").open("wb")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(data))
+    server = LabServer(f"http://127.0.0.1:{port}", token, data, proc)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if server.api("GET", "health") is not None:
+                break
+        except (OSError, urllib.error.URLError):
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"jupyter lab did not start; see {ARTIFACTS / 'lab-server.log'}")
+        time.sleep(0.3)
+    try:
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@dataclass
+class Lab:
+    """A logged-in JupyterLab page, with what every test checks: console errors and screenshots."""
+
+    page: Any
+    server: LabServer
+    console_errors: list[str] = field(default_factory=list)
+
+    def open(self, theme: str = "JupyterLab Light", query: str = "") -> float:
+        """Open Lab (a fresh workspace each time) and wait until the RAT extension is up; returns the time (ms)
+        from Lab's ``started`` to the RAT sidebar showing the namespaces."""
+        ws = secrets.token_hex(4)
+        self.page.goto(f"{self.server.root}lab/workspaces/t{ws}?reset&token={self.server.token}{query}")
+        self.page.wait_for_function(
+            "() => window.jupyterapp && window.jupyterapp.commands.hasCommand('rat:open-sidebar')", timeout=60_000)
+        self.page.evaluate("() => window.jupyterapp.restored")
+        self.page.evaluate("() => window.jupyterapp.commands.execute('rat:open-sidebar')")
+        if theme != "JupyterLab Light":
+            self.set_theme(theme)
+        self.page.wait_for_selector("#rat-sidebar .rat-lab-row-namespace, #rat-sidebar .rat-lab-note")
+        return float(self.page.evaluate("() => window.__ratSidebarReadyMs ?? -1"))
+
+    def set_theme(self, theme: str) -> None:
+        self.page.evaluate(f"() => window.jupyterapp.commands.execute('apputils:change-theme', {{theme: {theme!r}}})")
+        dark = "true" if "Dark" in theme else "false"
+        self.page.wait_for_selector(f"body[data-jp-theme-light='{'false' if dark == 'true' else 'true'}']")
+
+    def command(self, command: str, args: dict[str, Any] | None = None) -> Any:
+        return self.page.evaluate("([c, a]) => window.jupyterapp.commands.execute(c, a)", [command, args or {}])
+
+    def shot(self, name: str) -> Path:
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def assert_no_console_errors(self, expected: tuple[str, ...] = ()) -> None:
+        unexpected = [e for e in self.console_errors if not any(x in e for x in expected)]
+        assert not unexpected, "console errors:\n" + "\n".join(unexpected)
+
+
+@pytest.fixture
+def lab(browser: Any, lab_server: LabServer, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    ctx = browser.new_context(viewport={"width": 1500, "height": 950})
+    page = ctx.new_page()
+    page.set_default_timeout(30_000)
+    lab = Lab(page, lab_server)
+
+    def on_console(msg: Any) -> None:
+        if msg.type == "error":
+            lab.console_errors.append(f"{msg.text} ({msg.location.get('url', '')})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: lab.console_errors.append(f"uncaught: {exc}"))
+    yield lab
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        lab.shot(f"FAILED-{request.node.name}")
+    ctx.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    rep = yield
+    if rep.when == "call":
+        item.rep_call = rep  # type: ignore[attr-defined]
+    return rep
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(3)}"
