@@ -6,6 +6,10 @@
    engine's, the query service's, the demo pipelines') is not state-store SQL and is not affected.
 2. The core imports without the frameworks of its front doors: ``rat_jupyter.core`` (every module in it) loads
    with tornado, jupyter_server, IPython, apscheduler and traitlets made unimportable.
+3. Dependencies point one way (ADR 0019): ``rat_jupyter.common`` imports nothing else of the package, no store
+   module imports the core, and the core reaches the stores only through ``stores/protocols.py`` or its one
+   composition root (``core/composition.py``). Every import counts: module level, inside a function, or under
+   ``TYPE_CHECKING``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from rat_jupyter.stores.state import MIGRATIONS
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "rat_jupyter"
 STORES = PACKAGE / "stores"
+CORE = PACKAGE / "core"
+COMMON = PACKAGE / "common"
+COMPOSITION_ROOT = "rat_jupyter.core.composition"
 
 # Files that still hold state-store SQL, each to be moved behind a store method by its owner. This list only
 # ever shrinks: a file not listed here fails the test as soon as it contains such SQL.
@@ -159,3 +166,94 @@ assert not [m for m in sys.modules if m.split(".")[0] in BLOCKED]
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, text: str | None = None) -> list[tuple[int, str]]:
+    """Every module ``path`` (or ``text`` as if it were that module) imports, absolute (relative imports
+    resolved), with its line; ``from X import y`` yields ``X.y`` too, since ``y`` may be a module."""
+    tree = ast.parse(path.read_text() if text is None else text, filename=str(path))
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            out.append((node.lineno, module))
+            out += [(node.lineno, f"{module}.{alias.name}") for alias in node.names if alias.name != "*"]
+    return out
+
+
+def _is_under(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_the_import_walker_resolves_relative_lazy_and_type_checking_imports() -> None:
+    text = ("from typing import TYPE_CHECKING\nfrom ..core import errors\nfrom .state import open_state\n"
+            "import json\nif TYPE_CHECKING:\n    from ..core.settings import Settings\n"
+            "def f():\n    from ..core.names import PipelineId\n")
+    found = {m for _line, m in imports_of(STORES / "sample.py", text)}
+    assert {"rat_jupyter.core", "rat_jupyter.core.errors", "rat_jupyter.stores.state", "json",
+            "rat_jupyter.core.settings", "rat_jupyter.core.names"} <= found, found
+    assert {m for _l, m in imports_of(CORE / "services" / "__init__.py", "from ..dag import DAG\n")} \
+        >= {"rat_jupyter.core.dag"}
+
+
+def _violations(folder: Path, allowed: object) -> list[str]:
+    problems = []
+    for path in sorted(folder.rglob("*.py")):
+        for line, module in imports_of(path):
+            reason = allowed(_module_name(path), module)  # type: ignore[operator]
+            if reason:
+                problems.append(f"{path.relative_to(ROOT)}:{line}: imports {module} ({reason})")
+    return problems
+
+
+def test_common_imports_nothing_else_of_the_package() -> None:
+    def rule(_name: str, module: str) -> str | None:
+        if _is_under(module, "rat_jupyter") and not _is_under(module, "rat_jupyter.common"):
+            return "common is the leaf every layer shares"
+        return None
+
+    assert _violations(COMMON, rule) == []
+
+
+def test_no_store_module_imports_the_core() -> None:
+    def rule(_name: str, module: str) -> str | None:
+        return "stores depend on common, never on the core" if _is_under(module, "rat_jupyter.core") else None
+
+    assert len(list(STORES.rglob("*.py"))) >= 5
+    assert _violations(STORES, rule) == []
+
+
+def test_the_core_reaches_the_stores_only_through_protocols_or_the_composition_root() -> None:
+    def rule(name: str, module: str) -> str | None:
+        if not _is_under(module, "rat_jupyter.stores") or module == "rat_jupyter.stores":
+            return None
+        if _is_under(module, "rat_jupyter.stores.protocols") or name == COMPOSITION_ROOT:
+            return None
+        return f"only {COMPOSITION_ROOT} builds concrete stores; type against rat_jupyter.stores.protocols"
+
+    assert (CORE / "composition.py").exists()
+    assert _violations(CORE, rule) == []
+
+
+def test_a_real_state_store_satisfies_the_protocol_the_workspace_is_typed_against(tmp_path: Path) -> None:
+    from rat_jupyter.stores.protocols import RunManagerStore, StateStore
+    from rat_jupyter.stores.state import SQLiteState
+
+    store = SQLiteState(tmp_path / "state.db")
+    try:
+        assert isinstance(store, StateStore) and isinstance(store, RunManagerStore)
+    finally:
+        store.close()

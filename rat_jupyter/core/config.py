@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from ..common.tables import PartitionField
 from .errors import Invalid
 from .names import validate_column
 
@@ -29,12 +30,6 @@ SCHEMA_CHANGES = ("append_new_columns", "sync_all_columns", "fail")
 NULL_KEYS = ("reject", "allow")
 HARD_DELETES = {"incremental": ("ignore", "delete"), "delete_insert": ("ignore", "delete"),
                 "scd2": ("ignore", "invalidate")}
-
-
-@dataclass(frozen=True)
-class PartitionField:
-    column: str
-    transform: str = "identity"
 
 
 @dataclass(frozen=True)

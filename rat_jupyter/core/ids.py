@@ -1,20 +1,6 @@
-"""Identifiers and timestamps shared by the core and the stores.
+"""Re-exports :mod:`rat_jupyter.common.ids`, where it moved so the stores need not import the core (ADR 0019).
 
-They live in the core (not in ``stores/``) so a core service can mint an id or a timestamp without importing
-a store module; ``rat_jupyter.stores.state`` re-exports both for code written before the move.
+Front doors, notebooks and tests keep importing ``rat_jupyter.core.ids``; the stores import the common one.
 """
 
-from __future__ import annotations
-
-import uuid
-from datetime import UTC, datetime
-
-
-def now_iso() -> str:
-    """The current instant in UTC, ISO 8601 with microseconds: sortable as text, the state store's format."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def new_id() -> str:
-    """A random 32-hex-digit id (no dashes, so it is also a valid path segment and URL part)."""
-    return uuid.uuid4().hex
+from ..common.ids import *  # noqa: F403

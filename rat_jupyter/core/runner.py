@@ -28,7 +28,7 @@ from pyiceberg.table.update import (
     SetSnapshotRefUpdate,
 )
 
-from ..stores import history
+from ..common import history
 from . import engine, fastwrite, strategies
 from .errors import Conflict, Invalid, NotFound, RatError, RunCancelled, TemplateError
 from .landing import LandingPins
@@ -113,7 +113,7 @@ class _Context:
 
     @classmethod
     def catalog(cls, settings: Settings) -> Any:
-        from ..stores.catalog import Catalog
+        from .composition import Catalog
 
         key = repr(settings)
         if key not in cls._cache:
@@ -122,7 +122,7 @@ class _Context:
 
     @classmethod
     def storage(cls, settings: Settings) -> Any:
-        from ..stores.storage import open_storage
+        from .composition import open_storage
 
         key = "storage:" + repr(settings)
         if key not in cls._cache:  # an S3 client is not free to build: one per process
@@ -529,7 +529,7 @@ def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table, pla
 
 
 def _trim_history(table: Table, reporter: Reporter) -> None:
-    """After a successful publish: expire the snapshots beyond the table's bound (``stores.history``).
+    """After a successful publish: expire the snapshots beyond the table's bound (``common.history``).
 
     ``main`` is already published, so a problem here is only worth a warning; the reaper's expiry catches up.
     """

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..stores.state import SqlState, new_id, now_iso
+from ..stores.protocols import RunManagerStore
 from .errors import Conflict, NotFound, RatError
 from .executor import EventSink, Executor, WorkerDied
+from .ids import new_id, now_iso
 from .names import PipelineId
 from .pipelines import load_spec
 
@@ -79,7 +80,7 @@ class _RunEvents(EventSink):
 class RunManager:
     """Submit, cancel and wait from any process; claim and execute only with an executor (a server)."""
 
-    def __init__(self, state: SqlState, executor: Executor | None, timeout: float | None, owner: str = "",
+    def __init__(self, state: RunManagerStore, executor: Executor | None, timeout: float | None, owner: str = "",
                  resolve: FilesResolver | None = None) -> None:
         self.state = state
         self.executor = executor

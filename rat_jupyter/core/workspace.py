@@ -12,8 +12,9 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from ..stores.state import SqlState, new_id, open_state
-from ..stores.storage import Storage, open_storage
+from ..stores.protocols import StateStore
+from . import composition
+from .composition import Storage
 from .dag import DAG
 from .errors import (
     Conflict,
@@ -27,6 +28,7 @@ from .errors import (
     Unprocessable,
 )
 from .executor import Executor, WorkerDied, build_executor
+from .ids import new_id
 from .names import (
     PipelineId,
     validate_layer,
@@ -65,7 +67,7 @@ class Workspace:
     a server claims); ``wait`` polls the store. Previews and test runs execute on this process's executor.
     """
 
-    def __init__(self, settings: Settings, storage: Storage, state: SqlState, *, server: bool = True) -> None:
+    def __init__(self, settings: Settings, storage: Storage, state: StateStore, *, server: bool = True) -> None:
         self.settings = settings
         self.storage = storage
         self.state = state
@@ -88,8 +90,7 @@ class Workspace:
         if settings.executor_class == CLIENT_EXECUTOR:
             server = False  # a kernel's settings (exported by its server): it submits runs, never executes them
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        ws = cls(settings, open_storage(settings.resolved_storage_url, settings.s3),
-                 open_state(settings.resolved_state_url), server=server)
+        ws = cls(settings, *composition.open_parts(settings), server=server)
         catalog_db = settings.resolved_catalog_uri.removeprefix("sqlite:///")
         if settings.catalog_type == "sql" and catalog_db != settings.resolved_catalog_uri \
                 and not Path(catalog_db).exists():
@@ -120,11 +121,9 @@ class Workspace:
     @property
     def catalog(self) -> Any:
         if self._catalog is None:
-            from ..stores.catalog import Catalog
-
             with self._lock:
                 if self._catalog is None:
-                    self._catalog = Catalog(self.settings)
+                    self._catalog = composition.open_catalog(self.settings)
         return self._catalog
 
     @property

@@ -14,10 +14,10 @@ from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionField,
 from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform, MonthTransform, YearTransform
 
-from ..core.config import PartitionField as PartitionConfig
-from ..core.names import PipelineId
-from ..core.settings import Settings
-from .history import TABLE_PROPERTIES
+from ..common.history import TABLE_PROPERTIES
+from ..common.names import PipelineId
+from ..common.settings import Settings
+from ..common.tables import PartitionField as PartitionConfig
 from .lock import init_lock, sqlite_folder
 
 # DuckDB hands us nanosecond timestamps in some cases; Iceberg v2 stores microseconds.

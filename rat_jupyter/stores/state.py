@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ..core.errors import Busy, Conflict, Invalid, NotFound
-from ..core.ids import new_id, now_iso
+from ..common.errors import Busy, Conflict, Invalid, NotFound
+from ..common.ids import new_id, now_iso
 from .lock import init_lock
 
-__all__ = ["SQLiteState", "SqlState", "new_id", "now_iso", "open_state"]  # new_id/now_iso: moved to core.ids
+__all__ = ["SQLiteState", "SqlState", "new_id", "now_iso", "open_state"]  # new_id/now_iso: moved to common.ids
 
 
 MIGRATIONS: list[list[str]] = [

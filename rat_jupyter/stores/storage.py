@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..core.errors import Conflict, Invalid, NotFound
-from ..core.names import validate_path, validate_prefix
-from ..core.settings import S3Options
+from ..common.errors import Conflict, Invalid, NotFound
+from ..common.names import validate_path, validate_prefix
+from ..common.settings import S3Options
 
 # Hidden areas at the storage root: temporary upload files, and the files each run pinned.
 TMP_AREA = ".rat-tmp"

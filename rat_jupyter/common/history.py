@@ -1,0 +1,82 @@
+"""Bounded table metadata: a table's commit cost must not grow with the number of runs it has had.
+
+Every Iceberg commit writes a new ``metadata.json`` that carries every live snapshot and every earlier
+metadata file in its logs. Left alone, a pipeline that runs every minute pays a little more per commit for
+each run before it (ADR 0016). Three things keep it flat:
+
+- table properties RAT sets when it creates a table (and, for a table created before, in the same commit
+  that publishes its next successful run — never on a failed run): keep the last
+  ``write.metadata.previous-versions-max`` metadata files and delete older ones after each commit, and merge
+  small manifests on append;
+- :func:`trim`, run after a successful publish, expires the oldest snapshots beyond the table's
+  ``rat.history.max-snapshots`` (no snapshot a branch or tag points at is touched);
+- the reaper, which still expires snapshots by age and deletes the files nothing references any more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_SNAPSHOTS_PROPERTY = "rat.history.max-snapshots"
+DEFAULT_MAX_SNAPSHOTS = 50
+# Expire only when this many snapshots above the bound have piled up, so most commits pay no extra commit.
+TRIM_SLACK = 10
+
+TABLE_PROPERTIES: dict[str, str] = {
+    "write.metadata.previous-versions-max": "20",
+    "write.metadata.delete-after-commit.enabled": "true",
+    "commit.manifest-merge.enabled": "true",
+    "commit.manifest.min-count-to-merge": "16",
+    MAX_SNAPSHOTS_PROPERTY: str(DEFAULT_MAX_SNAPSHOTS),
+}
+
+
+def missing_properties(table: Any) -> dict[str, str]:
+    """The bounding properties a table does not have yet. A value someone set on purpose is never overridden."""
+    current = table.metadata.properties
+    return {k: v for k, v in TABLE_PROPERTIES.items() if k not in current}
+
+
+def max_snapshots(table: Any) -> int:
+    try:
+        value = int(table.metadata.properties.get(MAX_SNAPSHOTS_PROPERTY, DEFAULT_MAX_SNAPSHOTS))
+    except ValueError:
+        return DEFAULT_MAX_SNAPSHOTS
+    return max(1, value)
+
+
+def trim(table: Any) -> int:
+    """Expire the oldest snapshots beyond the table's bound, in one commit; returns how many went.
+
+    Called after ``main`` was published, so it never touches what a failed run must leave alone. Snapshots a
+    ref points at (``main``, a running run's branch, a tag) are kept whatever their age.
+    """
+    keep = max_snapshots(table)
+    snapshots = sorted(table.metadata.snapshots, key=lambda s: (s.timestamp_ms, s.sequence_number or 0))
+    if len(snapshots) <= keep + TRIM_SLACK:
+        return 0
+    protected = {ref.snapshot_id for ref in table.metadata.refs.values()}
+    expired = [s.snapshot_id for s in snapshots[:-keep] if s.snapshot_id not in protected]
+    if not expired:
+        return 0
+    table.maintenance.expire_snapshots().by_ids(expired).commit()
+    return len(expired)
+
+
+def overwrite(update: Any, commit_uuid: Any = None) -> Any:
+    """``update.overwrite()`` that does not carry dead manifests into the new snapshot.
+
+    pyiceberg's overwrite keeps every manifest of the parent whose entries are all DELETED (what the previous
+    overwrite removed): a table rewritten by each run gains one such manifest per run, and every later commit
+    and scan opens them all. They describe no live file, so the new snapshot can leave them out (Iceberg's
+    own writers drop them too); the snapshot that deleted those files still lists them.
+    """
+    from pyiceberg.table.update.snapshot import _OverwriteFiles
+
+    class _LiveOverwrite(_OverwriteFiles):
+        def _existing_manifests(self) -> list[Any]:
+            return [m for m in super()._existing_manifests() if m.has_added_files() or m.has_existing_files()]
+
+    producer = update.overwrite(commit_uuid=commit_uuid)
+    producer.__class__ = _LiveOverwrite
+    return producer
