@@ -37,6 +37,7 @@ from .errors import Invalid
 from .settings import Settings
 
 TASK_KINDS = ("run", "preview", "tests")
+LOG_BATCH = 200  # log lines handed to the sink at most at once
 DEFAULT_EXECUTOR = "rat_jupyter.core.executor:LocalProcessExecutor"
 
 
@@ -63,10 +64,14 @@ class EventSink:
     one task; implementations must be quick (a state-store write at most).
 
     ``kind`` is ``started`` (the task reached a worker), ``log`` (``ts``, ``level``, ``message``) or
-    ``phase`` (``name``, ``duration_ms``, ``metadata``). :meth:`may_publish` is the publish fence: a run
-    asks it right before it moves ``main``; False makes the run end ``cancelled`` with ``main`` untouched.
-    The default allows it (a task submitted without an owner to ask).
+    ``phase`` (``name``, ``duration_ms``, ``metadata``); a sink whose ``takes_log_batches`` is true may get
+    consecutive log lines as one ``logs`` event (``lines``: a list of ``log`` data, in order) instead.
+    :meth:`may_publish` is the publish fence: a run asks it right before it moves ``main``; False makes the
+    run end ``cancelled`` with ``main`` untouched. The default allows it (a task submitted without an owner
+    to ask).
     """
+
+    takes_log_batches = False
 
     def on_event(self, task_id: str, kind: str, data: dict[str, Any]) -> None:
         return None
@@ -367,6 +372,18 @@ class LocalProcessExecutor(Executor):
         except Exception:  # noqa: BLE001 - a broken listener must not kill the run
             traceback.print_exc()
 
+    def _emit_logs(self, task: _Task, logs: list[dict[str, Any]]) -> None:
+        """Hand the pending log lines to the sink (as one ``logs`` event when it takes batches) and clear them."""
+        if not logs:
+            return
+        batch = list(logs)
+        logs.clear()
+        if getattr(task.events, "takes_log_batches", False):
+            self._emit(task, "logs", {"lines": batch})
+        else:
+            for line in batch:
+                self._emit(task, "log", line)
+
     def _gate(self, task: _Task) -> bool:
         if task.cancel_requested:
             return False
@@ -379,15 +396,22 @@ class LocalProcessExecutor(Executor):
         return allowed
 
     def _drive(self, task: _Task, proc: Any, conn: Connection) -> bool:
-        """Run one task on one worker. Returns True when the worker must be replaced."""
-        self._emit(task, "started", {})
+        """Run one task on one worker. Returns True when the worker must be replaced.
+
+        The task goes to the worker first and "started" is recorded after, so the worker does not wait for
+        that state-store write. Log lines that arrive together are handed to the sink as one batch (one
+        write instead of one per line); they are flushed before anything else the worker sends is acted on,
+        so the order of logs, the publish fence and the result stays the worker's.
+        """
         try:
             conn.send(("task", task.task_id, task.kind, task.payload))
         except (OSError, BrokenPipeError):
             task.future.set_exception(WorkerDied("worker process was not reachable"))
             return True
+        self._emit(task, "started", {})
         started = time.monotonic()
         cancel_sent = False
+        logs: list[dict[str, Any]] = []
         while True:
             if task.cancel_requested and not cancel_sent and not task.publishing:
                 with contextlib.suppress(OSError, BrokenPipeError):
@@ -401,10 +425,13 @@ class LocalProcessExecutor(Executor):
                 task.future.set_exception(WorkerDied(f"timed out after {task.timeout:.0f}s; the worker was killed"))
                 return True
             try:
-                ready = conn.poll(0.1)
+                ready = conn.poll(0 if logs else 0.1)
             except (OSError, EOFError):
                 ready = True
             if not ready:
+                if logs:
+                    self._emit_logs(task, logs)
+                    continue
                 if not proc.is_alive():
                     task.future.set_exception(WorkerDied(_exit_text(proc)))
                     return True
@@ -412,11 +439,18 @@ class LocalProcessExecutor(Executor):
             try:
                 msg = conn.recv()
             except (EOFError, OSError):
+                self._emit_logs(task, logs)
                 proc.join(timeout=1)
                 task.future.set_exception(WorkerDied(_exit_text(proc)))
                 return True
+            if msg[0] == "event" and msg[1] == "log":
+                logs.append(msg[2])
+                if len(logs) < LOG_BATCH:
+                    continue
+            self._emit_logs(task, logs)
             if msg[0] == "event":
-                self._emit(task, msg[1], msg[2])
+                if msg[1] != "log":
+                    self._emit(task, msg[1], msg[2])
             elif msg[0] == "gate":
                 allowed = self._gate(task)
                 try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
+from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 from pyiceberg.table.refs import SnapshotRefType
@@ -27,6 +29,8 @@ from pyiceberg.table.update import (
     SetPropertiesUpdate,
     SetSnapshotRefUpdate,
 )
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..common import history
 from . import engine, fastwrite, strategies
@@ -130,6 +134,84 @@ class _Context:
         return cls._cache[key]
 
 
+class _Tables:
+    """Per-process cache of loaded tables, keyed by pipeline and checked against the catalog's pointer.
+
+    Loading a table reads and parses its ``metadata.json`` (and, through pyiceberg's ORM, costs a few ms
+    more); a DAG run loads every upstream table again for each model that refers to it. A metadata file is
+    immutable once written, so a cached table whose ``metadata_location`` is still the catalog's current one
+    is exactly what a fresh load would return. The check is one indexed query on the SQL catalog; other
+    catalogs (REST) always load. Commits made through a cached table update it in place (pyiceberg sets the
+    new metadata and location together, and only on success), so it stays valid; :meth:`forget` drops a
+    table after a run that did not succeed, so the next run starts from a fresh load.
+    """
+
+    MAX = 4096
+    _cache: OrderedDict[tuple[int, PipelineId], Table] = OrderedDict()
+    _lock = threading.Lock()
+
+    @classmethod
+    def load(cls, catalog: Any, pid: PipelineId) -> Table | None:
+        key = (id(catalog), pid)
+        location = _current_location(catalog, pid)
+        if location is _UNKNOWN:
+            return catalog.load(pid)
+        with cls._lock:
+            cached = cls._cache.get(key)
+            if location is None:
+                cls._cache.pop(key, None)
+                return None
+            if cached is not None and cached.metadata_location == location:
+                cls._cache.move_to_end(key)
+                return cached
+        table = catalog.load(pid)
+        with cls._lock:
+            if table is None:
+                cls._cache.pop(key, None)
+            else:
+                cls._cache[key] = table
+                cls._cache.move_to_end(key)
+                while len(cls._cache) > cls.MAX:
+                    cls._cache.popitem(last=False)
+        return table
+
+    @classmethod
+    def forget(cls, catalog: Any, pid: PipelineId) -> None:
+        with cls._lock:
+            cls._cache.pop((id(catalog), pid), None)
+
+    @classmethod
+    def clear(cls) -> None:
+        with cls._lock:
+            cls._cache.clear()
+
+
+_UNKNOWN: Any = object()
+
+
+def _current_location(catalog: Any, pid: PipelineId) -> str | None:
+    """The catalog's current metadata location of ``pid`` (None: no such table), or ``_UNKNOWN`` when the
+    catalog cannot tell cheaply (not a SQL catalog)."""
+    iceberg = getattr(catalog, "iceberg", None)
+    if not isinstance(iceberg, SqlCatalog):
+        return _UNKNOWN
+    namespace, table_name = ".".join(pid.table_identifier[:-1]), pid.table_identifier[-1]
+    stmt = select(IcebergTables.metadata_location).where(
+        IcebergTables.catalog_name == iceberg.name,
+        IcebergTables.table_namespace == namespace,
+        IcebergTables.table_name == table_name,
+    )
+    type_filter = iceberg._iceberg_type_filter()
+    if type_filter is not None:
+        stmt = stmt.where(type_filter)
+    try:
+        with iceberg.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+    except SQLAlchemyError:
+        return _UNKNOWN
+    return row[0] if row and row[0] else None
+
+
 def warm(settings: Settings) -> None:
     """Build the per-process catalog and DuckDB database before the first task arrives."""
     catalog = _Context.catalog(settings)
@@ -175,7 +257,7 @@ class Session:
     def resolve_ref(self, pid: PipelineId) -> str:
         if pid in self.registered:
             return self.registered[pid]
-        table = self.catalog.load(pid)
+        table = _Tables.load(self.catalog, pid)
         if table is None:
             raise NotFound(f"ref('{pid.layer}.{pid.name}'): table {pid} does not exist — run its pipeline first")
         self._register(pid, table)
@@ -408,7 +490,7 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
         archive = spec.config.archive_landing_zones and spec.kind == "sql"
         session.pins = LandingPins(storage, run_id, copy=archive or storage.cheap_pins)
         catalog = session.catalog
-        table = catalog.load(pid)
+        table = _Tables.load(catalog, pid)
         has_data = table is not None and table.metadata.snapshot_by_name(MAIN) is not None
         if table is not None:
             session._register(pid, table)
@@ -435,7 +517,8 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
                 done = True
             except fastwrite.Unsupported as exc:
                 reporter.log("debug", f"fast write path not possible ({exc}); using the Arrow path")
-                table = catalog.load(pid)
+                _Tables.forget(catalog, pid)
+                table = _Tables.load(catalog, pid)
                 has_data = table is not None and table.metadata.snapshot_by_name(MAIN) is not None
         if not done:
             _arrow_run(session, spec, table, has_data, rendered_sql, is_incremental, branch, started, run_ts,
@@ -466,6 +549,8 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
         reporter.log("debug", traceback.format_exc())
     finally:
         if outcome.status != "success":
+            if session is not None:  # whatever this run did to its table object, the next run loads afresh
+                _Tables.forget(session.catalog, pid)
             _discard(session, pid, branch, reporter)
         if session is not None:
             if session.pins is not None:
@@ -514,7 +599,7 @@ def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table, pla
     where = f"branch {branch}" if audit else "main"
     reporter.log("info", f"Wrote {result.rows_written} rows to {where} ({spec.config.merge_strategy}{detail})")
     session.cancel.check()
-    table = session.catalog.load(pid)
+    table = _Tables.load(session.catalog, pid)
     if audit:
         session.registered.pop(pid, None)
         session._register(pid, table, ref=branch)
@@ -741,7 +826,7 @@ def preview(settings: Settings, pid: PipelineId, files: dict[str, str], limit: i
         result["warnings"] = list(spec.warnings)
         session = Session(settings, pid, pid.namespace, cancel)
         session.use_samples = sample_files
-        table = session.catalog.load(pid)
+        table = _Tables.load(session.catalog, pid)
         if table is not None:
             session._register(pid, table)
         is_incremental, watermark = incremental_state(session, spec, table)
@@ -808,7 +893,7 @@ def run_tests_now(settings: Settings, pid: PipelineId, files: dict[str, str], re
     tests = [t for t in spec.tests if names is None or t.name in names]
     session = Session(settings, pid, pid.namespace)
     try:
-        table = session.catalog.load(pid)
+        table = _Tables.load(session.catalog, pid)
         if table is None:
             raise NotFound(f"table {pid} does not exist yet: run the pipeline first")
         session._register(pid, table)

@@ -5,8 +5,10 @@ with the version to execute and the ids of the runs of the same batch it waits f
 server's :class:`RunManager` runs one *claimer* thread: it wakes at once for local submissions and polls
 the store every 250 ms for the others, claims a pending run by compare-and-set (``server_id``) once every
 run it depends on succeeded (or skips it when one did not), resolves its files, launches it on the
-:class:`~.executor.Executor` and records every transition. Cancelling is a state change any process makes
-(``cancel_requested_at``); the owning server sees it within a poll and stops the task. The publish fence
+:class:`~.executor.Executor` and records every transition. It claims up to ``QUEUE_AHEAD`` runs per
+executor slot beyond those running, so a worker goes from one run straight to the next. Cancelling is a
+state change any process makes (``cancel_requested_at``); the owning server sees it within a poll and stops
+the task. The publish fence
 (:meth:`_RunEvents.may_publish`) makes the run ask its owner right before it moves ``main``: the owner
 answers by compare-and-set, so a run whose cancel was requested never publishes, and a run that is
 publishing refuses later cancels. Completion listeners fire on the server that executed the run,
@@ -38,6 +40,10 @@ ACTIVE = ("pending", "running")
 TERMINAL = ("success", "failed", "cancelled", "skipped")
 NOT_SUCCEEDED = ("failed", "cancelled", "skipped")
 POLL_SECONDS = 0.25  # how often a server looks for runs submitted by other processes, and for cancels
+# Runs a server claims beyond what its executor runs at once, per slot: each queues behind a running one,
+# so a worker that finishes starts the next run at once instead of idling while the claimer records the
+# outcome, queries the store and resolves files. Bounded, so servers sharing a store still share the work.
+QUEUE_AHEAD = 1
 
 FilesResolver = Callable[[PipelineId, str], dict[str, str]]
 RunListener = Callable[[dict[str, Any]], None]
@@ -59,6 +65,8 @@ class _Active:
 class _RunEvents(EventSink):
     """What the executor reports about one run, turned into state-store writes on the owning server."""
 
+    takes_log_batches = True  # lines that arrive together are one state-store write
+
     def __init__(self, manager: RunManager) -> None:
         self.manager = manager
 
@@ -68,6 +76,8 @@ class _RunEvents(EventSink):
                                           started_at=now_iso())
         elif kind == "log":
             self.manager.state.append_logs(task_id, [(data["ts"], data["level"], data["message"])])
+        elif kind == "logs":
+            self.manager.state.append_logs(task_id, [(d["ts"], d["level"], d["message"]) for d in data["lines"]])
 
     def may_publish(self, task_id: str) -> bool:
         allowed = self.manager.state.begin_publish(task_id, self.manager.server_id)
@@ -256,7 +266,8 @@ class RunManager:
         changed = True
         while changed:  # a skip can make the next run skippable at once
             changed = False
-            free = self.executor.capacity - sum(1 for a in self._active.values() if a.future is not None)
+            launched = sum(1 for a in self._active.values() if a.future is not None)
+            free = self.executor.capacity * (1 + QUEUE_AHEAD) - launched
             if free <= 0:
                 return
             candidates = self.state.claimable_runs()
@@ -339,7 +350,7 @@ class RunManager:
             return
         if outcome["status"] == "success" and not run.get("publishing_at"):
             self._log(run_id, "warn", "the run ended without passing the publish fence")
-        self._finish(run_id, outcome)
+        self._finish(run_id, outcome, run)
 
     def _stopped_after_cancel(self, run_id: str, outcome: dict[str, Any] | None) -> None:
         """The worker of a cancelled run has stopped: record when, and what it did until then."""
@@ -374,9 +385,10 @@ class RunManager:
     def _log(self, run_id: str, level: str, message: str) -> None:
         self.state.append_logs(run_id, [(now_iso(), level, message)])
 
-    def _finish(self, run_id: str, outcome: dict[str, Any]) -> None:
+    def _finish(self, run_id: str, outcome: dict[str, Any], run: dict[str, Any] | None = None) -> None:
+        """Record the outcome (``run``: the record as just read, to save reading it again)."""
         self._active.pop(run_id, None)
-        run = self.state.get_run(run_id)
+        run = run if run is not None else self.state.get_run(run_id)
         finished = now_iso()
         fields: dict[str, Any] = {
             "status": outcome["status"], "finished_at": finished,
@@ -403,11 +415,15 @@ class RunManager:
         """A run reached its final status on this server: wake waiters and the claimer, tell listeners."""
         self._signal()
         self._wake.set()
-        if self._listeners:
-            final = self.state.get_run(run_id)
-            self._notify.submit(self._tell, final)
+        if self._listeners:  # read and told on the listeners' thread: the claimer goes on claiming
+            self._notify.submit(self._tell, run_id)
 
-    def _tell(self, final: dict[str, Any]) -> None:
+    def _tell(self, run_id: str) -> None:
+        try:
+            final = self.state.get_run(run_id)
+        except Exception:  # noqa: BLE001 - e.g. the namespace (and its runs) was deleted meanwhile
+            traceback.print_exc()
+            return
         for listener in list(self._listeners):
             try:
                 listener(final)

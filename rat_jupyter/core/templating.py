@@ -14,6 +14,7 @@ and a render stops after :data:`RENDER_SECONDS`.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sys
@@ -32,6 +33,7 @@ from .names import PipelineId
 TEMPLATE_NAME = "<pipeline>"
 
 MAX_TEMPLATE_BYTES = 1_000_000  # a pipeline source is SQL; a megabyte of it is already a lot
+COMPILED_CACHE_SIZE = 1024  # compiled templates a process keeps (about one per pipeline and quality test)
 MAX_RENDERED_BYTES = 10_000_000  # rendered SQL, and any one string or list a template builds
 MAX_INT_BITS = 4096  # integers a template computes (Python's int/str conversion limit is ~14000 bits)
 MAX_SIZE_ARG = 1_000_000  # integer arguments of calls (widths, counts) a template may pass
@@ -254,6 +256,14 @@ def _template(source: str) -> jinja2.Template:
         raise TemplateError("a template must be text")
     if len(source) > MAX_TEMPLATE_BYTES or len(source.encode("utf-8", "surrogatepass")) > MAX_TEMPLATE_BYTES:
         raise TemplateError(f"template is larger than {MAX_TEMPLATE_BYTES:,} bytes")
+    return _compiled(source)
+
+
+@functools.lru_cache(maxsize=COMPILED_CACHE_SIZE)
+def _compiled(source: str) -> jinja2.Template:
+    """Compiling is most of the cost of a small template, and a worker renders the same sources run after
+    run: keep the compiled templates, keyed by their text (a changed source is another key, so nothing is
+    ever stale). A template holds no per-render state; errors are raised, not cached."""
     try:
         code = _env.compile(source, name=TEMPLATE_NAME, filename=TEMPLATE_NAME)
         return _env.template_class.from_code(_env, code, _env.make_globals(None), None)
