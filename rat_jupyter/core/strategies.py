@@ -586,7 +586,7 @@ def commit_files(table: Table, target: str, removed: list[Any], added: list[Any]
     from pyiceberg.manifest import DataFileContent
     from pyiceberg.utils.properties import property_as_bool
 
-    from ..stores.history import missing_properties, overwrite
+    from ..common.history import missing_properties, overwrite
 
     data = [f for f in added if f.content == DataFileContent.DATA]
     deletes = [f for f in added if f.content != DataFileContent.DATA]
