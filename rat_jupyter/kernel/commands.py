@@ -152,7 +152,7 @@ class JobCommands:
                 raise CellError(f"{pid} is a {kind} pipeline; --type {args.type} cannot change it (delete it and "
                                 "create it again)", ename="Invalid")
             path = SOURCES[kind]
-            if ws.draft_files(pid).get(path) == source:
+            if same_text(ws.draft_files(pid).get(path), source):
                 print(f"{pid}: {path} unchanged")
             else:
                 out = ws.write_file(pid.prefix + path, source)
@@ -192,10 +192,16 @@ class JobCommands:
             raise CellError(f"%%rat test {pid} {args.test}: the cell is empty; its body is the test's SQL (rows "
                             "returned are violations)", ename="UsageError")
         exists = args.test in names
-        out = ws.save_test(*pid.table_identifier, args.test, cell, severity=args.severity,
-                           description=args.description, create=not exists)
-        print(f"{'Updated' if exists else 'Added'} quality test '{args.test}' of {pid} "
-              f"(severity {out['severity']}, draft)")
+        sql = cell if cell.endswith("\n") else cell + "\n"
+        current = ws.get_test(*pid.table_identifier, args.test) if exists else None
+        if current is not None and args.severity is None and args.description is None and same_text(
+                current["sql"], sql):
+            print(f"Quality test '{args.test}' of {pid} unchanged")
+        else:
+            out = ws.save_test(*pid.table_identifier, args.test, sql, severity=args.severity,
+                               description=args.description, create=not exists)
+            print(f"{'Updated' if exists else 'Added'} quality test '{args.test}' of {pid} "
+                  f"(severity {out['severity']}, draft)")
         if args.run:
             return self._test_results(pid, ws.run_tests(*pid.table_identifier, version="draft", names=[args.test]))
         return None
@@ -481,6 +487,12 @@ class JobCommands:
         from .magics import _user
 
         return _user()
+
+
+def same_text(stored: str | None, cell: str) -> bool:
+    """A cell holds a file's text up to its final newlines (a notebook cell has none, files usually one), so
+    saving a cell that was opened from a file unchanged must not make a draft change or a diff."""
+    return stored is not None and stored.rstrip("\n") == cell.rstrip("\n")
 
 
 def _annotated(annotations: dict[str, str]) -> str:

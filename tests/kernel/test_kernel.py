@@ -191,6 +191,20 @@ def test_errors_are_short_with_the_line_and_a_suggestion(kc: BlockingKernelClien
     assert "did you mean 'zoo'" in err["evalue"]
 
 
+def test_this_annotation_runs_a_quality_test_in_a_cell(kc: BlockingKernelClient) -> None:
+    """``-- @this: layer.name`` makes ``{{ this }}`` a pipeline's table, so a test's SQL runs unchanged."""
+    test_sql = "-- @severity: error\nSELECT * FROM {{ this }} WHERE amount <= 20"
+    bundle = result_of(kc, "-- @namespace: analytics\n-- @this: silver.orders_clean\n" + test_sql)
+    assert sorted(r["id"] for r in rows_of(bundle)) == [5, 6, 7, 8]  # amounts 12.5 .. 20.0: the violations
+    bundle = result_of(kc, "-- @this: analytics.silver.orders_clean\nSELECT count(*) AS n FROM {{ this }}")
+    assert rows_of(bundle) == [{"n": 16}]
+    err = error_of(kc, "-- @namespace: analytics\n-- @this: silver.orders_clen\nSELECT * FROM {{ this }}")
+    assert err["ename"] == "NotFound" and "line 2" in err["evalue"], err
+    assert "did you mean 'silver.orders_clean'" in err["evalue"]
+    err = error_of(kc, "-- @this: not a ref\nSELECT 1")
+    assert err["ename"] == "UsageError" and err["evalue"].startswith("-- @this: "), err
+
+
 def test_statements_without_rows_report_and_keep_the_last_result(kc: BlockingKernelClient) -> None:
     result_of(kc, "SELECT 7 AS seven")
     reply, outputs = execute(kc, "CREATE TEMP TABLE scratch AS SELECT * FROM range(3) t(i);\nINSERT INTO scratch "

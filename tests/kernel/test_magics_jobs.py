@@ -18,8 +18,10 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
+from rat_jupyter.core.errors import Invalid, NotFound
 from rat_jupyter.core.workspace import Workspace
 from rat_jupyter.kernel.display import DATARESOURCE
+from rat_jupyter.kernel.notebooks import pipeline_notebook
 from tests.kernel.conftest import Seeded
 from tests.kernel.test_kernel import kernelspecs  # noqa: F401 - the fixture: the kernelspec installed in a prefix
 
@@ -369,3 +371,33 @@ def seeded_source(key: str) -> str:
     from tests.kernel.conftest import SOURCES
 
     return SOURCES[key].rstrip("\n")
+
+
+def test_pipeline_notebook_python_api(seeded: Seeded, executed: dict[str, list[dict[str, Any]]],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``pipeline_notebook`` for a front end: its own read-only workspace when given none; errors; the Python
+    flavour, executed: saving the pipeline cell changes nothing, the preview and the test run."""
+    for name in ("RAT_SETTINGS", "RAT_SERVER", "RAT_NAMESPACE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RAT_DATA_DIR", str(seeded.data_dir))
+    nb = pipeline_notebook("analytics", "silver", "orders_clean")
+    assert nb.metadata.rat["pipeline"] == "analytics.silver.orders_clean" and nb.metadata.rat["version"] == "draft"
+    with Workspace.open(seeded.settings(), server=False) as ws:
+        with pytest.raises(NotFound, match=r"did you mean 'analytics\.silver\.orders_clean'\?"):
+            pipeline_notebook("analytics", "silver", "orders_clen", workspace=ws)
+        with pytest.raises(Invalid, match="is a Python pipeline: open it in a Python notebook"):
+            pipeline_notebook("zoo", "bronze", "busy", workspace=ws, kernel="rat_sql")
+        with pytest.raises(Invalid, match="version must be 'draft' or 'published'"):
+            pipeline_notebook("zoo", "bronze", "animals", workspace=ws, version="v1")
+        assert pipeline_notebook("zoo", "bronze", "animals", workspace=ws,
+                                 version="published").metadata.rat["version"] == "1"
+        python_nb = pipeline_notebook("analytics", "silver", "orders_clean", workspace=ws, kernel="python3")
+    nbformat.validate(python_nb)
+    NotebookClient(python_nb, kernel_name="python3", timeout=120, startup_timeout=60).execute(env=seeded.env())
+    code = [c for c in python_nb.cells if c.cell_type == "code"]
+    assert [c.metadata.get("rat", {}).get("role") for c in code] == [None, "pipeline", None, "test", None]
+    assert "analytics.silver.orders_clean: pipeline.sql unchanged" in text_of(code[1].outputs)
+    assert "16 rows" in text_of(code[2].outputs)
+    assert "Quality test 'positive_amount' of analytics.silver.orders_clean unchanged" in text_of(code[3].outputs)
+    assert "1 passed, 0 failed of 1" in text_of(code[3].outputs)
+    assert "the draft is version 1" in text_of(code[4].outputs)
