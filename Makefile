@@ -89,6 +89,7 @@ openapi: setup ## Regenerate openapi.json from the API models (commit it; a test
 bench: setup ## Run the benchmarks and write bench/results.md
 	bash bench/setup_dbt.sh
 	$(BIN)/python bench/bench_dag.py --rounds 5
+	$(BIN)/python bench/bench_dag_scale.py
 	$(BIN)/python bench/bench_rest.py
 	$(BIN)/python bench/bench_kernel.py
 	$(BIN)/python bench/bench_scheduler.py

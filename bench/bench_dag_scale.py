@@ -1,0 +1,568 @@
+#!/usr/bin/env python3
+"""Benchmark: the DAG at 50, 200 and 500 models on a resident RAT server (REST), dbt-duckdb and raw DuckDB;
+one pipeline's submit-to-success latency, fresh and after 1,000 runs; the server's memory.
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/bench_dag_scale.py                       # full run, updates bench/results.md
+    .venv/bin/python bench/bench_dag_scale.py --quick               # smoke run: 100k rows, 20/40 models, prints only
+
+What it does:
+
+1. Generates the source Parquet (``bench_dag.make_source_parquet``, 1M rows by default) and, for every size,
+   one DAG from one description: the hand-written models of ``bench_dag.py`` (up to 90) and, beyond them,
+   generated gold models (filtered aggregates of the full-size fact table and of smaller aggregates, some
+   chained on each other). Every variant gets the same SQL text; only references differ.
+2. Starts one ``jupyter server`` with the RAT extension (``concurrency`` 2) and measures its idle memory
+   (server + worker processes) before anything runs. Over REST it creates one namespace per size, uploads
+   the Parquet file to a landing zone and creates and publishes every pipeline (untimed).
+3. Rounds, interleaved so that load from other users of the machine hits every system alike: for each round,
+   for each size, dbt-duckdb (``dbt run`` in a fresh process, empty target), RAT (``POST /runs
+   {"select": "<ns>.*"}`` on the resident server, timed from the POST to the moment every run of the batch
+   is ``success``; the tables exist from the warm-up round, so every timed run replaces them, as a nightly
+   run does) and raw DuckDB (the same ``CREATE TABLE AS`` statements in DAG order on one connection in a
+   fresh process: the floor). Peak memory of each system's process tree is sampled every 50 ms.
+4. One small pipeline: submit-to-success latency (``POST /runs`` to ``GET /runs/{id}`` showing ``success``,
+   polled every 2 ms) over 50 runs, then 1,000 more runs, then 50 measured again.
+5. Prints tables and replaces the "## Pipeline DAG at scale" section of ``bench/results.md``.
+
+Memory is reported as the sum over the process tree (the server and its workers; dbt and its threads are
+one process; raw DuckDB one process) of RSS (resident pages, shared libraries counted once per process) and,
+for the idle server, also of USS (pages only that process holds: what would be freed if it exited).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import bench_dag as bd
+from bench_rest import free_port
+from results_md import replace_section
+
+SECTION_TITLE = "## Pipeline DAG at scale, one pipeline, memory: RAT server vs dbt-duckdb vs raw DuckDB"
+API = "/rat/api/v1"
+SIZES = (50, 200, 500)
+MiB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------------------------------
+# The DAG beyond the hand-written models
+# --------------------------------------------------------------------------------------------------
+
+
+def scale_models(n: int) -> list[bd.Model]:
+    """The first ``n`` models: ``bench_dag``'s description, then generated gold models.
+
+    The generated ones cycle through four shapes so the mix of work stays like the hand-written part: a
+    filtered aggregate over the full-size ``order_facts`` (1M rows), one over ``customer_revenue`` (~50k),
+    one over ``category_month_revenue`` (small), and a filter over the previous generated model (a chain,
+    so the DAG keeps getting deeper, not only wider).
+    """
+    base = bd._all_candidates()
+    if n <= len(base):
+        return bd.build_models(n)
+    models = list(base)
+    i = 0
+    while len(models) < n:
+        shape = i % 4
+        name = f"slice_{i:04d}"
+        k, m = i % 17, 17
+        if shape == 0:
+            sql = f"""
+                SELECT order_date, count(*) AS n_orders, sum(amount) AS revenue
+                FROM $ref(order_facts)
+                WHERE order_id % {m} = {k}
+                GROUP BY order_date
+            """
+        elif shape == 1:
+            sql = f"""
+                SELECT segment, home_region, count(*) AS n_customers, sum(revenue) AS revenue
+                FROM $ref(customer_revenue)
+                WHERE customer_id % {m} = {k}
+                GROUP BY segment, home_region
+            """
+        elif shape == 2:
+            sql = f"""
+                SELECT category, order_month, revenue, n_orders
+                FROM $ref(category_month_revenue)
+                WHERE n_orders % {m} <> {k}
+            """
+        else:
+            sql = f"""
+                SELECT category, order_month, revenue * 1.{k:02d} AS revenue, n_orders
+                FROM $ref(slice_{i - 1:04d})
+            """
+        models.append(bd.Model(name, "gold", sql))
+        i += 1
+    return models
+
+
+# --------------------------------------------------------------------------------------------------
+# Memory sampling
+# --------------------------------------------------------------------------------------------------
+
+
+def tree(pid: int) -> list[Any]:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def tree_rss(pid: int) -> int:
+    import psutil
+
+    total = 0
+    for p in tree(pid):
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def tree_uss(pid: int) -> int:
+    import psutil
+
+    total = 0
+    for p in tree(pid):
+        try:
+            total += p.memory_full_info().uss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+class PeakSampler:
+    """Samples the RSS of a process tree every 50 ms in a thread; ``peak`` is the largest sum seen."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(self.pid))
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, tree_rss(self.pid))
+
+
+def run_sampled(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Run ``cmd`` to completion: wall seconds and peak RSS of its process tree."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as fh:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=bd.REPO_ROOT)
+        with PeakSampler(proc.pid) as sampler:
+            code = proc.wait(timeout=bd.RUN_TIMEOUT_S)
+        wall = time.perf_counter() - t0
+    if code != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        raise bd.BenchError(f"command failed (exit {code}): {' '.join(cmd)}\n--- {log} ---\n{tail}")
+    return wall, sampler.peak
+
+
+# --------------------------------------------------------------------------------------------------
+# Systems
+# --------------------------------------------------------------------------------------------------
+
+
+class Dbt(bd.Dbt):
+    def run(self, round_no: int) -> dict[str, object]:
+        cmd = [*self.base, "run", *self.common]
+        wall, peak = run_sampled(cmd, self.dir / "logs_bench" / f"round_{round_no}.log", self.env)
+        results = json.loads((self.dir / "target" / "run_results.json").read_text())
+        bad = [r["unique_id"] for r in results["results"] if r["status"] != "success"]
+        if bad or len(results["results"]) != len(self.models):
+            raise bd.BenchError(f"dbt: {len(results['results'])}/{len(self.models)} models; failed: {bad[:5]}")
+        counts = bd.duckdb_counts(self.db, [m.name for m in self.models])
+        return {"wall": wall, "peak": peak, "counts": counts}
+
+
+class Raw(bd.RawDuckDB):
+    def run(self, round_no: int) -> dict[str, object]:
+        cmd = [bd.project_python(), str(Path(bd.__file__).resolve()), "--duckdb-run-once", str(self.dir)]
+        wall, peak = run_sampled(cmd, self.dir / "logs" / f"round_{round_no}.log")
+        counts = bd.duckdb_counts(self.db, [m.name for m in self.models])
+        return {"wall": wall, "peak": peak, "counts": counts}
+
+
+class Rest:
+    """A keep-alive HTTP/1.1 client of the RAT API (JSON and one multipart upload)."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.token = token
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+
+    def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+             content_type: str = "application/json") -> tuple[int, Any]:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        if data is None and method in ("POST", "PUT"):
+            data = b"{}"
+        headers = {"Authorization": f"token {self.token}", "Content-Type": content_type}
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, API + path, body=data, headers=headers)
+                resp = self.conn.getresponse()
+                out = resp.read()
+                return resp.status, json.loads(out) if out else None
+            except (ConnectionError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def ok(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        status, out = self.call(method, path, body, **kw)
+        if status not in (200, 201, 202, 204):
+            raise bd.BenchError(f"{method} {path} -> {status}: {out}")
+        return out
+
+    def upload(self, path: str, filename: str, content: bytes, fields: dict[str, str] | None = None) -> Any:
+        boundary = uuid.uuid4().hex
+        body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
+                        for k, v in (fields or {}).items())
+        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+                 "Content-Type: application/octet-stream\r\n\r\n").encode()
+        body += content + f"\r\n--{boundary}--\r\n".encode()
+        return self.ok("POST", path, raw=body, content_type=f"multipart/form-data; boundary={boundary}")
+
+
+class Server:
+    """One resident ``jupyter server`` with the RAT extension on a fresh data dir."""
+
+    def __init__(self, work: Path, concurrency: int) -> None:
+        self.work = work
+        bd.rm(work / "data")
+        (work / "data").mkdir(parents=True)
+        port, token = free_port(), secrets.token_hex(16)
+        cmd = [bd.project_python(), "-m", "jupyter", "server", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
+               f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
+               f"--RatApp.data_dir={work / 'data'}", f"--RatApp.concurrency={concurrency}",
+               f"--ServerApp.root_dir={work}"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-root")
+        self.log = (work / "server.log").open("wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=work, env=bd.rat_env())
+        self.rest = Rest(port, token)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise bd.BenchError(f"jupyter server exited with {self.proc.returncode}; see {work / 'server.log'}")
+            try:
+                status, _ = self.rest.call("GET", "/health/ready")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise bd.BenchError("the server did not become ready")
+        # Idle means the workers are up and done importing: wait until the health check counts them.
+        while time.monotonic() < deadline:
+            _, info = self.rest.call("GET", "/health")
+            if (info or {}).get("executor", {}).get("workers", 0) >= concurrency or self._workers() >= concurrency:
+                break
+            time.sleep(0.2)
+        time.sleep(3.0)  # let the workers finish their warm-up (catalog, DuckDB extensions)
+
+    def _workers(self) -> int:
+        return len(tree(self.proc.pid)) - 1
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+class RatDag:
+    def __init__(self, server: Server, ns: str, models: list[bd.Model], parquet: Path) -> None:
+        self.server = server
+        self.rest = server.rest
+        self.ns = ns
+        self.models = models
+        layers = {m.name: m.layer for m in models}
+        self.rest.ok("POST", "/namespaces", {"name": ns})
+        self.rest.ok("POST", "/landing-zones", {"namespace": ns, "name": bd.LANDING_ZONE})
+        # Through the files API, which keeps the name (a landing-zone upload prefixes it with the time).
+        self.rest.upload("/files/upload", bd.LANDING_FILE, parquet.read_bytes(),
+                         {"path": f"{ns}/landing/{bd.LANDING_ZONE}/{bd.LANDING_FILE}"})
+        for m in models:
+            self.rest.ok("POST", "/pipelines", {"namespace": ns, "layer": m.layer, "name": m.name, "type": "sql",
+                                                "source": bd.render(m, "rat", parquet, layers)})
+            self.rest.ok("POST", f"/pipelines/{ns}/{m.layer}/{m.name}/publish", {"message": "bench"})
+
+    def run(self, round_no: int) -> dict[str, object]:
+        n = len(self.models)
+        with PeakSampler(self.server.proc.pid) as sampler:
+            t0 = time.perf_counter()
+            out = self.rest.ok("POST", "/runs", {"select": f"{self.ns}.*", "trigger": "bench"})
+            batch = out["runs"][0].get("batch_id")
+            polls = 0
+            while True:
+                done = self.rest.ok("GET", f"/runs?batch_id={batch}&status=success&limit=1")["total"]
+                if done == n:
+                    break
+                polls += 1
+                if polls % 20 == 0:
+                    for bad in ("failed", "cancelled", "skipped"):
+                        ended = self.rest.ok("GET", f"/runs?batch_id={batch}&status={bad}&limit=3")
+                        if ended["total"]:
+                            why = "; ".join(f"{r['layer']}.{r['name']}: {r.get('error')}" for r in ended["runs"])
+                            raise bd.BenchError(f"RAT: {ended['total']} runs of the batch ended {bad}: {why}")
+                time.sleep(0.02)
+            wall = time.perf_counter() - t0
+        runs = self.rest.ok("GET", f"/runs?batch_id={batch}&limit={n}")["runs"]
+        counts = {r["name"]: int(r["rows_written"] or 0) for r in runs}
+        return {"wall": wall, "peak": sampler.peak, "counts": counts}
+
+
+def one_pipeline(rest: Rest, measured: int, history: int) -> dict[str, Any]:
+    """Submit-to-success of one small pipeline: ``measured`` runs, ``history`` more, ``measured`` again."""
+    ns, layer, name = "one", "bronze", "small"
+    rest.ok("POST", "/namespaces", {"name": ns})
+    source = ("-- @merge_strategy: full_refresh\n"
+              "SELECT range AS id, range % 7 AS k, 'x' || range AS label FROM range(1000)")
+    rest.ok("POST", "/pipelines", {"namespace": ns, "layer": layer, "name": name, "type": "sql", "source": source})
+    rest.ok("POST", f"/pipelines/{ns}/{layer}/{name}/publish", {"message": "bench"})
+
+    def once() -> tuple[float, float]:
+        t0 = time.perf_counter()
+        run_id = rest.ok("POST", "/runs", {"namespace": ns, "layer": layer, "pipeline": name})["run_id"]
+        while (run := rest.ok("GET", f"/runs/{run_id}"))["status"] in ("pending", "running"):
+            time.sleep(0.002)
+        wall = time.perf_counter() - t0
+        if run["status"] != "success":
+            raise bd.BenchError(f"one pipeline: run ended {run['status']}: {run.get('error')}")
+        server = (datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(run["created_at"]))
+        return wall * 1000, server.total_seconds() * 1000
+
+    for _ in range(5):  # warm-up: the first run creates the table
+        once()
+    fresh = [once() for _ in range(measured)]
+    t0 = time.perf_counter()
+    for _ in range(history):
+        once()
+    history_s = time.perf_counter() - t0
+    late = [once() for _ in range(measured)]
+    return {"fresh": fresh, "late": late, "history": history, "history_s": history_s,
+            "total_runs": 5 + 2 * measured + history}
+
+
+# --------------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------------
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))] if s else float("nan")
+
+
+def report(args: argparse.Namespace, command: str, machine: dict[str, str], versions: str,
+           results: dict[int, dict[str, list[dict[str, Any]]]], shapes: dict[int, dict[str, Any]],
+           idle: dict[str, float], one: dict[str, Any] | None) -> str:
+    lines = [
+        SECTION_TITLE, "",
+        f"Produced by `{command}` on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.", "",
+        f"- Machine: {machine['nproc']} CPUs ({machine['cpu']}), {machine['memory']}, {machine['os']}; "
+        f"Python {machine['python']}, DuckDB {machine['duckdb']}; 1-minute load average at start {machine['load']}. "
+        "The machine is shared with other engineers' work, so rounds are interleaved (every size and system "
+        "once per round) and medians reported: load that comes and goes hits every system alike.",
+        f"- Versions: {versions}.",
+        f"- Workload: {args.rows:,} source rows (Parquet); DAGs of "
+        + ", ".join(f"{n} models (depth {shapes[n]['depth']}, {shapes[n]['edges']} refs)" for n in args.sizes)
+        + "; every model a table, the same SQL for every system.",
+        f"- Method: {args.rounds} timed rounds after {args.warmup} warm-up round(s). dbt-duckdb: `dbt run` in a "
+        f"fresh process, threads={args.threads}, empty target. RAT: one resident `jupyter server` "
+        f"(concurrency={args.threads}), `POST /runs {{\"select\": \"<ns>.*\"}}` timed until every run of the "
+        "batch is `success` (polled every 20 ms); the tables exist from the warm-up, so each run replaces them. "
+        "Raw DuckDB: the same `CREATE TABLE AS` statements in DAG order on one connection, fresh process (the "
+        "floor). Row counts of every model checked equal across the systems in every round.",
+        "- Memory: peak of the summed RSS of each system's process tree, sampled every 50 ms (RAT: the server "
+        "and its worker processes).",
+        "",
+        "| models | RAT (s) | dbt-duckdb (s) | raw DuckDB (s) | RAT / dbt | RAT / raw | RAT overhead per model (ms) "
+        "| peak RSS RAT (MiB) | peak RSS dbt (MiB) | peak RSS raw (MiB) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for n in args.sizes:
+        r = results[n]
+        w = {k: med([x["wall"] for x in r[k]]) for k in r}
+        p = {k: max(x["peak"] for x in r[k]) / MiB for k in r}
+        overhead = (w["rat"] - w["duckdb"]) / n * 1000
+        lines.append(f"| {n} | {w['rat']:.2f} | {w['dbt']:.2f} | {w['duckdb']:.2f} | {w['rat'] / w['dbt']:.2f} | "
+                     f"{w['rat'] / w['duckdb']:.2f} | {overhead:.1f} | {p['rat']:.0f} | {p['dbt']:.0f} | "
+                     f"{p['duckdb']:.0f} |")
+    lines += ["", "Every round (seconds; RAT / dbt-duckdb / raw DuckDB):", ""]
+    lines.append("| round | " + " | ".join(f"{n} models" for n in args.sizes) + " |")
+    lines.append("| ---: | " + " | ".join("---" for _ in args.sizes) + " |")
+    for i in range(args.rounds):
+        cells = [" / ".join(f"{results[n][k][i]['wall']:.2f}" for k in ("rat", "dbt", "duckdb")) for n in args.sizes]
+        lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+    lines += ["", "### Idle server", "",
+              f"Server + {args.threads} idle workers, after start-up and before any run: **{idle['rss']:.0f} MiB RSS** "
+              f"summed over {idle['procs']} processes ({idle['uss']:.0f} MiB USS); after the benchmark, idle again: "
+              f"{idle['rss_after']:.0f} MiB RSS ({idle['uss_after']:.0f} MiB USS).", ""]
+    if one is not None:
+        f_wall = [x[0] for x in one["fresh"]]
+        l_wall = [x[0] for x in one["late"]]
+        f_srv = [x[1] for x in one["fresh"]]
+        l_srv = [x[1] for x in one["late"]]
+        lines += [
+            "### One pipeline: submit to success", "",
+            f"A 1,000-row `full_refresh` SQL pipeline on the same server: `POST /runs`, then `GET /runs/{{id}}` every "
+            f"2 ms until `success` (client wall clock), and the run's own `created_at` → `finished_at` (server). "
+            f"{len(one['fresh'])} runs measured, then {one['history']:,} more ({one['history_s']:.0f} s), then "
+            f"{len(one['late'])} measured again ({one['total_runs']:,} runs of the pipeline in all).", "",
+            "| | p50 client (ms) | p90 client (ms) | p50 server (ms) |",
+            "| --- | ---: | ---: | ---: |",
+            f"| fresh | {med(f_wall):.1f} | {pct(f_wall, 0.9):.1f} | {med(f_srv):.1f} |",
+            f"| after {one['history'] + len(one['fresh']) + 5:,} runs | {med(l_wall):.1f} | {pct(l_wall, 0.9):.1f} | "
+            f"{med(l_srv):.1f} |", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=None,
+                    help="DAG sizes (default 50,200,500)")
+    ap.add_argument("--rounds", type=int, default=None, help="timed rounds (default 3)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    ap.add_argument("--rows", type=int, default=None, help="source rows (default 1,000,000)")
+    ap.add_argument("--threads", type=int, default=2, help="dbt threads and RAT concurrency (default 2)")
+    ap.add_argument("--one-runs", type=int, default=1000, help="runs of the one pipeline between the measurements")
+    ap.add_argument("--one-measured", type=int, default=50, help="runs measured before and after")
+    ap.add_argument("--skip-dbt", action="store_true", help="leave dbt-duckdb out (profiling; no ratios to dbt)")
+    ap.add_argument("--skip-one", action="store_true", help="leave out the one-pipeline latency")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 100k rows, 20 and 40 models, 1 round; prints only")
+    ap.add_argument("--work-dir", type=Path, default=bd.BENCH_DIR / "_work" / "scale")
+    ap.add_argument("--results-file", type=Path, default=bd.DEFAULT_RESULTS)
+    ap.add_argument("--no-results", action="store_true", help="print only; do not update the results file")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.sizes = args.sizes or [20, 40]
+        args.rounds = args.rounds or 1
+        args.rows = args.rows or 100_000
+        args.one_runs = min(args.one_runs, 50)
+        args.one_measured = min(args.one_measured, 10)
+        args.no_results = True
+    args.sizes = args.sizes or list(SIZES)
+    args.rounds = args.rounds or 3
+    args.rows = args.rows or 1_000_000
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    raw_argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(raw_argv)
+    work = args.work_dir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    parquet = bd.make_source_parquet(bd.BENCH_DIR / "_work", args.rows)
+    machine = bd.machine_info()
+    machine["load"] = f"{os.getloadavg()[0]:.2f}"
+    models = {n: scale_models(n) for n in args.sizes}
+    shapes = {n: bd.dag_shape(models[n]) for n in args.sizes}
+    for n in args.sizes:
+        print(f"DAG {n}: depth {shapes[n]['depth']}, {shapes[n]['edges']} refs, widths {shapes[n]['widths']}")
+
+    server = Server(work / "rat", args.threads)
+    results: dict[int, dict[str, list[dict[str, Any]]]] = {n: {"rat": [], "dbt": [], "duckdb": []} for n in args.sizes}
+    try:
+        procs = tree(server.proc.pid)
+        idle = {"rss": tree_rss(server.proc.pid) / MiB, "uss": tree_uss(server.proc.pid) / MiB, "procs": len(procs)}
+        print(f"idle server: {idle['rss']:.0f} MiB RSS, {idle['uss']:.0f} MiB USS over {len(procs)} processes")
+        systems: dict[int, dict[str, Any]] = {}
+        for n in args.sizes:
+            t0 = time.perf_counter()
+            systems[n] = {
+                "rat": RatDag(server, f"s{n}", models[n], parquet),
+                "duckdb": Raw(work / f"m{n}", models[n], parquet),
+            }
+            if not args.skip_dbt:
+                systems[n]["dbt"] = Dbt(work / f"m{n}", models[n], parquet, args.threads)
+            print(f"set up {n} models in {time.perf_counter() - t0:.0f}s", flush=True)
+        dbt_version = "" if args.skip_dbt else systems[args.sizes[0]]["dbt"].version() + "; "
+        versions = f"{dbt_version}rat-jupyter {bd.git_describe()}"
+        for i in range(args.warmup + args.rounds):
+            warm = i < args.warmup
+            for n in args.sizes:
+                counts: dict[str, Any] = {}
+                for key in [k for k in ("dbt", "rat", "duckdb") if k in systems[n]]:
+                    system = systems[n][key]
+                    if key != "rat":
+                        system.prepare()
+                    res = system.run(i + 1)
+                    counts[key] = res["counts"]
+                    print(f"{'warm-up' if warm else f'round {i - args.warmup + 1}'} {n:4d} models  "
+                          f"{bd.LABELS[key]:<11} {res['wall']:7.2f}s  peak {res['peak'] / MiB:5.0f} MiB", flush=True)
+                    if not warm:
+                        results[n][key].append(res)
+                for key in [k for k in ("dbt", "rat") if k in counts]:
+                    bd.check_counts(i + 1, counts["duckdb"], key, counts[key])
+        one = None if args.skip_one else one_pipeline(server.rest, args.one_measured, args.one_runs)
+        time.sleep(2.0)
+        idle["rss_after"] = tree_rss(server.proc.pid) / MiB
+        idle["uss_after"] = tree_uss(server.proc.pid) / MiB
+    except bd.BenchError as exc:
+        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        server.close()
+    command = " ".join([".venv/bin/python", "bench/bench_dag_scale.py", *raw_argv])
+    if os.environ.get("MAKELEVEL") and not raw_argv:
+        command = f"make bench` (`{command}"
+    if args.skip_dbt:
+        print("(dbt-duckdb skipped: no report)")
+        return 0
+    section = report(args, command, machine, versions, results, shapes, idle, one)
+    print("\n" + section)
+    if not args.no_results:
+        replace_section(args.results_file, SECTION_TITLE, section)
+        print(f"updated {args.results_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
