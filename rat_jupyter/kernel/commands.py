@@ -36,9 +36,11 @@ LOG_LEVELS = ("debug", "info", "warn", "error")
 SOURCES = {"sql": "pipeline.sql", "python": "pipeline.py"}
 CRON_HINT = "5 fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *' or '*/15 * * * 1-5'"
 RECENT_RUNS = 1000  # how far back a run id prefix and the --trigger filter of %rat runs look
-DIFF_STYLE = ("<style>.rat-diff{font:12px monospace;margin:2px 0;white-space:pre;border:1px solid #d0d7de;"
-              "padding:4px 8px}.rat-diff .add{color:#1a7f37}.rat-diff .del{color:#cf222e}"
-              ".rat-diff .hunk{color:#8250df}.rat-diff .file{font-weight:600}</style>")
+# JupyterLab's theme variables first (light and dark themes), plain colours where there are none (nbconvert)
+DIFF_STYLE = ("<style>.rat-diff{font:12px var(--jp-code-font-family,monospace);margin:2px 0;white-space:pre;"
+              "border:1px solid var(--jp-border-color2,#d0d7de);padding:4px 8px}"
+              ".rat-diff .add{color:var(--jp-success-color1,#1a7f37)}.rat-diff .del{color:var(--jp-error-color1,"
+              "#cf222e)}.rat-diff .hunk{color:var(--jp-info-color1,#8250df)}.rat-diff .file{font-weight:600}</style>")
 
 
 def duration_text(ms: int | None) -> str:

@@ -35,7 +35,8 @@ def check_namespace(ws: Workspace, name: str) -> str:
     if near:
         hint = f"; did you mean '{near}'?"
     elif known:
-        hint = f"; namespaces: {', '.join(known[:10])}" + (" …" if len(known) > 10 else "")
+        hint = (f"; namespaces: {', '.join(known[:10])}" + (" …" if len(known) > 10 else "")
+                + f" (a new one: %rat namespace create {name})")
     else:
         hint = "; there are no namespaces yet: %rat namespace create NAME"
     raise NotFound(f"namespace '{name}' does not exist{hint}")

@@ -52,6 +52,7 @@ def cells(notebook_dir: Path) -> list[tuple[str, str, bool]]:
         ("pipe_publish", f"%%rat pipeline gold.big_spenders --publish -m 'first cut'\n{SPENDERS} HAVING total > 0",
          False),
         ("pipe_typo_ns", "%%rat pipeline analytcs.gold.other\nSELECT 1 AS x", True),
+        ("pipe_new_ns", "%%rat pipeline brandnew.gold.other\nSELECT 1 AS x", True),
         ("pipe_empty", "%%rat pipeline gold.other\n   \n", True),
         ("pipe_type_change", "%%rat pipeline gold.big_spenders --type python\nresult = None", True),
         ("pipe_bad_option", "%%rat pipeline gold.other --type rust\nSELECT 1", True),
@@ -197,6 +198,8 @@ def test_pipeline_from_a_cell(seeded: Seeded, executed: dict[str, list[dict[str,
     assert 'class="add"' in diff["data"]["text/html"]
     assert error_of(executed["pipe_typo_ns"])["evalue"] == "namespace 'analytcs' does not exist; did you mean " \
                                                           "'analytics'?"
+    assert error_of(executed["pipe_new_ns"])["evalue"] == ("namespace 'brandnew' does not exist; namespaces: "
+                                                           "analytics, zoo (a new one: %rat namespace create brandnew)")
     assert "the cell is empty" in error_of(executed["pipe_empty"])["evalue"]
     assert "is a sql pipeline; --type python cannot change it" in error_of(executed["pipe_type_change"])["evalue"]
     bad = error_of(executed["pipe_bad_option"])
