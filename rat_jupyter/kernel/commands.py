@@ -35,6 +35,7 @@ RUN_STATUSES = ("pending", "running", "success", "failed", "cancelled", "skipped
 LOG_LEVELS = ("debug", "info", "warn", "error")
 SOURCES = {"sql": "pipeline.sql", "python": "pipeline.py"}
 CRON_HINT = "5 fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *' or '*/15 * * * 1-5'"
+PENDING_HINT_SECONDS = 10.0  # a followed run still unclaimed after this long: say who should claim it
 RECENT_RUNS = 1000  # how far back a run id prefix and the --trigger filter of %rat runs look
 # JupyterLab's theme variables first (light and dark themes), plain colours where there are none (nbconvert)
 DIFF_STYLE = ("<style>.rat-diff{font:12px var(--jp-code-font-family,monospace);margin:2px 0;white-space:pre;"
@@ -104,6 +105,7 @@ class JobCommands:
     ``session``, ``workspace``, ``_args``, ``_pid``, ``poll_interval`` and ``_user``)."""
 
     session: Any
+    door: Any
     poll_interval: float
     _args: Callable[..., argparse.Namespace]
     _pid: Callable[[str], PipelineId]
@@ -336,6 +338,7 @@ class JobCommands:
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
         run = ws.get_run(run_id)
         print(f"run {run_id}: {run['namespace']}.{run['layer']}.{run['name']} ({run['trigger']})", flush=True)
+        started, hinted = time.monotonic(), False
         while True:
             out = ws.run_logs(run_id, after=after)  # the status is read before the lines: none is missed
             for entry in out["logs"]:
@@ -349,6 +352,11 @@ class JobCommands:
             if deadline is not None and time.monotonic() > deadline:
                 print(f"still {out['status']}; stopped following after {args.timeout:g} s", flush=True)
                 return None
+            if (out["status"] == "pending" and not hinted and self.door.client
+                    and time.monotonic() - started > PENDING_HINT_SECONDS):
+                hinted = True
+                where = (self.door.server or {}).get("url") or "the server"
+                print(f"still pending: waiting for {where} to start it (is the RAT server running?)", flush=True)
             time.sleep(self.poll_interval)
         run = ws.get_run(run_id)
         ms = _elapsed_ms(run)

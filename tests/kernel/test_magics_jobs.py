@@ -404,3 +404,26 @@ def test_pipeline_notebook_python_api(seeded: Seeded, executed: dict[str, list[d
     assert "Quality test 'positive_amount' of analytics.silver.orders_clean unchanged" in text_of(code[3].outputs)
     assert "1 passed, 0 failed of 1" in text_of(code[3].outputs)
     assert "the draft is version 1" in text_of(code[4].outputs)
+
+
+def test_a_client_whose_server_is_gone_says_so_and_can_cancel(seeded: Seeded) -> None:
+    """A kernel told a server owns the data (``RAT_SERVER``) while none claims runs: ``%rat logs --follow`` says
+    what it waits for instead of hanging silently, and ``%rat cancel`` ends the pending run."""
+    nb = new_notebook()
+    sources = [
+        "%load_ext rat_jupyter.kernel\nimport rat_jupyter.kernel.commands as _c, rat_jupyter.kernel.magics as _m\n"
+        "_c.PENDING_HINT_SECONDS = _m.PENDING_HINT_SECONDS = 0.3",
+        "%rat run zoo.bronze.animals --timeout 1",
+        "%rat logs last --follow --timeout 1.5",
+        "%rat cancel last",
+        "%rat runs zoo --limit 1",
+    ]
+    nb.cells = [new_code_cell(s) for s in sources]
+    env = seeded.env(RAT_SERVER='{"pid": 1, "url": "http://gone.example:8888/"}')
+    NotebookClient(nb, kernel_name="python3", timeout=60, startup_timeout=60).execute(env=env)
+    run, follow, cancel, runs = (text_of(c.outputs) for c in nb.cells[1:])
+    assert "waiting for http://gone.example:8888/ to start the run(s)" in run
+    assert "still pending: waiting for http://gone.example:8888/ to start it" in follow
+    assert "still pending; stopped following after 1.5 s" in follow
+    assert re.search(r"Cancel requested for run \w+ \(zoo\.bronze\.animals, was pending, now cancelled\)", cancel)
+    assert re.search(r"zoo\.bronze\.animals\s+cancelled\s+notebook", runs), runs
