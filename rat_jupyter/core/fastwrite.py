@@ -295,11 +295,14 @@ def merge_on_read(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table,
         if candidates:
             files = f"__rat_files_{uuid.uuid4().hex[:8]}"
             _register_files(conn, files, candidates)
-            match = " AND ".join(f"f.{q(k)} IS NOT DISTINCT FROM b.{q(k)}" for k in keys)
-            scan = (f"SELECT m.file_path, f.file_row_number AS pos, {', '.join('f.' + q(k) for k in keys)} "
-                    f"FROM read_parquet({_parquet_list(candidates)}, filename = true, file_row_number = true, "
-                    f"union_by_name = true) f JOIN {files} m ON f.filename = m.local")
-            positions = f"SELECT f.file_path, f.pos FROM ({scan}) f SEMI JOIN {batch} b ON {match}"
+            # NULL keys only match with null_keys: allow; plain equality is the faster join otherwise
+            nullable = any(data[k].null_count for k in keys)
+            match = " AND ".join(f"f.{q(k)} IS NOT DISTINCT FROM b.{q(k)}" if nullable else f"f.{q(k)} = b.{q(k)}"
+                                 for k in keys)
+            by_name = ", union_by_name = true" if _schemas_differ(table, candidates, keys) else ""
+            hits = (f"SELECT f.filename, f.file_row_number AS pos FROM read_parquet({_parquet_list(candidates)}, "
+                    f"filename = true, file_row_number = true{by_name}) f SEMI JOIN {batch} b ON {match}")
+            positions = f"SELECT m.file_path, h.pos FROM ({hits}) h JOIN {files} m ON h.filename = m.local"
             deleted = _deleted_positions_sql(live)
             if deleted:
                 positions = (f"SELECT p.file_path, p.pos FROM ({positions}) p ANTI JOIN ({deleted}) d "
@@ -328,6 +331,20 @@ def merge_on_read(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table,
     finally:
         conn.unregister(batch)
         conn.execute("DROP TABLE IF EXISTS __rat_positions")
+
+
+def _schemas_differ(table: Table, files: list[Any], keys: tuple[str, ...]) -> bool:
+    """Whether reading the key columns of ``files`` needs DuckDB's (slower) by-name union: some file lacks
+    a key column (written before it existed) or the key's type changed since (widened)."""
+    ids = [table.schema().find_field(k).field_id for k in keys]
+    for key, fid in zip(keys, ids, strict=True):
+        types = {str(f.field_type) for s in table.metadata.schemas for f in s.fields if f.field_id == fid}
+        if len(types) > 1 or any(fid not in (f.value_counts or {}) for f in files):
+            return True
+        names = {f.name for s in table.metadata.schemas for f in s.fields if f.field_id == fid}
+        if names != {key}:
+            return True
+    return False
 
 
 def _columns(conn: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
@@ -375,7 +392,8 @@ def _candidate_files(table: Table, files: list[Any], data: pa.Table, key: str) -
 
     field = table.schema().find_field(key)
     column = data[key]
-    if column.null_count or not (pa.types.is_integer(column.type) or pa.types.is_date32(column.type)):
+    orderable = pa.types.is_integer(column.type) or pa.types.is_date32(column.type)
+    if not data.num_rows or column.null_count or not orderable:
         return files
     bounds = pc.min_max(column)
     low, high = bounds["min"].as_py(), bounds["max"].as_py()

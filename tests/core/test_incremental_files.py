@@ -150,3 +150,16 @@ def test_delete_insert_with_a_composite_key_and_null_keys(workspace: Workspace, 
     assert s["added-position-deletes"] == "1" and "deleted-data-files" not in s
     assert all(f.content == DataFileContent.POSITION_DELETES
                for f in fastwrite.live_files(table(workspace, ns), "main").deletes)
+
+
+def test_an_upsert_after_the_key_column_widened_finds_the_rows_of_older_files(workspace: Workspace,
+                                                                              ns: str) -> None:
+    make_pipeline(workspace, ns, "silver", "t", HEADER + "SELECT i::INT AS id, 'a' || i AS v FROM range(1, 1001) r(i)")
+    assert run_one(workspace, ns, "silver", "t").status == "success"
+    upsert(workspace, ns, "SELECT 5000000000::BIGINT AS id, 'big' AS v UNION ALL SELECT 7::BIGINT, 'seven'")
+    assert str(table(workspace, ns).schema().find_field("id").field_type) == "long"
+    upsert(workspace, ns, "SELECT 8::BIGINT AS id, 'eight' AS v")
+    got = rows(workspace, ns, "silver", "t")
+    assert len(got) == 1001
+    assert (7, "seven") in got and (8, "eight") in got and (5000000000, "big") in got and (9, "a9") in got
+    assert int(summary(workspace, ns)["total-position-deletes"]) == 2
