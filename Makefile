@@ -90,6 +90,7 @@ bench: setup ## Run the benchmarks and write bench/results.md
 	bash bench/setup_dbt.sh
 	$(BIN)/python bench/bench_dag.py --rounds 5
 	$(BIN)/python bench/bench_dag_scale.py
+	$(BIN)/python bench/incremental.py
 	$(BIN)/python bench/bench_rest.py
 	$(BIN)/python bench/bench_kernel.py
 	$(BIN)/python bench/bench_scheduler.py
