@@ -69,7 +69,7 @@ def blanked(text: str) -> str:
     text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "<time>", text)
     text = re.sub(r"\b\d\d:\d\d:\d\d\b", "<time>", text)
     text = re.sub(r"snapshot \d+", "snapshot <n>", text)
-    text = re.sub(r"\b\d[\d,]*(\.\d+)? (ms|s|min)\b", "<duration>", text)
+    text = re.sub(r"\b\d[\d,]*(\.\d+)? ?(ms|s|min)\b", "<duration>", text)
     text = re.sub(r"[ \t]+", " ", text)
     return re.sub(r"-{2,}", "--", text)
 
