@@ -24,6 +24,7 @@ from ..core.config import parse_annotations
 from ..core.errors import Conflict, Invalid, NotFound, Unprocessable
 from ..core.names import PipelineId
 from .display import Rich, html_listing
+from .notebooks import cell_to_file
 from .session import CellError
 from .suggest import check_namespace, check_pipeline, find_by_prefix
 
@@ -138,20 +139,22 @@ class JobCommands:
         if not cell.strip():
             raise CellError(f"%%rat pipeline {pid}: the cell is empty; its body is the pipeline's SQL (or Python "
                             "with --type python)", ename="UsageError")
-        source = cell if cell.endswith("\n") else cell + "\n"
         check_namespace(ws, pid.namespace)
         try:
             row: dict[str, Any] | None = ws.get_pipeline(*pid.table_identifier)
         except NotFound:
             row = None
+        kind = row["type"] if row is not None else (args.type or "sql")
+        source, dropped = cell_to_file(cell) if kind == "sql" else (cell if cell.endswith("\n") else cell + "\n",
+                                                                     [])
+        if dropped:
+            print(f"left out the cell's directives: {', '.join(dropped)}")
         annotations = parse_annotations(source)[0]
         if row is None:
-            kind = args.type or "sql"
             ws.create_pipeline(*pid.table_identifier, type=kind, source=source, description=args.description or "",
                                owner=self._user())
             print(f"Created {kind} pipeline {pid} (draft)" + _annotated(annotations))
         else:
-            kind = row["type"]
             if args.type and args.type != kind:
                 raise CellError(f"{pid} is a {kind} pipeline; --type {args.type} cannot change it (delete it and "
                                 "create it again)", ename="Invalid")
@@ -196,7 +199,9 @@ class JobCommands:
             raise CellError(f"%%rat test {pid} {args.test}: the cell is empty; its body is the test's SQL (rows "
                             "returned are violations)", ename="UsageError")
         exists = args.test in names
-        sql = cell if cell.endswith("\n") else cell + "\n"
+        sql, dropped = cell_to_file(cell)
+        if dropped:
+            print(f"left out the cell's directives: {', '.join(dropped)}")
         current = ws.get_test(*pid.table_identifier, args.test) if exists else None
         if current is not None and args.severity is None and args.description is None and same_text(
                 current["sql"], sql):

@@ -19,19 +19,18 @@ file's text>, "test": <name>, "severity": …}`` — so a front end can save the
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
 from ..core.errors import Invalid
 from ..core.names import PipelineId
-from ..core.pipelines import TEST_DIR, parse_test
 from .suggest import check_pipeline
 
 if TYPE_CHECKING:
+    import nbformat
+
     from ..core.workspace import Workspace
 
 KERNELS: dict[str, dict[str, str]] = {
@@ -44,6 +43,34 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "codemirror_mode": {"name": "ipython", "version": 3}},
 }
 SOURCE_FILES = {"sql": "pipeline.sql", "python": "pipeline.py"}
+# What configures a cell rather than a pipeline: the RAT SQL kernel's ``%`` directives and the cell-only
+# annotations (``-- @name:``, ``-- @limit:``, ``-- @namespace:``, ``-- @this:``), among the leading lines.
+_DIRECTIVE_LINE = re.compile(r"^\s*%\w+")
+_CELL_ANNOTATION = re.compile(r"^\s*--\s*@(name|limit|namespace|this)\s*:")
+
+
+def cell_to_file(source: str) -> tuple[str, list[str]]:
+    """The text a SQL cell is saved as (a ``pipeline.sql`` or a quality test), and the lines left out.
+
+    A cell compiles like a pipeline once its directives are set aside, so "save cell as pipeline" (the
+    ``%%rat pipeline`` and ``%%rat test`` magics, and front ends through the same rule) keeps everything but
+    the leading ``%`` directives and cell-only annotations, which configure the notebook: the saved pipeline
+    then runs exactly the SQL the cell ran. The text ends with one newline, as files do.
+    """
+    kept: list[str] = []
+    dropped: list[str] = []
+    leading = True
+    for line in source.splitlines(keepends=True):
+        if leading:
+            if _DIRECTIVE_LINE.match(line) or _CELL_ANNOTATION.match(line):
+                dropped.append(line.strip())
+                continue
+            stripped = line.strip()
+            if stripped and not stripped.startswith("--"):
+                leading = False
+        kept.append(line)
+    text = "".join(kept).lstrip("\n")
+    return (text if text.endswith("\n") or not text else text + "\n"), dropped
 
 
 def pipeline_notebook(namespace: str, layer: str, name: str, *, workspace: Workspace | None = None,
@@ -55,6 +82,10 @@ def pipeline_notebook(namespace: str, layer: str, name: str, *, workspace: Works
     is opened on ``Settings.from_env()`` without a server (it only reads) and closed again. A missing
     namespace or pipeline raises ``NotFound`` with the closest name.
     """
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # not on %load_ext: on first use
+
+    from ..core.pipelines import TEST_DIR, parse_test
+
     if workspace is None:
         from ..core.settings import Settings
         from ..core.workspace import Workspace
@@ -115,6 +146,8 @@ def pipeline_notebook(namespace: str, layer: str, name: str, *, workspace: Works
 
 def write_notebook(nb: nbformat.NotebookNode, path: str | Path) -> Path:
     """Validate and write ``nb`` (nbformat 4) to ``path``."""
+    import nbformat
+
     nbformat.validate(nb)
     target = Path(path)
     with target.open("w", encoding="utf-8") as fh:

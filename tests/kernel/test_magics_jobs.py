@@ -21,7 +21,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from rat_jupyter.core.errors import Invalid, NotFound
 from rat_jupyter.core.workspace import Workspace
 from rat_jupyter.kernel.display import DATARESOURCE
-from rat_jupyter.kernel.notebooks import pipeline_notebook
+from rat_jupyter.kernel.notebooks import cell_to_file, pipeline_notebook
 from tests.kernel.conftest import Seeded
 from tests.kernel.test_kernel import kernelspecs  # noqa: F401 - the fixture: the kernelspec installed in a prefix
 
@@ -58,6 +58,10 @@ def cells(notebook_dir: Path) -> list[tuple[str, str, bool]]:
         ("pipe_bad_option", "%%rat pipeline gold.other --type rust\nSELECT 1", True),
         ("pipe_jinja_error", "%%rat pipeline gold.other\nSELECT {{ ref( }}", True),
         ("pipe_show_typo", "%rat pipeline gold.big_spender", True),
+        ("pipe_from_sql_cell", "%%rat pipeline zoo.silver.animals_copy\n%namespace zoo\n-- @name: kept\n"
+                               "SELECT * FROM {{ ref('bronze.animals') }}", False),
+        ("test_from_sql_cell", "%%rat test zoo.silver.animals_copy named\n-- @this: zoo.silver.animals_copy\n"
+                               "SELECT * FROM {{ this }} WHERE animal IS NULL", False),
         ("pipe_python", f"%%rat pipeline zoo.bronze.busy --type python --publish -m busy\n{BUSY_PY}", False),
         ("run_spenders", "%rat run gold.big_spenders", False),
         # -- %%rat test
@@ -208,7 +212,13 @@ def test_pipeline_from_a_cell(seeded: Seeded, executed: dict[str, list[dict[str,
     assert "did you mean 'analytics.gold.big_spenders'?" in error_of(executed["pipe_show_typo"])["evalue"]
     assert "Created python pipeline zoo.bronze.busy" in text_of(executed["pipe_python"])
     assert "Published zoo.bronze.busy as version 1: busy" in text_of(executed["pipe_python"])
+    assert "left out the cell's directives: %namespace zoo, -- @name: kept" in text_of(executed["pipe_from_sql_cell"])
+    assert "left out the cell's directives: -- @this: zoo.silver.animals_copy" in text_of(
+        executed["test_from_sql_cell"])
     with Workspace.open(seeded.settings(), server=False) as ws:
+        files = ws.draft_files(ws.pid("zoo", "silver", "animals_copy"))
+        assert files["pipeline.sql"] == "SELECT * FROM {{ ref('bronze.animals') }}\n"  # what the cell ran
+        assert files["tests/quality/named.sql"] == "SELECT * FROM {{ this }} WHERE animal IS NULL\n"
         row = ws.get_pipeline("analytics", "gold", "big_spenders")
         assert row["published_version"] == 2 and row["type"] == "sql"  # "only big ones" published it again
         files, _ = ws.published_files(ws.pid("analytics", "gold", "big_spenders"), 1)
@@ -427,3 +437,13 @@ def test_a_client_whose_server_is_gone_says_so_and_can_cancel(seeded: Seeded) ->
     assert "still pending; stopped following after 1.5 s" in follow
     assert re.search(r"Cancel requested for run \w+ \(zoo\.bronze\.animals, was pending, now cancelled\)", cancel)
     assert re.search(r"zoo\.bronze\.animals\s+cancelled\s+notebook", runs), runs
+
+
+def test_a_sql_cell_is_saved_without_its_cell_directives() -> None:
+    text, dropped = cell_to_file("\n%namespace zoo\n-- @name: kept\n-- @merge_strategy: full_refresh\n"
+                                 "SELECT 1 AS x -- @name: not a directive here\n%not_leading")
+    assert text == "-- @merge_strategy: full_refresh\nSELECT 1 AS x -- @name: not a directive here\n%not_leading\n"
+    assert dropped == ["%namespace zoo", "-- @name: kept"]
+    assert cell_to_file("-- @this: silver.x\n-- @severity: warn\nSELECT * FROM {{ this }}") == (
+        "-- @severity: warn\nSELECT * FROM {{ this }}\n", ["-- @this: silver.x"])
+    assert cell_to_file("SELECT 1\n") == ("SELECT 1\n", [])
