@@ -10,9 +10,12 @@ from typing import Any
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext rat_jupyter.kernel``: register the ``%rat`` magics with this IPython shell."""
+    from .complete import register
     from .magics import RatMagics
 
-    ipython.register_magics(RatMagics(shell=ipython))
+    magics = RatMagics(shell=ipython)
+    ipython.register_magics(magics)
+    register(ipython, magics)
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -142,6 +142,10 @@ def cells(notebook_dir: Path) -> list[tuple[str, str, bool]]:
         ("notebook_python", f"%rat notebook zoo.bronze.busy --path {notebook_dir / 'busy.ipynb'}", False),
         ("notebook_typo", "%rat notebook analytics.silver.orders_clen", True),
         ("usage", "%rat", False),
+        ("complete", "import json\n_ip = get_ipython()\n_lines = ['%rat ru', '%rat run analytics.silver.orders_c', "
+                     "'%rat schedule ', '%rat logs la', '%rat runs zo', '%%rat test gold.big_sp', '%rat tests sil']\n"
+                     "print(json.dumps({_l: _ip.complete(_l.split(' ')[-1], _l, len(_l))[1] for _l in _lines}))",
+         False),
     ]
 
 
@@ -354,6 +358,19 @@ def test_namespaces(executed: dict[str, list[dict[str, Any]]]) -> None:
     for command in ("%%rat pipeline", "%%rat test", "%rat runs", "%rat logs", "%rat cancel", "%rat schedule",
                     "%rat publish", "%rat diff", "%rat notebook", "%rat namespace"):
         assert command in usage, command
+
+
+def test_tab_completion_of_subcommands_and_names(executed: dict[str, list[dict[str, Any]]]) -> None:
+    import json
+
+    got = {line: set(matches) for line, matches in json.loads(text_of(executed["complete"])).items()}
+    assert {"run", "runs"} <= got["%rat ru"]
+    assert "analytics.silver.orders_clean" in got["%rat run analytics.silver.orders_c"]
+    assert {"list", "create", "enable", "disable", "delete"} <= got["%rat schedule "]
+    assert "last" in got["%rat logs la"]
+    assert {"zoo", "zoo.bronze.animals"} <= got["%rat runs zo"]
+    assert "gold.big_spenders" in got["%%rat test gold.big_sp"]  # the current namespace's short names
+    assert "silver.orders_clean" in got["%rat tests sil"]
 
 
 def test_open_pipeline_in_notebook_runs_in_the_rat_sql_kernel(
