@@ -38,6 +38,10 @@ from .settings import Settings
 
 TASK_KINDS = ("run", "preview", "tests")
 LOG_BATCH = 200  # log lines handed to the sink at most at once
+# Workers that import the runtime and open their catalog and DuckDB database before any task arrives. The
+# others start cold (~20 MiB resident instead of ~230 MiB while the server idles) and import on their first
+# task (about a second, once per worker process). Idle memory wins by default: a server mostly waits.
+WARM_WORKERS = 0
 DEFAULT_EXECUTOR = "rat_jupyter.core.executor:LocalProcessExecutor"
 
 
@@ -63,7 +67,7 @@ class EventSink:
     """Receives what a task reports while it runs. Called from executor threads, never concurrently for
     one task; implementations must be quick (a state-store write at most).
 
-    ``kind`` is ``started`` (the task reached a worker), ``log`` (``ts``, ``level``, ``message``) or
+    ``kind`` is ``started`` (a worker began executing the task), ``log`` (``ts``, ``level``, ``message``) or
     ``phase`` (``name``, ``duration_ms``, ``metadata``); a sink whose ``takes_log_batches`` is true may get
     consecutive log lines as one ``logs`` event (``lines``: a list of ``log`` data, in order) instead.
     :meth:`may_publish` is the publish fence: a run asks it right before it moves ``main``; False makes the
@@ -160,8 +164,9 @@ class _Worker:
         parent, child = socket.socketpair()
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        cold = ["cold"] if slot >= WARM_WORKERS else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rat_jupyter.core.worker", str(child.fileno()), str(os.getpid())],
+            [sys.executable, "-m", "rat_jupyter.core.worker", str(child.fileno()), str(os.getpid()), *cold],
             pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL,
         )
         child.close()
@@ -318,7 +323,7 @@ class LocalProcessExecutor(Executor):
 
     def _dispatch(self, slot: int) -> None:
         worker: _Worker | None = None
-        try:  # start eagerly: the first run should not pay for the worker's imports
+        try:  # start eagerly: the first run does not wait for a process to start (nor, when warm, for imports)
             worker = self._spawn(slot)
         except OSError:
             worker = None
@@ -398,17 +403,17 @@ class LocalProcessExecutor(Executor):
     def _drive(self, task: _Task, proc: Any, conn: Connection) -> bool:
         """Run one task on one worker. Returns True when the worker must be replaced.
 
-        The task goes to the worker first and "started" is recorded after, so the worker does not wait for
-        that state-store write. Log lines that arrive together are handed to the sink as one batch (one
-        write instead of one per line); they are flushed before anything else the worker sends is acted on,
-        so the order of logs, the publish fence and the result stays the worker's.
+        "started" is recorded when the worker says it starts the task (after a cold worker's imports), so
+        the worker does not wait for that state-store write and ``running`` means the task is executing. Log
+        lines that arrive together are handed to the sink as one batch (one write instead of one per line);
+        they are flushed before anything else the worker sends is acted on, so the order of logs, the
+        publish fence and the result stays the worker's.
         """
         try:
             conn.send(("task", task.task_id, task.kind, task.payload))
         except (OSError, BrokenPipeError):
             task.future.set_exception(WorkerDied("worker process was not reachable"))
             return True
-        self._emit(task, "started", {})
         started = time.monotonic()
         cancel_sent = False
         logs: list[dict[str, Any]] = []

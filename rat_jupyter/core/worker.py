@@ -1,4 +1,10 @@
-"""Worker process entry point: ``python -m rat_jupyter.core.worker <fd> <server pid>``; the settings arrive first."""
+"""Worker process entry point: ``python -m rat_jupyter.core.worker <fd> <server pid> [cold]``; the settings arrive
+first.
+
+A warm worker imports the runtime (DuckDB, pyarrow, pyiceberg: ~200 MiB resident) and opens its catalog and
+DuckDB database before it reports ready, so its first task starts at once. A ``cold`` one reports ready with
+only this module loaded (~20 MiB) and imports the runtime when its first task arrives (about a second).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +20,11 @@ import traceback
 import warnings
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import runner
-from .names import PipelineId
-from .settings import Settings
+if TYPE_CHECKING:
+    from . import runner
+    from .settings import Settings
 
 
 class PipeReporter:
@@ -69,7 +75,14 @@ def _watchdog(parent_pid: int, lost: Any) -> None:
             lost()
 
 
-def main(conn: Connection, settings: Settings, parent_pid: int | None = None) -> None:
+def _runtime() -> Any:
+    """The runner module (and with it DuckDB, pyarrow, pyiceberg), imported on first use."""
+    from . import runner
+
+    return runner
+
+
+def main(conn: Connection, settings: Settings, parent_pid: int | None = None, warm: bool = True) -> None:
     die_with_parent(parent_pid)
     # Jupyter interrupts a kernel by signalling its whole process group; a worker started from a notebook
     # must not die with the cell. Cancellation reaches workers through the control channel instead.
@@ -113,7 +126,7 @@ def main(conn: Connection, settings: Settings, parent_pid: int | None = None) ->
                 if answer is not None:
                     answer.put(bool(msg[2]))
             elif msg[0] == "task":
-                token = runner.CancelToken()
+                token = _runtime().CancelToken()
                 answers[msg[1]] = queue.Queue()
                 token.gate = _gate(send, msg[1], answers[msg[1]])
                 tokens[msg[1]] = token
@@ -122,10 +135,11 @@ def main(conn: Connection, settings: Settings, parent_pid: int | None = None) ->
     threading.Thread(target=control, daemon=True).start()
     if parent_pid is not None:
         threading.Thread(target=_watchdog, args=(parent_pid, lost), name="rat-watchdog", daemon=True).start()
-    try:
-        runner.warm(settings)
-    except Exception:  # noqa: BLE001 - a task will report the real problem
-        traceback.print_exc()
+    if warm:
+        try:
+            _runtime().warm(settings)
+        except Exception:  # noqa: BLE001 - a task will report the real problem
+            traceback.print_exc()
     send(("ready",))
     while True:
         msg = tasks.get()
@@ -134,6 +148,7 @@ def main(conn: Connection, settings: Settings, parent_pid: int | None = None) ->
         _, task_id, kind, payload = msg
         token = tokens[task_id]
         reporter = PipeReporter(send)
+        send(("event", "started", {}))  # the parent records the run as running from here
         try:
             result = _handle(settings, task_id, kind, payload, reporter, token)
             send(("result", result))
@@ -172,6 +187,9 @@ def _refuse_all(answers: dict[str, queue.Queue[bool]]) -> None:
 
 def _handle(settings: Settings, task_id: str, kind: str, payload: dict[str, Any], reporter: PipeReporter,
             token: runner.CancelToken) -> Any:
+    from .names import PipelineId
+
+    runner = _runtime()
     pid = PipelineId(*payload["pipeline"])
     if kind == "run":
         return runner.execute_run(settings, task_id, pid, payload["files"], reporter, token,
@@ -191,4 +209,4 @@ def _handle(settings: Settings, task_id: str, kind: str, payload: dict[str, Any]
 
 if __name__ == "__main__":
     _conn = Connection(int(sys.argv[1]))
-    main(_conn, _conn.recv(), int(sys.argv[2]) if len(sys.argv) > 2 else None)
+    main(_conn, _conn.recv(), int(sys.argv[2]) if len(sys.argv) > 2 else None, warm="cold" not in sys.argv[3:])
