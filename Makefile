@@ -18,10 +18,10 @@ LAB_SOURCES := $(shell find packages labextension -name node_modules -prune -o -
 	package.json openapi.json tsconfig.base.json
 LAB_LINK := $(VENV)/share/jupyter/labextensions/rat-jupyter
 
-.PHONY: help setup run test test-deps lint bench demo clean openapi ui lab
+.PHONY: help setup run test test-deps lint bench demo clean openapi ui lab up-scale down-scale
 
 help: ## Show this help
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -64,6 +64,15 @@ run: $(RUN_STAMP) ui demo ## Install the runtime, build the portal, seed the dem
 	RAT_DATA_DIR=$(DATA_DIR) $(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) \
 		--ServerApp.root_dir=$(CURDIR) --RatApp.data_dir=$(DATA_DIR) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
+# The scale profile on loopback (docs/deploy.md): PostgreSQL, SeaweedFS (S3 + Iceberg REST), Dask, JupyterLab.
+SCALE_DIR ?= $(CURDIR)/.rat-scale
+
+up-scale: $(STAMP) ui test-deps ## Start the scale profile (PostgreSQL, SeaweedFS, Dask, JupyterLab) in .rat-scale
+	SCALE_DIR=$(SCALE_DIR) $(BIN)/python scripts/scale.py up
+
+down-scale: ## Stop everything up-scale started
+	SCALE_DIR=$(SCALE_DIR) $(BIN)/python scripts/scale.py down
+
 test-deps: ## System packages the tests use (a real PostgreSQL server); needs root or sudo
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -98,4 +107,4 @@ bench: setup ## Run the benchmarks and write bench/results.md
 	$(BIN)/python bench/bench_portal.py
 
 clean: ## Remove the virtual environment, demo data and build outputs
-	rm -rf $(VENV) .rat build dist coverage.xml .coverage* node_modules rat_jupyter/portal_static rat_jupyter/labextension
+	rm -rf $(VENV) .rat .rat-scale build dist coverage.xml .coverage* node_modules rat_jupyter/portal_static rat_jupyter/labextension
