@@ -55,6 +55,7 @@ from results_md import replace_section
 SECTION_TITLE = "## Pipeline DAG at scale, one pipeline, memory: RAT server vs dbt-duckdb vs raw DuckDB"
 API = "/rat/api/v1"
 SIZES = (50, 200, 500)
+LABELS = {**bd.LABELS, "rat0": "RAT before"}
 MiB = 1024 * 1024
 
 
@@ -259,7 +260,8 @@ class Rest:
 class Server:
     """One resident ``jupyter server`` with the RAT extension on a fresh data dir."""
 
-    def __init__(self, work: Path, concurrency: int) -> None:
+    def __init__(self, work: Path, concurrency: int, code: Path | None = None) -> None:
+        """``code``: a checkout of another version of rat-jupyter to serve instead of this one (``--baseline``)."""
         self.work = work
         bd.rm(work / "data")
         (work / "data").mkdir(parents=True)
@@ -271,7 +273,10 @@ class Server:
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
         self.log = (work / "server.log").open("wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=work, env=bd.rat_env())
+        env = bd.rat_env()
+        if code is not None:  # first on the path: its rat_jupyter shadows the installed one, in workers too
+            env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=work, env=env)
         self.rest = Rest(port, token)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -292,7 +297,14 @@ class Server:
             if (info or {}).get("executor", {}).get("workers", 0) >= concurrency or self._workers() >= concurrency:
                 break
             time.sleep(0.2)
-        time.sleep(3.0)  # let the workers finish their warm-up (catalog, DuckDB extensions)
+        # Let the workers finish their warm-up (imports, catalog, DuckDB extensions): resident memory stops growing.
+        last = -1
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            now = tree_rss(self.proc.pid)
+            if abs(now - last) < 2 * MiB:
+                break
+            last = now
 
     def _workers(self) -> int:
         return len(tree(self.proc.pid)) - 1
@@ -397,10 +409,11 @@ def pct(xs: list[float], q: float) -> float:
 
 def report(args: argparse.Namespace, command: str, machine: dict[str, str], versions: str,
            results: dict[int, dict[str, list[dict[str, Any]]]], shapes: dict[int, dict[str, Any]],
-           idle: dict[str, float], one: dict[str, Any] | None) -> str:
+           idle: dict[str, float], one: dict[str, Any] | None, partial: bool = False) -> str:
     lines = [
         SECTION_TITLE, "",
-        f"Produced by `{command}` on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.", "",
+        f"Produced by `{command}` on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
+        + (f" (partial: written after round {args.rounds}; the run did not finish)." if partial else "."), "",
         f"- Machine: {machine['nproc']} CPUs ({machine['cpu']}), {machine['memory']}, {machine['os']}; "
         f"Python {machine['python']}, DuckDB {machine['duckdb']}; 1-minute load average at start {machine['load']}. "
         "The machine is shared with other engineers' work, so rounds are interleaved (every size and system "
@@ -418,28 +431,43 @@ def report(args: argparse.Namespace, command: str, machine: dict[str, str], vers
         "- Memory: peak of the summed RSS of each system's process tree, sampled every 50 ms (RAT: the server "
         "and its worker processes).",
         "",
-        "| models | RAT (s) | dbt-duckdb (s) | raw DuckDB (s) | RAT / dbt | RAT / raw | RAT overhead per model (ms) "
-        "| peak RSS RAT (MiB) | peak RSS dbt (MiB) | peak RSS raw (MiB) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    before = bool(results[args.sizes[0]]["rat0"])
+    if before:
+        lines.insert(-1, f"- RAT before: the same rounds on a second server running `{args.baseline_label}` (the code "
+                         "before this change), interleaved with the others.")
+    lines += [
+        "| models | RAT (s) | " + ("RAT before (s) | " if before else "") + "dbt-duckdb (s) | raw DuckDB (s) | "
+        "RAT / dbt | RAT / raw | " + ("RAT before / raw | " if before else "") + "RAT overhead per model (ms) | "
+        + ("before (ms) | " if before else "") + "peak RSS RAT (MiB) | " + ("before (MiB) | " if before else "")
+        + "peak RSS dbt (MiB) | peak RSS raw (MiB) |",
+        "| ---: " * (10 + 4 * before) + "|",
     ]
     for n in args.sizes:
-        r = results[n]
+        r = {k: v for k, v in results[n].items() if v}
         w = {k: med([x["wall"] for x in r[k]]) for k in r}
         p = {k: max(x["peak"] for x in r[k]) / MiB for k in r}
-        overhead = (w["rat"] - w["duckdb"]) / n * 1000
-        lines.append(f"| {n} | {w['rat']:.2f} | {w['dbt']:.2f} | {w['duckdb']:.2f} | {w['rat'] / w['dbt']:.2f} | "
-                     f"{w['rat'] / w['duckdb']:.2f} | {overhead:.1f} | {p['rat']:.0f} | {p['dbt']:.0f} | "
-                     f"{p['duckdb']:.0f} |")
-    lines += ["", "Every round (seconds; RAT / dbt-duckdb / raw DuckDB):", ""]
+        over = {k: (w[k] - w["duckdb"]) / n * 1000 for k in ("rat", "rat0") if k in w}
+        cells = [f"{n}", f"{w['rat']:.2f}"] + ([f"{w['rat0']:.2f}"] if before else []) + [
+            f"{w['dbt']:.2f}", f"{w['duckdb']:.2f}", f"{w['rat'] / w['dbt']:.2f}", f"{w['rat'] / w['duckdb']:.2f}"]
+        cells += ([f"{w['rat0'] / w['duckdb']:.2f}"] if before else []) + [f"{over['rat']:.1f}"]
+        cells += ([f"{over['rat0']:.1f}"] if before else []) + [f"{p['rat']:.0f}"]
+        cells += ([f"{p['rat0']:.0f}"] if before else []) + [f"{p['dbt']:.0f}", f"{p['duckdb']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    keys = ("rat", "rat0", "dbt", "duckdb") if before else ("rat", "dbt", "duckdb")
+    lines += ["", "Every round (seconds; " + " / ".join(LABELS[k] for k in keys) + "):", ""]
     lines.append("| round | " + " | ".join(f"{n} models" for n in args.sizes) + " |")
     lines.append("| ---: | " + " | ".join("---" for _ in args.sizes) + " |")
     for i in range(args.rounds):
-        cells = [" / ".join(f"{results[n][k][i]['wall']:.2f}" for k in ("rat", "dbt", "duckdb")) for n in args.sizes]
+        cells = [" / ".join(f"{results[n][k][i]['wall']:.2f}" for k in keys) for n in args.sizes]
         lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
     lines += ["", "### Idle server", "",
               f"Server + {args.threads} idle workers, after start-up and before any run: **{idle['rss']:.0f} MiB RSS** "
-              f"summed over {idle['procs']} processes ({idle['uss']:.0f} MiB USS); after the benchmark, idle again: "
-              f"{idle['rss_after']:.0f} MiB RSS ({idle['uss_after']:.0f} MiB USS).", ""]
+              f"summed over {idle['procs']} processes ({idle['each']} MiB; {idle['uss']:.0f} MiB USS); "
+              + (f"after the benchmark, idle again: {idle['rss_after']:.0f} MiB RSS ({idle['uss_after']:.0f} MiB USS)."
+                 if "rss_after" in idle else "")
+              + (f" The server before this change, idle before any run: {idle['base_rss']:.0f} MiB RSS "
+                 f"({idle['base_each']} MiB; {idle['base_uss']:.0f} MiB USS)." if "base_rss" in idle else ""), ""]
     if one is not None:
         f_wall = [x[0] for x in one["fresh"]]
         l_wall = [x[0] for x in one["late"]]
@@ -474,6 +502,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=2, help="dbt threads and RAT concurrency (default 2)")
     ap.add_argument("--one-runs", type=int, default=1000, help="runs of the one pipeline between the measurements")
     ap.add_argument("--one-measured", type=int, default=50, help="runs measured before and after")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="a checkout of an earlier rat-jupyter: served by a second server, run in the same rounds")
     ap.add_argument("--skip-dbt", action="store_true", help="leave dbt-duckdb out (profiling; no ratios to dbt)")
     ap.add_argument("--skip-one", action="store_true", help="leave out the one-pipeline latency")
     ap.add_argument("--quick", action="store_true", help="smoke run: 100k rows, 20 and 40 models, 1 round; prints only")
@@ -489,9 +519,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.one_measured = min(args.one_measured, 10)
         args.no_results = True
     args.sizes = args.sizes or list(SIZES)
+    args.baseline_label = ""
+    if args.baseline is not None:
+        described = subprocess.run(["git", "log", "-1", "--format=%h %s"], cwd=args.baseline, capture_output=True,
+                                   text=True, check=False).stdout.strip()
+        args.baseline_label = described[:60] or args.baseline.name
     args.rounds = args.rounds or 3
     args.rows = args.rows or 1_000_000
     return args
+
+
+def command_of(raw_argv: list[str]) -> str:
+    command = " ".join([".venv/bin/python", "bench/bench_dag_scale.py", *raw_argv])
+    return f"make bench` (`{command}" if os.environ.get("MAKELEVEL") and not raw_argv else command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -508,11 +548,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"DAG {n}: depth {shapes[n]['depth']}, {shapes[n]['edges']} refs, widths {shapes[n]['widths']}")
 
     server = Server(work / "rat", args.threads)
-    results: dict[int, dict[str, list[dict[str, Any]]]] = {n: {"rat": [], "dbt": [], "duckdb": []} for n in args.sizes}
+    base = None
+    results: dict[int, dict[str, list[dict[str, Any]]]] = {
+        n: {"rat": [], "dbt": [], "duckdb": [], "rat0": []} for n in args.sizes}
     try:
         procs = tree(server.proc.pid)
         idle = {"rss": tree_rss(server.proc.pid) / MiB, "uss": tree_uss(server.proc.pid) / MiB, "procs": len(procs)}
-        print(f"idle server: {idle['rss']:.0f} MiB RSS, {idle['uss']:.0f} MiB USS over {len(procs)} processes")
+        idle["each"] = ", ".join(f"{'server' if p.pid == server.proc.pid else 'worker'} "
+                                 f"{p.memory_info().rss / MiB:.0f}" for p in procs)
+        print(f"idle server: {idle['rss']:.0f} MiB RSS, {idle['uss']:.0f} MiB USS over {len(procs)} processes "
+              f"(RSS each: {idle['each']})")
+        if args.baseline is not None:
+            base = Server(work / "rat_base", args.threads, args.baseline.resolve())
+            idle["base_rss"] = tree_rss(base.proc.pid) / MiB
+            idle["base_uss"] = tree_uss(base.proc.pid) / MiB
+            idle["base_each"] = ", ".join(f"{'server' if p.pid == base.proc.pid else 'worker'} "
+                                          f"{p.memory_info().rss / MiB:.0f}" for p in tree(base.proc.pid))
+            print(f"idle baseline server: {idle['base_rss']:.0f} MiB RSS, {idle['base_uss']:.0f} MiB USS "
+                  f"(RSS each: {idle['base_each']})")
         systems: dict[int, dict[str, Any]] = {}
         for n in args.sizes:
             t0 = time.perf_counter()
@@ -522,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             if not args.skip_dbt:
                 systems[n]["dbt"] = Dbt(work / f"m{n}", models[n], parquet, args.threads)
+            if base is not None:
+                systems[n]["rat0"] = RatDag(base, f"s{n}", models[n], parquet)
             print(f"set up {n} models in {time.perf_counter() - t0:.0f}s", flush=True)
         dbt_version = "" if args.skip_dbt else systems[args.sizes[0]]["dbt"].version() + "; "
         versions = f"{dbt_version}rat-jupyter {bd.git_describe()}"
@@ -529,18 +584,23 @@ def main(argv: list[str] | None = None) -> int:
             warm = i < args.warmup
             for n in args.sizes:
                 counts: dict[str, Any] = {}
-                for key in [k for k in ("dbt", "rat", "duckdb") if k in systems[n]]:
+                for key in [k for k in ("dbt", "rat0", "rat", "duckdb") if k in systems[n]]:
                     system = systems[n][key]
-                    if key != "rat":
+                    if key not in ("rat", "rat0"):
                         system.prepare()
                     res = system.run(i + 1)
                     counts[key] = res["counts"]
                     print(f"{'warm-up' if warm else f'round {i - args.warmup + 1}'} {n:4d} models  "
-                          f"{bd.LABELS[key]:<11} {res['wall']:7.2f}s  peak {res['peak'] / MiB:5.0f} MiB", flush=True)
+                          f"{LABELS[key]:<11} {res['wall']:7.2f}s  peak {res['peak'] / MiB:5.0f} MiB", flush=True)
                     if not warm:
                         results[n][key].append(res)
-                for key in [k for k in ("dbt", "rat") if k in counts]:
-                    bd.check_counts(i + 1, counts["duckdb"], key, counts[key])
+                for key in [k for k in ("dbt", "rat", "rat0") if k in counts]:
+                    bd.check_counts(i + 1, counts["duckdb"], "rat" if key == "rat0" else key, counts[key])
+            if not warm and not args.no_results and not args.skip_dbt:  # a partial section survives an abort
+                done = argparse.Namespace(**{**vars(args), "rounds": i - args.warmup + 1})
+                replace_section(args.results_file, SECTION_TITLE,
+                                report(done, command_of(raw_argv), machine, versions, results, shapes, idle,
+                                       None, partial=True))
         one = None if args.skip_one else one_pipeline(server.rest, args.one_measured, args.one_runs)
         time.sleep(2.0)
         idle["rss_after"] = tree_rss(server.proc.pid) / MiB
@@ -550,9 +610,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         server.close()
-    command = " ".join([".venv/bin/python", "bench/bench_dag_scale.py", *raw_argv])
-    if os.environ.get("MAKELEVEL") and not raw_argv:
-        command = f"make bench` (`{command}"
+        if base is not None:
+            base.close()
+    command = command_of(raw_argv)
     if args.skip_dbt:
         print("(dbt-duckdb skipped: no report)")
         return 0
