@@ -160,9 +160,10 @@ async def test_job_magics_are_clients_of_the_server(jp_serverapp: Any, api: Api)
         status, body = await api("POST", "runs", {"namespace": "nb", "layer": "bronze", "pipeline": "busy"})
         assert status == 202, body
         run_id = body["run_id"]
+        ws = jp_serverapp.web_app.settings["rat_workspace"]
         deadline = time.monotonic() + 60
-        while (await api("GET", f"runs/{run_id}"))[1]["status"] != "running":
-            assert time.monotonic() < deadline
+        while not any(e["message"] == "first" for e in ws.run_logs(run_id)["logs"]):  # its code is running
+            assert time.monotonic() < deadline, ws.get_run(run_id)
             await asyncio.sleep(0.1)
         content, text = await kernel.run("%rat runs nb --status running")
         assert content["status"] == "ok" and run_id in text and "manual" in text, text
