@@ -26,6 +26,8 @@ from .engine import quote_ident, single_statement
 from .pipelines import PipelineSpec
 
 STRATEGIES = ("full_refresh", "append_only")
+# Keyed strategies take the fast path for a first load only (nothing to replace yet), see check_staged.
+FIRST_LOAD = ("incremental", "delete_insert")
 _PLAIN_DUCKDB = frozenset({"INTEGER", "BIGINT", "FLOAT", "DOUBLE", "BOOLEAN", "VARCHAR", "DATE", "BLOB",
                            "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"})
 
@@ -49,7 +51,10 @@ def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehous
     """
     if urlparse(warehouse).scheme not in ("", "file"):
         return None
-    if spec.kind != "sql" or spec.config.merge_strategy not in STRATEGIES or spec.config.partition_by:
+    strategy = spec.config.merge_strategy
+    if spec.kind != "sql" or spec.config.partition_by:
+        return None
+    if strategy not in STRATEGIES and not (strategy in FIRST_LOAD and _first_load(conn, spec)):
         return None
     try:
         relation = conn.sql(f"SELECT * FROM (\n{strip(sql)}\n) AS q LIMIT 0")
@@ -67,6 +72,41 @@ def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehous
     if not all(_safe_type(f.type) for f in schema):
         return None
     return pa.schema([pa.field(f.name, f.type, nullable=True) for f in schema])
+
+
+def _first_load(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec) -> bool:
+    """The pipeline's table has no snapshot yet (no table, or one without data): a keyed strategy's result
+    is then the table itself, once its keys are checked (:func:`check_staged`).
+
+    Decided from the view the run registered for ``{{ this }}`` (none, or the empty one), not by reading the
+    table: this runs before every SQL run of a keyed pipeline."""
+    pid = spec.pid
+    row = conn.execute("SELECT sql FROM duckdb_views() WHERE database_name = ? AND schema_name = ? "
+                       "AND view_name = ?", [pid.namespace, pid.layer, pid.name]).fetchone()
+    return row is None or "iceberg_scan" not in str(row[0])
+
+
+def check_staged(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, staged: Staged) -> None:
+    """For a keyed first load, what ``strategies.prepare`` checks on an Arrow batch, on the staged file:
+    NULL keys are refused (unless ``null_keys: allow``); a batch whose keys repeat goes back to the Arrow
+    path (:class:`Unsupported`), which de-duplicates it by the documented winner rule."""
+    from .strategies import null_keys_error
+
+    config = spec.config
+    if config.merge_strategy not in FIRST_LOAD or not staged.rows or not config.unique_key:
+        return
+    source = f"read_parquet('{(staged.local or staged.uri).replace(chr(39), chr(39) * 2)}')"
+    q = quote_ident
+    if config.null_keys != "allow":
+        counts = conn.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {q(k)} IS NULL)"
+                                                    for k in config.unique_key) + f" FROM {source}").fetchone()
+        for key, nulls in zip(config.unique_key, counts or (), strict=False):
+            if nulls:
+                raise null_keys_error(str(spec.pid), key, int(nulls))
+    if config.merge_strategy == "incremental":
+        keys = ", ".join(q(k) for k in config.unique_key)
+        if conn.execute(f"SELECT 1 FROM {source} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1").fetchone():
+            raise Unsupported("the batch repeats a key; de-duplicating it on the Arrow path")
 
 
 def strip(sql: str) -> str:

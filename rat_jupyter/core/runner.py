@@ -706,6 +706,7 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table | None, schema:
                         lambda st: {"rows": st.rows})
     created = False
     try:
+        fastwrite.check_staged(session.conn, spec, staged)
         if has_data:
             assert table is not None
             replace = spec.config.merge_strategy == "full_refresh"

@@ -178,8 +178,12 @@ def check_null_keys(data: pa.Table, config: PipelineConfig, pipeline: str) -> No
     for key in config.unique_key:
         nulls = data[key].null_count
         if nulls:
-            raise NullKeys(f"pipeline {pipeline}: {nulls} result row(s) have NULL in unique_key column '{key}'. "
-                           f"Filter them out (WHERE {key} IS NOT NULL) or set null_keys: allow.")
+            raise null_keys_error(pipeline, key, nulls)
+
+
+def null_keys_error(pipeline: str, key: str, nulls: int) -> NullKeys:
+    return NullKeys(f"pipeline {pipeline}: {nulls} result row(s) have NULL in unique_key column '{key}'. "
+                    f"Filter them out (WHERE {key} IS NOT NULL) or set null_keys: allow.")
 
 
 def dedup(conn: duckdb.DuckDBPyConnection, data: pa.Table, keys: tuple[str, ...],

@@ -163,3 +163,29 @@ def test_an_upsert_after_the_key_column_widened_finds_the_rows_of_older_files(wo
     assert len(got) == 1001
     assert (7, "seven") in got and (8, "eight") in got and (5000000000, "big") in got and (9, "a9") in got
     assert int(summary(workspace, ns)["total-position-deletes"]) == 2
+
+
+def test_a_first_load_is_written_by_duckdb_straight_from_the_query(workspace: Workspace, ns: str) -> None:
+    make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 3000, "a"))
+    run = run_one(workspace, ns, "silver", "t")
+    assert run.status == "success", run.error
+    (data,) = fastwrite.live_files(table(workspace, ns), "main").data
+    assert f"rat-{run.id}-" in data.file_path  # staged by the query's COPY, not written from Arrow
+    assert run.rows_written == 3000
+
+
+def test_a_first_load_with_repeated_keys_still_keeps_one_winner_per_key(workspace: Workspace, ns: str) -> None:
+    make_pipeline(workspace, ns, "silver", "t", HEADER + "SELECT * FROM (VALUES (1, 'a', 1), (1, 'b', 1), "
+                                                        "(2, 'c', 2)) t(id, v, n)")
+    run = run_one(workspace, ns, "silver", "t")
+    assert run.status == "success", run.error
+    assert rows(workspace, ns, "silver", "t") == [(1, "b", 1), (2, "c", 2)]
+    assert run.rows_written == 2
+
+
+def test_a_first_load_with_null_keys_fails_and_creates_no_table(workspace: Workspace, ns: str) -> None:
+    make_pipeline(workspace, ns, "silver", "t", HEADER + "SELECT * FROM (VALUES (1, 'a'), (NULL, 'b')) t(id, v)")
+    run = run_one(workspace, ns, "silver", "t")
+    assert run.status == "failed"
+    assert "1 result row(s) have NULL in unique_key column 'id'" in (run.error or "")
+    assert table(workspace, ns) is None
