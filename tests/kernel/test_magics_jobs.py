@@ -95,6 +95,9 @@ def cells(notebook_dir: Path) -> list[tuple[str, str, bool]]:
         ("logs_bad_level", "%rat logs last --level loud", True),
         # -- %rat cancel
         ("cancel_start", "%rat run zoo.bronze.busy --timeout 1.5", False),
+        ("cancel_wait", RAT + "import time\n_rid, _until = _rat.last_runs[0].id, time.monotonic() + 60\n"
+                        "while not any(e['message'] == 'started' for e in _rat.ws.run_logs(_rid)['logs']):\n"
+                        "    assert time.monotonic() < _until, _rat.ws.get_run(_rid)\n    time.sleep(0.1)", False),
         ("cancel", "%rat cancel last", False),
         ("cancel_follow", "%rat logs last --follow --timeout 60", False),
         ("cancel_ended", "%rat cancel last", True),
