@@ -65,6 +65,8 @@ def blanked(text: str) -> str:
     """Output text without what differs between two executions: ids, times, durations, snapshot ids,
     the mode notice, and the padding that follows the width of those values in text tables."""
     text = text.replace(LOCAL_NOTICE + "\n", "")
+    # a client says so when its server is slow to claim a run (a loaded machine); local mode never waits
+    text = re.sub(r"(?m)^waiting for .* to start the run\(s\): is the RAT server still running\?\n", "", text)
     text = re.sub(r"\b[0-9a-f]{32}\b", "<id>", text)
     text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "<time>", text)
     text = re.sub(r"\b\d\d:\d\d:\d\d\b", "<time>", text)
