@@ -21,7 +21,7 @@ import { INotebookTracker } from "@jupyterlab/notebook";
 import { IStatusBar } from "@jupyterlab/statusbar";
 import { folderIcon, LabIcon } from "@jupyterlab/ui-components";
 import { Menu } from "@lumino/widgets";
-import { ApiError, LAYERS, type Pipeline, type PipelineKey } from "@rat/client";
+import { ApiError, LAYERS, locateLine, type Pipeline, type PipelineKey } from "@rat/client";
 import { labPageConfig, makeRatClient } from "./client";
 import { CommandIDs, PANEL_OF, cellSql, pipelineNotebook } from "./commands";
 import { askForm, confirm } from "./dialogs";
@@ -244,7 +244,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return false;
         }
         if (!namespaces.length) {
-          await showErrorMessage("No namespace yet", "Create a namespace first (the ⊞ button of the RAT sidebar).");
+          await showErrorMessage("No namespace yet", "Create a namespace first (the NS+ button of the RAT sidebar).");
           return false;
         }
         const ns = typeof args.namespace === "string" && args.namespace ? args.namespace : undefined;
@@ -298,6 +298,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
           const code = doc && JSON.stringify(pipelineOfPath(doc.context.path)) === JSON.stringify(k) &&
             /\/pipeline\.(sql|py)$/.test(doc.context.path) ? doc.context.model.toString() : undefined;
           const result = await api.preview(k, code, 100);
+          if (result.error) {
+            // a pipeline that fails to render or run is a 200 with `error`: show DuckDB's message and its line
+            const line = code !== undefined ? locateLine(result.error, code) : undefined;
+            await showErrorMessage(`Preview of ${fqName(k)} failed`, line ? `line ${line}: ${result.error}` : result.error);
+            return;
+          }
           const content = new PreviewPanel(fqName(k), result);
           const widget = new MainAreaWidget({ content });
           widget.title.label = `Preview ${fqName(k)}`;

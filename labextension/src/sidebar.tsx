@@ -119,7 +119,7 @@ export function Sidebar({ api, actions, refresh, onPopulated }:
         <button className="rat-lab-icon" title="New pipeline" aria-label="New pipeline"
           onClick={() => void actions.newPipeline().then((ok) => ok && reload())}>+</button>
         <button className="rat-lab-icon" title="New namespace" aria-label="New namespace"
-          onClick={() => void actions.newNamespace().then((ok) => ok && reload())}>⊞</button>
+          onClick={() => void actions.newNamespace().then((ok) => ok && reload())}>NS+</button>
         <button className="rat-lab-icon" title="Refresh" aria-label="Refresh" onClick={reload}>⟳</button>
       </div>
       <input
@@ -132,7 +132,7 @@ export function Sidebar({ api, actions, refresh, onPopulated }:
       />
       {error && <div className="rat-lab-error" role="alert">{error}</div>}
       {!namespaces && !error && <div className="rat-lab-note">Loading…</div>}
-      {namespaces?.length === 0 && <div className="rat-lab-note">No namespaces yet: create one with ⊞.</div>}
+      {namespaces?.length === 0 && <div className="rat-lab-note">No namespaces yet: create one with NS+.</div>}
       <div ref={scroller} className="rat-lab-tree" role="tree" aria-label="RAT namespaces and pipelines">
         <div style={{ height: virtual.getTotalSize(), position: "relative" }}>
           {virtual.getVirtualItems().map((v) => {

@@ -185,7 +185,7 @@ class Lab:
         self.page.wait_for_function(
             "() => window.jupyterapp && window.jupyterapp.commands.hasCommand('rat:open-sidebar')", timeout=60_000)
         self.page.evaluate("() => window.jupyterapp.restored")
-        self.page.evaluate("() => window.jupyterapp.commands.execute('rat:open-sidebar')")
+        self.command("rat:open-sidebar")
         if theme != "JupyterLab Light":
             self.set_theme(theme)
         self.page.wait_for_selector("#rat-sidebar .rat-lab-row-namespace, #rat-sidebar .rat-lab-note")
@@ -193,11 +193,15 @@ class Lab:
 
     def set_theme(self, theme: str) -> None:
         self.page.evaluate(f"() => window.jupyterapp.commands.execute('apputils:change-theme', {{theme: {theme!r}}})")
-        dark = "true" if "Dark" in theme else "false"
-        self.page.wait_for_selector(f"body[data-jp-theme-light='{'false' if dark == 'true' else 'true'}']")
+        light = "false" if "Dark" in theme else "true"
+        self.page.wait_for_selector(f"body[data-jp-theme-light='{light}']", state="attached")
+        self.page.wait_for_timeout(300)
 
-    def command(self, command: str, args: dict[str, Any] | None = None) -> Any:
-        return self.page.evaluate("([c, a]) => window.jupyterapp.commands.execute(c, a)", [command, args or {}])
+    def command(self, command: str, args: dict[str, Any] | None = None, wait: bool = True) -> None:
+        """Run a command; its result stays in the page (widgets do not serialize). ``wait=False`` for commands
+        that end with a modal dialog (they resolve only when it is closed)."""
+        self.page.evaluate("async ([c, a, w]) => { const p = window.jupyterapp.commands.execute(c, a);"
+                           " if (w) await p; return null; }", [command, args or {}, wait])
 
     def shot(self, name: str) -> Path:
         path = ARTIFACTS / f"{name}.png"

@@ -41,3 +41,162 @@ def test_every_command_id_exists_in_palette_and_menu(lab: Lab, shop: dict[str, A
     lab.page.wait_for_selector(f"#rat-sidebar [data-key='{shop['ns']}']")
     lab.shot("lab-sidebar-light")
     lab.assert_no_console_errors()
+
+
+def _editor_text(lab: Lab) -> str:
+    return str(lab.page.evaluate("""() => {
+        const w = window.jupyterapp.shell.currentWidget;
+        return w && w.context ? w.context.model.toString() : '';
+    }"""))
+
+
+def _replace_editor_text(lab: Lab, text: str) -> None:
+    """Type into the CodeMirror editor in view (as a user would: select all, type)."""
+    editor = lab.page.locator(".jp-MainAreaWidget:not(.lm-mod-hidden) .jp-FileEditor .cm-content").first
+    editor.click()
+    lab.page.keyboard.press("Control+A")
+    lab.page.keyboard.type(text)
+    lab.page.wait_for_function("(t) => { const w = window.jupyterapp.shell.currentWidget;"
+                               " return w && w.context && w.context.model.toString() === t; }", arg=text)
+
+
+def _open_from_sidebar(lab: Lab, ns: str, layer: str, name: str) -> None:
+    lab.command("rat:open-sidebar")
+    lab.page.click(f"#rat-sidebar [data-key='{ns}/layer/{layer}/{name}'] .rat-lab-label")
+    lab.page.wait_for_function(
+        "(p) => { const w = window.jupyterapp.shell.currentWidget; return w && w.context && w.context.path === p; }",
+        arg=f"RAT:{ns}/pipelines/{layer}/{name}/pipeline.sql")
+    lab.page.wait_for_selector(".jp-MainAreaWidget:not(.lm-mod-hidden) .jp-FileEditor .cm-content")
+
+
+def test_drive_edit_save_run_logs_query_lineage(lab: Lab, lab_server: LabServer, shop: dict[str, Any]) -> None:
+    ns = shop["ns"]
+    lab.open()
+    # the storage browser lists the namespace as a folder of the RAT drive
+    lab.command("rat:open-files")
+    lab.page.wait_for_selector(f"#rat-files .jp-DirListing-item[title*='{ns}'], #rat-files >> text={ns}")
+
+    # open from the drive (through the sidebar), with SQL highlighting, edit and save through the API
+    _open_from_sidebar(lab, ns, "bronze", "orders")
+    assert "SELECT 1 AS id" in _editor_text(lab)
+    # the editor picked SQL (its highlighting) from the file
+    assert lab.page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.mimeType") in (
+        "application/sql", "text/x-sql")
+    new_sql = "SELECT 1 AS id, 'a' AS item UNION ALL SELECT 2, 'b' UNION ALL SELECT 3, 'c'"
+    _replace_editor_text(lab, new_sql)
+    lab.page.keyboard.press("Control+S")
+    lab.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+    stored = lab_server.api("GET", f"files/{ns}/pipelines/bronze/orders/pipeline.sql")
+    assert stored["content"] == new_sql
+
+    # run from the editor's toolbar: the run panel follows it to success, with its log
+    lab.page.click(".jp-MainAreaWidget:not(.lm-mod-hidden) .rat-lab-tb-run-pipeline")
+    lab.page.wait_for_selector(".rat-lab-panel .rat-status-success", timeout=90_000)
+    lab.page.wait_for_selector(".rat-lab-panel [role='log'] >> text=/rows|wrote|success|committed/i")
+    run_id = lab.page.evaluate("() => window.jupyterapp.shell.currentWidget.content.path").split("/")[-1]
+    assert lab_server.api("GET", f"runs/{run_id}")["status"] == "success"
+    lab.shot("lab-run-light")
+    lab.set_theme("JupyterLab Dark")
+    lab.shot("lab-run-dark")
+    lab.set_theme("JupyterLab Light")
+
+    # the runs list shows it too
+    lab.command("rat:open-runs")
+    lab.page.wait_for_selector(f".rat-lab-panel a >> text={run_id[:8]} >> visible=true")
+
+    # query its table in the console
+    lab.command("rat:open-query", {"sql": f"SELECT count(*) AS n FROM {ns}.bronze.orders"})
+    lab.page.click(".rat-lab-panel:visible button:has-text('Run')")
+    lab.page.wait_for_selector(".rat-lab-panel:visible [data-testid='query-summary'] >> text=/1 row/")
+    assert lab.page.locator(".rat-lab-panel:visible [role='grid'] >> text='3'").count() >= 1
+
+    # lineage: a click on the pipeline node opens its file in the drive
+    lab.command("rat:open-lineage")
+    node = lab.page.locator(f".rat-lab-panel:visible .rat-lin-name[href='/pipelines/{ns}/silver/orders_clean']")
+    node.wait_for(timeout=30_000)
+    lab.shot("lab-lineage-light")
+    node.click()
+    lab.page.wait_for_function(
+        "(p) => { const w = window.jupyterapp.shell.currentWidget; return w && w.context && w.context.path === p; }",
+        arg=f"RAT:{ns}/pipelines/silver/orders_clean/pipeline.sql")
+    lab.assert_no_console_errors()
+
+
+def test_invalid_sql_errors_show_the_server_message(lab: Lab, lab_server: LabServer, shop: dict[str, Any]) -> None:
+    ns = shop["ns"]
+    lab_server.api("POST", "pipelines", {"namespace": ns, "layer": "bronze", "name": "broken",
+                                         "source": "SELECT 1 AS id"})
+    lab.open()
+    lab.page.click("#rat-sidebar button[aria-label='Refresh']")
+    _open_from_sidebar(lab, ns, "bronze", "broken")
+    # an invalid template: the save is refused with the server's message
+    _replace_editor_text(lab, "SELECT {{ ref('bronze.orders' }} AS id")
+    lab.page.keyboard.press("Control+S")
+    dialog = lab.page.locator(".jp-Dialog")
+    dialog.wait_for()
+    text = dialog.inner_text()
+    assert "Could not save" in text and "pipeline.sql" in text
+    lab.shot("lab-save-error-light")
+    lab.page.click(".jp-Dialog .jp-Dialog-footer button >> nth=-1")
+    dialog.wait_for(state="detached")
+    stored = lab_server.api("GET", f"files/{ns}/pipelines/bronze/broken/pipeline.sql")
+    assert stored["content"] == "SELECT 1 AS id"
+    # invalid SQL: the preview fails with DuckDB's message
+    _replace_editor_text(lab, "SELEC 1 AS id")
+    lab.command("rat:preview-pipeline", wait=False)
+    dialog.wait_for()
+    text = dialog.inner_text()
+    assert "Preview of" in text and "syntax error" in text.lower(), text
+    lab.page.click(".jp-Dialog .jp-Dialog-footer button >> nth=-1")
+    # JupyterLab rethrows a refused save after its dialog (an uncaught rejection of its own save command)
+    lab.assert_no_console_errors(expected=("400 (Bad Request)", "uncaught: Could not save"))
+
+
+def test_save_rat_sql_cell_as_pipeline_and_run_it(lab: Lab, lab_server: LabServer, shop: dict[str, Any]) -> None:
+    ns = shop["ns"]
+    nb = {"nbformat": 4, "nbformat_minor": 5,
+          "metadata": {"kernelspec": {"name": "rat_sql", "display_name": "RAT SQL", "language": "sql"}},
+          "cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                     "source": "%%rat sql\nSELECT 10 AS id, 'from a cell' AS origin"}]}
+    lab.open()
+    lab.page.evaluate("(nb) => window.jupyterapp.serviceManager.contents.save('cell.ipynb', "
+                      "{type: 'notebook', format: 'json', content: nb})", nb)
+    lab.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:open', {path: 'cell.ipynb'})")
+    lab.page.wait_for_selector(".jp-Notebook .jp-CodeCell")
+    lab.page.click(".jp-Notebook .jp-CodeCell .jp-InputPrompt")
+    lab.command("rat:save-cell-as-pipeline", wait=False)
+    lab.page.wait_for_selector(".jp-Dialog .rat-lab-form")
+    lab.page.select_option(".jp-Dialog select[name='namespace']", ns)
+    lab.page.select_option(".jp-Dialog select[name='layer']", "gold")
+    lab.page.fill(".jp-Dialog input[name='name']", "from_cell")
+    lab.page.click(".jp-Dialog .jp-mod-accept")
+    stored = None
+    for _ in range(50):
+        try:
+            stored = lab_server.api("GET", f"files/{ns}/pipelines/gold/from_cell/pipeline.sql")
+            break
+        except OSError:
+            lab.page.wait_for_timeout(200)
+    assert stored is not None and stored["content"] == "SELECT 10 AS id, 'from a cell' AS origin"
+    # the notification's Run starts it; the run panel reaches success
+    lab.page.click(".Toastify button:has-text('Run'), .jp-toast-button:has-text('Run')")
+    lab.page.wait_for_selector(".rat-lab-panel .rat-status-success", timeout=90_000)
+    rows = lab_server.api("POST", "query", {"sql": f"SELECT origin FROM {ns}.gold.from_cell"})["rows"]
+    assert rows == [{"origin": "from a cell"}]
+    lab.assert_no_console_errors(expected=("404 (Not Found)",))
+
+
+def test_panels_restore_after_reload_and_dark_sidebar(lab: Lab, shop: dict[str, Any]) -> None:
+    lab.open(theme="JupyterLab Dark")
+    lab.command("rat:open-schedules")
+    lab.page.wait_for_selector(".rat-lab-panel:visible")
+    url = lab.page.url.split("?")[0]
+    lab.shot("lab-sidebar-dark")
+    lab.page.goto(url + f"?token={lab.server.token}")
+    lab.page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('rat:open-runs')")
+    lab.page.evaluate("() => window.jupyterapp.restored")
+    lab.page.wait_for_selector(".lm-TabBar-tabLabel >> text='RAT Schedules'")
+    bg = lab.page.evaluate("() => getComputedStyle(document.querySelector('#rat-sidebar')).backgroundColor")
+    assert bg not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), bg
+    lab.set_theme("JupyterLab Light")
+    lab.assert_no_console_errors()
