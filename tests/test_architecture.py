@@ -10,6 +10,8 @@
    module imports the core, and the core reaches the stores only through ``stores/protocols.py`` or its one
    composition root (``core/composition.py``). Every import counts: module level, inside a function, or under
    ``TYPE_CHECKING``.
+4. The workspace's services (``core/services/``) stay rooms of their own: each at most 400 lines, each with a
+   docstring saying what it owns.
 """
 
 from __future__ import annotations
@@ -257,3 +259,16 @@ def test_a_real_state_store_satisfies_the_protocol_the_workspace_is_typed_agains
         assert isinstance(store, StateStore) and isinstance(store, RunManagerStore)
     finally:
         store.close()
+
+
+MAX_SERVICE_LINES = 400
+
+
+def test_each_workspace_service_is_a_room_of_its_own() -> None:
+    """The facade's services stay small and say what they own, so a newcomer finds a feature in one hop."""
+    services = sorted((CORE / "services").glob("*.py"))
+    assert len(services) >= 10, services
+    too_long = {p.name: n for p in services if (n := len(p.read_text().splitlines())) > MAX_SERVICE_LINES}
+    assert too_long == {}, f"split these services (at most {MAX_SERVICE_LINES} lines each): {too_long}"
+    undocumented = [p.name for p in services if not ast.get_docstring(ast.parse(p.read_text()))]
+    assert undocumented == [], f"say what each service owns in its module docstring: {undocumented}"

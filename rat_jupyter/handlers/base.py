@@ -23,10 +23,10 @@ from pydantic import BaseModel, ValidationError
 from tornado import httputil, web
 
 from ..core.errors import Invalid, NotFound, RatError, TooLarge
-from ..core.models import MAX_INT, error_message, strict_replies_on
+from ..core.models import MAX_INT, strict_replies_on
+from ..core.services.base import parse as _validate  # the facade's parser: validation exists once
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 MAX_JSON_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 64  # the models nest a few levels; anything deeper is refused while the body streams in
 _JSON_STRUCTURE = re.compile(rb'[\[\]{}"\\]')
@@ -351,15 +351,6 @@ class NotFoundHandler(RatAPIHandler):
         raise NotFound(f"no such route: {self.request.method} {self.request.path}")
 
     get = post = put = delete = patch = head = _unknown  # type: ignore[assignment]
-
-
-def _validate(model: type[M], data: dict[str, Any]) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise Invalid(error_message(exc)) from None
-    except RecursionError:
-        raise Invalid("request body is nested too deeply") from None
 
 
 _CODES = {400: "INVALID_ARGUMENT", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",

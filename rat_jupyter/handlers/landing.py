@@ -37,7 +37,7 @@ class ZonesHandler(RatAPIHandler):
     @endpoint
     async def post(self) -> None:
         body: m.CreateZone = self.body()
-        await self.call(self.ws.create_landing_zone, body.namespace, body.name, body.description)
+        await self.call(self.ws.landing.create, body)
         self.reply(await self.call(self.ws.get_zone, body.namespace, body.name))
 
 
@@ -53,7 +53,7 @@ class ZoneHandler(RatAPIHandler):
     @endpoint
     async def put(self, ns: str, zone: str) -> None:
         body: m.UpdateZone = self.body()
-        self.reply(await self.call(self.ws.update_zone, ns, zone, **body.model_dump(exclude_unset=True)))
+        self.reply(await self.call(self.ws.landing.update, ns, zone, body))
 
     @endpoint
     async def delete(self, ns: str, zone: str) -> None:
@@ -130,4 +130,4 @@ class LifecycleHandler(RatAPIHandler):
     @endpoint
     async def put(self, ns: str, zone: str) -> None:
         body: m.UpdateLifecycle = self.body()
-        self.reply(await self.call(self.ws.zone_lifecycle, ns, zone, **body.model_dump(exclude_unset=True)))
+        self.reply(await self.call(self.ws.landing.lifecycle, ns, zone, body))

@@ -19,7 +19,7 @@ class NamespacesHandler(RatAPIHandler):
     async def post(self) -> None:
         body: m.CreateNamespace = self.body()
         user = getattr(self.current_user, "username", None)
-        self.reply(await self.call(self.ws.create_namespace, body.name, body.description, user))
+        self.reply(await self.call(self.ws.namespaces.create, body, user))
 
 
 class NamespaceHandler(RatAPIHandler):
@@ -29,14 +29,12 @@ class NamespaceHandler(RatAPIHandler):
 
     @endpoint
     async def get(self, ns: str) -> None:
-        from ..core.names import validate_namespace
-
-        self.reply(await self.call(self.ws.state.get_namespace, validate_namespace(ns)))
+        self.reply(await self.call(self.ws.namespaces.get, ns))
 
     @endpoint
     async def put(self, ns: str) -> None:
         body: m.UpdateNamespace = self.body()
-        self.reply(await self.call(self.ws.update_namespace, ns, body.description))
+        self.reply(await self.call(self.ws.namespaces.update, ns, body))
 
     @endpoint
     async def delete(self, ns: str) -> None:

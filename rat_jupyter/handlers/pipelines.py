@@ -30,14 +30,8 @@ class PipelinesHandler(RatAPIHandler):
     @endpoint
     async def post(self) -> None:
         body: m.CreatePipeline = self.body()
-        config = body.config
-        if body.merge_strategy:
-            config = {**(config or {}), "merge_strategy": body.merge_strategy}
         user = getattr(self.current_user, "username", None)
-        out = await self.call(self.ws.create_pipeline, body.namespace, body.layer, body.name, type=body.type,
-                              source=body.source, config=config, description=body.description,
-                              unique_key=body.unique_keys(), owner=user)
-        self.reply(out)
+        self.reply(await self.call(self.ws.pipelines.create, body, user))
 
 
 class PipelineHandler(RatAPIHandler):
@@ -52,8 +46,7 @@ class PipelineHandler(RatAPIHandler):
     @endpoint
     async def put(self, ns: str, layer: str, name: str) -> None:
         body: m.UpdatePipeline = self.body()
-        changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-        self.reply(await self.call(self.ws.update_pipeline, ns, layer, name, **changes))
+        self.reply(await self.call(self.ws.pipelines.update, _pid(ns, layer, name), body))
 
     @endpoint
     async def delete(self, ns: str, layer: str, name: str) -> None:
@@ -68,7 +61,7 @@ class PublishHandler(RatAPIHandler):
     @endpoint
     async def post(self, ns: str, layer: str, name: str) -> None:
         body: m.PublishPipeline = self.body()
-        self.reply(await self.call(self.ws.publish_pipeline, ns, layer, name, body.message))
+        self.reply(await self.call(self.ws.versions.publish, _pid(ns, layer, name), body))
 
 
 class VersionsHandler(RatAPIHandler):
@@ -98,7 +91,7 @@ class RollbackHandler(RatAPIHandler):
     @endpoint
     async def post(self, ns: str, layer: str, name: str) -> None:
         body: m.RollbackPipeline = self.body()
-        self.reply(await self.call(self.ws.rollback, ns, layer, name, body.version, body.message))
+        self.reply(await self.call(self.ws.versions.rollback, _pid(ns, layer, name), body))
 
 
 class PreviewHandler(RatAPIHandler):
@@ -108,11 +101,9 @@ class PreviewHandler(RatAPIHandler):
     @endpoint
     async def post(self, ns: str, layer: str, name: str) -> None:
         body: m.PreviewPipeline = self.body()
-        limit = body.limit if body.limit is not None else self.args().limit
         # the thread only submits; the worker's answer is awaited on the event loop (no thread waits on it)
         self.reply(await asyncio.wrap_future(await self.call(
-            self.ws.preview_future, ns, layer, name, code=body.code, limit=limit, version=body.version,
-            sample_files=body.sample_files)))
+            self.ws.previews.preview, _pid(ns, layer, name), body, self.args().limit)))
 
 
 class ValidateHandler(RatAPIHandler):
@@ -122,7 +113,7 @@ class ValidateHandler(RatAPIHandler):
     @endpoint
     async def post(self, ns: str, layer: str, name: str) -> None:
         body: m.ValidatePipeline = self.body()
-        self.reply(await self.call(self.ws.validate_pipeline, ns, layer, name, body.files))
+        self.reply(await self.call(self.ws.versions.validate, _pid(ns, layer, name), body.files))
 
 
 class MetadataHandler(RatAPIHandler):
@@ -175,8 +166,7 @@ class TestsHandler(RatAPIHandler):
     @endpoint
     async def post(self, ns: str, layer: str, name: str) -> None:
         body: m.CreateTest = self.body()
-        self.reply(await self.call(self.ws.save_test, ns, layer, name, body.name, body.sql,
-                                   severity=_severity(body.severity), description=body.description))
+        self.reply(await self.call(self.ws.quality.save, _pid(ns, layer, name), body.name, body))
 
 
 class TestHandler(RatAPIHandler):
@@ -191,8 +181,7 @@ class TestHandler(RatAPIHandler):
     @endpoint
     async def put(self, ns: str, layer: str, name: str, test: str) -> None:
         body: m.UpdateTest = self.body()
-        self.reply(await self.call(self.ws.save_test, ns, layer, name, test, body.sql,
-                                   severity=_severity(body.severity), description=body.description, create=False))
+        self.reply(await self.call(self.ws.quality.save, _pid(ns, layer, name), test, body, create=False))
 
     @endpoint
     async def delete(self, ns: str, layer: str, name: str, test: str) -> None:
@@ -207,9 +196,5 @@ class TestsRunHandler(RatAPIHandler):
     @endpoint
     async def post(self, ns: str, layer: str, name: str) -> None:
         body: m.RunTests = self.body()
-        self.reply(await asyncio.wrap_future(await self.call(self.ws.run_tests_future, ns, layer, name, body.version,
-                                                             body.tests)))
-
-
-def _severity(value: str | None) -> str | None:
-    return "warn" if value == "warning" else value
+        self.reply(await asyncio.wrap_future(await self.call(self.ws.previews.run_tests, _pid(ns, layer, name),
+                                                             body)))

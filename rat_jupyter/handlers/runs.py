@@ -42,14 +42,7 @@ class RunsHandler(RatAPIHandler):
     async def post(self) -> None:
         body: m.CreateRun = self.body()
         user = getattr(self.current_user, "username", None)
-        if body.select is not None:
-            runs = await self.call(self.ws.create_runs, body.select, trigger=body.trigger or "manual",
-                                   version=body.version, submitted_by=user)
-        else:
-            assert body.namespace is not None and body.layer is not None and body.pipeline is not None
-            runs = await self.call(self.ws.create_run, body.namespace, body.layer, body.pipeline,
-                                   trigger=body.trigger or "manual", version=body.version,
-                                   downstream=body.downstream, submitted_by=user)
+        runs = await self.call(self.ws.run_service.create, body, user)
         self.reply({"run_id": runs[0]["id"], "status": runs[0]["status"], "runs": runs})
 
 

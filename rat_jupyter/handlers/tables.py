@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core import models as m
+from ..core.names import PipelineId
 from .base import Op, RatAPIHandler, endpoint
 
 
@@ -62,8 +63,7 @@ class TableMetadataHandler(RatAPIHandler):
     @endpoint
     async def put(self, ns: str, layer: str, name: str) -> None:
         body: m.UpdateTableMetadata = self.body()
-        self.reply(await self.call(self.ws.update_table_metadata, ns, layer, name, description=body.description,
-                                   owner=body.owner, column_descriptions=body.column_descriptions))
+        self.reply(await self.call(self.ws.tables.update_metadata, PipelineId.of(ns, layer, name), body))
 
 
 class TableHistoryHandler(RatAPIHandler):
