@@ -103,7 +103,7 @@ def diff_bundle(lines: list[str], title: str) -> dict[str, str]:
 
 class JobCommands:
     """The subcommands, mixed into :class:`~rat_jupyter.kernel.magics.RatMagics` (which provides
-    ``session``, ``workspace``, ``_args``, ``_pid``, ``poll_interval`` and ``_user``)."""
+    ``session``, ``door``, ``_args``, ``_pid`` and ``poll_interval``)."""
 
     session: Any
     door: Any
@@ -145,6 +145,9 @@ class JobCommands:
         except NotFound:
             row = None
         kind = row["type"] if row is not None else (args.type or "sql")
+        if args.type and args.type != kind:
+            raise CellError(f"{pid} is a {kind} pipeline; --type {args.type} cannot change it (delete it and "
+                            "create it again)", ename="Invalid")
         source, dropped = cell_to_file(cell) if kind == "sql" else (cell if cell.endswith("\n") else cell + "\n",
                                                                      [])
         if dropped:
@@ -155,9 +158,6 @@ class JobCommands:
                                owner=self._user())
             print(f"Created {kind} pipeline {pid} (draft)" + _annotated(annotations))
         else:
-            if args.type and args.type != kind:
-                raise CellError(f"{pid} is a {kind} pipeline; --type {args.type} cannot change it (delete it and "
-                                "create it again)", ename="Invalid")
             path = SOURCES[kind]
             if same_text(ws.draft_files(pid).get(path), source):
                 print(f"{pid}: {path} unchanged")
