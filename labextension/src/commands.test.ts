@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { CommandIDs, PANEL_OF, PUBLIC_COMMANDS, cellSql, pipelineNotebook } from "./commands";
+import { fqName, localPath, pipelineFile, pipelineOfPath } from "./paths";
+import { treeRows, type NamespaceData } from "./tree";
+import type { Pipeline } from "@rat/client";
+
+describe("command ids", () => {
+  it("are the stable public ones", () => {
+    expect(PUBLIC_COMMANDS).toEqual([
+      "rat:open-sidebar", "rat:new-pipeline", "rat:run-pipeline", "rat:preview-pipeline", "rat:publish-pipeline",
+      "rat:open-runs", "rat:open-run", "rat:open-query", "rat:open-lineage", "rat:open-explorer",
+      "rat:open-landing", "rat:open-schedules",
+    ]);
+    expect(new Set(Object.values(CommandIDs)).size).toBe(Object.values(CommandIDs).length);
+    for (const id of Object.values(CommandIDs)) expect(id).toMatch(/^rat:[a-z-]+$/);
+    expect(PANEL_OF[CommandIDs.openRuns]).toBe("/runs");
+    expect(PANEL_OF[CommandIDs.openSchedules]).toBe("/schedules");
+  });
+});
+
+describe("notebook cells", () => {
+  it("take the SQL a cell ran, without the %%rat sql magic line", () => {
+    expect(cellSql("%%rat sql\nSELECT 1\n")).toBe("SELECT 1");
+    expect(cellSql("%%rat\r\nSELECT 2")).toBe("SELECT 2");
+    expect(cellSql("SELECT 3 -- a RAT SQL cell")).toBe("SELECT 3 -- a RAT SQL cell");
+    expect(cellSql("%%ratsql\nSELECT 4")).toBe("%%ratsql\nSELECT 4");
+  });
+
+  it("build a RAT SQL notebook from a pipeline and its tests", () => {
+    const nb = pipelineNotebook("shop.bronze.orders", "SELECT 1", [{ name: "ids", sql: "SELECT 0" }]) as {
+      metadata: { kernelspec: { name: string } };
+      cells: { cell_type: string; source: string }[];
+    };
+    expect(nb.metadata.kernelspec.name).toBe("rat_sql");
+    expect(nb.cells.filter((c) => c.cell_type === "code").map((c) => c.source)).toEqual(["SELECT 1", "SELECT 0"]);
+  });
+});
+
+describe("paths", () => {
+  it("find the pipeline of a drive path", () => {
+    expect(pipelineOfPath("RAT:shop/pipelines/bronze/orders/pipeline.sql")).toEqual({ ns: "shop", layer: "bronze", name: "orders" });
+    expect(pipelineOfPath("RAT:shop/pipelines/bronze/orders/tests/t.sql")).toEqual({ ns: "shop", layer: "bronze", name: "orders" });
+    expect(pipelineOfPath("RAT:shop/landing/raw/a.csv")).toBeNull();
+    expect(pipelineOfPath("shop/pipelines/bronze")).toBeNull();
+    expect(localPath("RAT:/shop/x")).toBe("shop/x");
+    expect(pipelineFile({ ns: "a", layer: "gold", name: "b" }, "python")).toBe("RAT:a/pipelines/gold/b/pipeline.py");
+    expect(fqName({ ns: "a", layer: "gold", name: "b" })).toBe("a.gold.b");
+  });
+});
+
+describe("sidebar tree", () => {
+  const p = (ns: string, layer: string, name: string): Pipeline =>
+    ({ namespace: ns, layer, name, type: "sql", last_run: null } as unknown as Pipeline);
+  const data = new Map<string, NamespaceData>([
+    ["shop", { pipelines: [p("shop", "silver", "clean"), p("shop", "bronze", "orders")], tables: [], zones: [{ namespace: "shop", name: "raw" }] }],
+  ]);
+
+  it("shows namespaces closed, then layers in medallion order when opened", () => {
+    expect(treeRows(["shop", "web"], data, new Set(), "").map((r) => r.key)).toEqual(["shop", "web"]);
+    const open = treeRows(["shop", "web"], data, new Set(["shop", "web"]), "").map((r) => r.key);
+    expect(open).toEqual([
+      "shop", "shop/layer/bronze", "shop/layer/bronze/orders", "shop/layer/silver", "shop/layer/silver/clean",
+      "shop/zones", "web", "web/loading",
+    ]);
+  });
+
+  it("searches leaves and opens their parents", () => {
+    const rows = treeRows(["shop", "web"], data, new Set(), "orde").map((r) => r.key);
+    expect(rows).toEqual(["shop", "shop/layer/bronze", "shop/layer/bronze/orders", "web"]);
+  });
+
+  it("stays linear for a thousand pipelines", () => {
+    const many = Array.from({ length: 1000 }, (_, i) => p("big", ["bronze", "silver", "gold"][i % 3] ?? "gold", `p${i}`));
+    const d = new Map<string, NamespaceData>([["big", { pipelines: many }]]);
+    const t0 = performance.now();
+    const rows = treeRows(["big"], d, new Set(["big"]), "");
+    expect(rows.length).toBe(1 + 3 + 1000);
+    expect(performance.now() - t0).toBeLessThan(200);
+  });
+});
