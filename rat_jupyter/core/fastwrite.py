@@ -103,10 +103,34 @@ def check_staged(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, staged: St
         for key, nulls in zip(config.unique_key, counts or (), strict=False):
             if nulls:
                 raise null_keys_error(str(spec.pid), key, int(nulls))
-    if config.merge_strategy == "incremental":
-        keys = ", ".join(q(k) for k in config.unique_key)
-        if conn.execute(f"SELECT 1 FROM {source} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1").fetchone():
-            raise Unsupported("the batch repeats a key; de-duplicating it on the Arrow path")
+    if config.merge_strategy == "incremental" and not keys_unique(conn, source, config.unique_key):
+        raise Unsupported("the batch repeats a key; de-duplicating it on the Arrow path")
+
+
+def keys_unique(conn: duckdb.DuckDBPyConnection, relation: str, keys: tuple[str, ...]) -> bool:
+    """No two rows of ``relation`` share a key (NULL equal to NULL).
+
+    A single integer key whose values span a range not much wider than the row count is checked with one
+    streaming bitmap (``bitstring_agg``: as many distinct values as rows) instead of a hash aggregate over
+    every key, which is ten times slower on a large first load."""
+    q = quote_ident
+    if len(keys) == 1:
+        k = q(keys[0])
+        low, high, n, nulls = conn.execute(
+            f"SELECT min({k}), max({k}), count({k}), count(*) - count({k}) FROM {relation}").fetchone()
+        if nulls > 1:
+            return False
+        if not n:
+            return True
+        if isinstance(low, int) and isinstance(high, int) and high - low < min(max(8 * n, 1 << 20), 1 << 31):
+            try:
+                distinct = conn.execute(f"SELECT bit_count(bitstring_agg({k}, {low}, {high})) "
+                                        f"FROM {relation}").fetchone()[0]
+                return int(distinct) == n
+            except duckdb.Error:
+                pass  # not an integer type DuckDB can make a bitmap of: the general check below
+    grouped = ", ".join(q(k) for k in keys)
+    return conn.execute(f"SELECT 1 FROM {relation} GROUP BY {grouped} HAVING count(*) > 1 LIMIT 1").fetchone() is None
 
 
 def strip(sql: str) -> str:

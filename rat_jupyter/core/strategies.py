@@ -205,8 +205,7 @@ def dedup(conn: duckdb.DuckDBPyConnection, data: pa.Table, keys: tuple[str, ...]
     try:
         # A batch without duplicate keys is its own result: one hash aggregate instead of a window that
         # sorts every row by all of its columns (a first load of a large table is usually that case).
-        keyed = ", ".join(q(k) for k in keys)
-        if conn.execute(f"SELECT 1 FROM {name} GROUP BY {keyed} HAVING count(*) > 1 LIMIT 1").fetchone() is None:
+        if fastwrite.keys_unique(conn, name, keys):
             return data
         out = _arrow(conn.execute(
             f"SELECT * FROM {name} QUALIFY row_number() OVER (PARTITION BY {', '.join(q(k) for k in keys)} "
