@@ -189,3 +189,20 @@ def test_a_first_load_with_null_keys_fails_and_creates_no_table(workspace: Works
     assert run.status == "failed"
     assert "1 result row(s) have NULL in unique_key column 'id'" in (run.error or "")
     assert table(workspace, ns) is None
+
+
+def test_the_repeated_key_check_agrees_with_a_group_by() -> None:
+    import pyarrow as pa
+
+    conn = duckdb.connect()
+    cases: list[list[Any]] = [[1, 2, 3], [1, 2, 2], [None, 1], [None, None, 1], [5, 10**12], [5, 10**12, 5],
+                              [-3, -1, -3], ["a", "b"], ["a", "a"], [], list(range(100000)),
+                              [*range(100000), 99999]]
+    for values in cases:
+        conn.register("t", pa.table({"k": pa.array(values, pa.string() if values and isinstance(values[0], str)
+                                                    else pa.int64())}))
+        expected = conn.execute("SELECT count(*) = 0 FROM (SELECT k FROM t GROUP BY k HAVING count(*) > 1)"
+                                ).fetchone()[0]
+        assert fastwrite.keys_unique(conn, "t", ("k",)) is expected, values[:5]
+    conn.register("t", pa.table({"a": [1, 1, None, None], "b": [1, 2, None, None]}))
+    assert not fastwrite.keys_unique(conn, "t", ("a", "b"))
