@@ -3,7 +3,9 @@
 The domain — schedule and trigger CRUD, validation, firing by compare-and-set, webhooks, cooldowns, the
 pending-trigger retry — is ``rat_jupyter.core.schedules.Schedules``, reached as ``Workspace.schedules``. This
 module adds what only a long-running Jupyter server needs: a sweep every ``SWEEP_SECONDS`` that calls
-``tick()``, one precise job per enabled cron schedule or trigger, and the leader lock (on PostgreSQL only one
+``tick()``, one precise job per enabled cron schedule or trigger, a check every ``DUE_SECONDS`` for slots that
+have come (schedules written by another process — a notebook's kernel on the same state store — have no
+precise job here, and must not wait for the sweep), and the leader lock (on PostgreSQL only one
 of the servers sharing a state store schedules; the others take over when it goes away).
 
 ``SchedulerService`` still answers the service's methods (``create_schedule``, ``tick``, ``webhook``, …) by
@@ -22,11 +24,13 @@ from typing import Any
 from ..core.schedules import TRIGGER_TYPES, Schedules, iso, token_hash
 from .cron import next_fire, parse_cron
 
-__all__ = ["SWEEP_SECONDS", "TRIGGER_TYPES", "SchedulerService", "iso", "next_fire", "parse_cron", "token_hash"]
+__all__ = ["DUE_SECONDS", "SWEEP_SECONDS", "TRIGGER_TYPES", "SchedulerService", "iso", "next_fire", "parse_cron",
+           "token_hash"]
 
 log = logging.getLogger("rat.scheduler")
 
 SWEEP_SECONDS = 30
+DUE_SECONDS = 2
 
 
 class SchedulerService:
@@ -55,6 +59,7 @@ class SchedulerService:
         self._aps = AsyncIOScheduler(timezone=UTC)
         self._aps.add_job(self._sweep, "interval", seconds=SWEEP_SECONDS, id="sweep", coalesce=True,
                           max_instances=1, next_run_time=datetime.now(UTC))
+        self._aps.add_job(self._due, "interval", seconds=DUE_SECONDS, id="due", coalesce=True, max_instances=1)
         self._aps.start()
 
     def stop(self) -> None:
@@ -74,6 +79,16 @@ class SchedulerService:
                 return
             await asyncio.to_thread(self._rebuild_jobs)
         await asyncio.to_thread(self._safe_tick)
+
+    async def _due(self) -> None:
+        if self.leader:
+            await asyncio.to_thread(self._safe_fire_due)
+
+    def _safe_fire_due(self) -> None:
+        try:
+            self.service.fire_due()
+        except Exception:
+            log.exception("firing due schedules failed")
 
     def _safe_tick(self) -> None:
         try:

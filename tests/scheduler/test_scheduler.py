@@ -223,3 +223,39 @@ def test_invalid_triggers_are_rejected_with_a_message(workspace: Workspace, ns: 
     with pytest.raises(Invalid, match=message):
         sched.create_trigger(ns, "bronze", "a", type_, config)
     assert sched.list_triggers(ns, "bronze", "a") == []
+
+
+def test_a_schedule_written_by_another_process_fires_within_seconds(workspace: Workspace, ns: str,
+                                                                   sched: SchedulerService, clock: Clock) -> None:
+    """A notebook's kernel writes schedules straight into the shared state store: the server has no precise job
+    for them, and its 30 s sweep must not be what makes them fire (they fire within ``DUE_SECONDS``)."""
+    import asyncio
+
+    from rat_jupyter.scheduler.service import DUE_SECONDS, SWEEP_SECONDS
+
+    make_pipeline(workspace, ns, "bronze", "elsewhere", "SELECT 1 AS v")
+
+    async def drive() -> float:
+        sched.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not sched.leader:  # the first sweep takes the leader lock and ticks once, at once
+                assert time.monotonic() < deadline, "the scheduler never became leader"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)
+            sched.service.on_change = None  # as if another process wrote it: this server hears nothing
+            sched.service.create_schedule(ns, "bronze", "elsewhere", "0 * * * *")
+            assert sched._aps.get_jobs() and all(not j.id.startswith("schedules:") for j in sched._aps.get_jobs())
+            clock.now = clock.now + timedelta(hours=1)  # the slot has come; the next sweep is ~30 s away
+            started = time.monotonic()
+            while not runs_of(workspace, ns, "elsewhere"):
+                assert time.monotonic() - started < SWEEP_SECONDS / 2, "the schedule waited for the sweep"
+                await asyncio.sleep(0.05)
+            return time.monotonic() - started
+        finally:
+            sched.stop()
+
+    waited = asyncio.run(drive())
+    assert waited <= DUE_SECONDS + 2.5, waited
+    assert [r["trigger"] for r in runs_of(workspace, ns, "elsewhere")] == ["schedule:0 * * * *"]
+    settle(workspace, ns, 1)
