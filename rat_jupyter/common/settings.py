@@ -13,6 +13,8 @@ ENV_SERVER = "RAT_SERVER"  # set by a Jupyter server for its kernels: JSON {url,
 DEFAULT_EXECUTOR = "rat_jupyter.core.executor:LocalProcessExecutor"
 # what a server's kernels get: previews and tests in the kernel's own process, never worker processes
 CLIENT_EXECUTOR = "rat_jupyter.kernel.inprocess:InProcessExecutor"
+# pyiceberg catalog properties a process may take from its own environment (kernels: the server never exports them)
+CATALOG_SECRET_ENV = {"credential": "RAT_CATALOG_CREDENTIAL", "token": "RAT_CATALOG_TOKEN"}
 # catalog_properties keys that hold credentials: never exported to kernels (see Settings.to_client_json)
 _SECRET_WORDS = ("secret", "password", "token", "credential", "key")
 
@@ -140,7 +142,8 @@ class Settings:
         The server extension exports ``RAT_SETTINGS`` (its configuration without secrets, see
         :meth:`to_client_json`) to the processes it starts, so a notebook finds the same storage, catalog and
         state with no set-up; without it, the embedded default in ``RAT_DATA_DIR`` (or ``./.rat``) is used.
-        S3 credentials come from this process's own ``AWS_*`` variables.
+        S3 credentials come from this process's own ``AWS_*`` variables, and a REST catalog's credential or
+        token (never exported either) from ``RAT_CATALOG_CREDENTIAL`` / ``RAT_CATALOG_TOKEN``.
         """
         text = os.environ.get(ENV_SETTINGS)
         settings = cls.from_json(text) if text else cls()
@@ -149,4 +152,8 @@ class Settings:
             if key or secret:
                 settings = settings.with_(s3=replace(settings.s3, access_key_id=key or None,
                                                      secret_access_key=secret or None))
+        own = {prop: os.environ[var] for prop, var in CATALOG_SECRET_ENV.items()
+               if os.environ.get(var) and prop not in settings.catalog_properties}
+        if own:
+            settings = settings.with_(catalog_properties={**settings.catalog_properties, **own})
         return settings

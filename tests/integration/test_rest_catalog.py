@@ -145,3 +145,34 @@ def test_a_publish_that_lost_the_race_on_the_rest_catalog_leaves_main_alone(post
         assert after.current_snapshot().snapshot_id == head
         assert "rat-run-stale" in after.metadata.refs  # the losing commit changed nothing at all
         assert rows(ws, ns, "bronze", "t") == [(1,)]
+
+
+def test_a_kernel_reads_rest_tables_with_its_own_catalog_credential(postgres: PostgresServer,  # noqa: F811
+                                                                    seaweed: SeaweedServer, tmp_path,  # noqa: F811
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the server exports to kernels carries no catalog credential; a kernel brings its own."""
+    from pyiceberg.exceptions import UnauthorizedError
+
+    from rat_jupyter.core.settings import ENV_SETTINGS
+
+    settings = rest_settings(postgres, seaweed, tmp_path)
+    ns = _ns()
+    with Workspace.open(settings) as ws:
+        ws.create_namespace(ns)
+        make_pipeline(ws, ns, "bronze", "t", "SELECT 42 AS v")
+        (run,) = ws.run_selection(f"{ns}.bronze.t", wait=True, timeout=180)
+        assert run.status == "success", run.error
+    exported = settings.to_client_json()
+    assert seaweed.secret_key not in exported
+    monkeypatch.setenv(ENV_SETTINGS, exported)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
+    monkeypatch.delenv("RAT_CATALOG_CREDENTIAL", raising=False)
+    with pytest.raises(UnauthorizedError):
+        Workspace.open(Settings.from_env(), server=False).catalog.load(ws.pid(ns, "bronze", "t"))
+    monkeypatch.setenv("RAT_CATALOG_CREDENTIAL", f"{seaweed.access_key}:{seaweed.secret_key}")
+    kernel = Workspace.open(Settings.from_env(), server=False)
+    try:
+        assert kernel.query(f"SELECT v FROM {ns}.bronze.t")["rows"] == [{"v": 42}]
+    finally:
+        kernel.close()
