@@ -39,6 +39,7 @@ from .models import (
     UpdateTableMetadata,
     UpdateTest,
     UpdateZone,
+    ValidatePipeline,
 )
 from .names import PipelineId, validate_name, validate_namespace
 from .runs import RunManager
@@ -272,7 +273,9 @@ class Workspace:
     # -- validate, publish, versions --------------------------------------------------------------
     def validate_pipeline(self, namespace: str, layer: str, name: str,
                           files: dict[str, str] | None = None) -> dict[str, Any]:
-        return self.versions.validate(self.pid(namespace, layer, name), files)
+        """The report of ``files`` (relative path → text; the draft when ``None``) without publishing."""
+        pid = self.pid(namespace, layer, name)
+        return self.versions.validate(pid, parse(ValidatePipeline, given(files=files)).files)
 
     def publish_pipeline(self, namespace: str, layer: str, name: str, message: str = "") -> dict[str, Any]:
         """Snapshot the draft files into an immutable version (content-addressed in the state store)."""
