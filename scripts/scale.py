@@ -34,7 +34,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,8 +146,21 @@ def _spawn(name: str, args: list[str], env: dict[str, str], pids: dict[str, int]
     print(f"  {name}: started (pid {proc.pid})")
 
 
-def _postgres() -> str:
+def _pg_data() -> Path:
+    """PostgreSQL's data folder: inside the profile folder, unless (as root) the ``postgres`` user cannot reach
+    it — a home directory is often 0700 — then a folder of its own under the system temp directory."""
+    remembered = DIR / "postgres-dir"
+    if remembered.exists():
+        return Path(remembered.read_text().strip())
     data = DIR / "postgres"
+    if os.geteuid() == 0 and subprocess.run([*_as_postgres(), "test", "-x", str(DIR)]).returncode != 0:
+        data = Path(tempfile.gettempdir()) / f"rat-scale-pg-{zlib.crc32(str(DIR).encode()):08x}"
+    remembered.write_text(str(data))
+    return data
+
+
+def _postgres() -> str:
+    data = _pg_data()
     if not (data / "PG_VERSION").exists():
         data.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
@@ -256,7 +271,7 @@ def down() -> None:
                 os.killpg(pid, signal.SIGKILL)
             print(f"  {name}: stopped")
     _save_pids({})
-    data = DIR / "postgres"
+    data = _pg_data()
     if (data / "PG_VERSION").exists():
         done = subprocess.run([*_as_postgres(), _pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
                               capture_output=True)
