@@ -4,14 +4,15 @@
 Starts, on loopback only, under one folder (``$SCALE_DIR``, default ``./.rat-scale``):
 
 - PostgreSQL (Debian's server binaries; as root it runs as the ``postgres`` user) with two databases:
-  ``rat_state`` (platform state, shared by every server) and ``rat_catalog`` (the Iceberg ``SqlCatalog``);
-- SeaweedFS ``weed mini``: S3 on 8333 (bucket ``rat``) and its Iceberg REST catalog on 8181 (table bucket
-  ``rat-tables``), with credentials generated once and kept in ``credentials.env`` (mode 0600);
+  ``rat_state`` (platform state, shared by every server) and ``rat_catalog`` (for ``RAT_SCALE_CATALOG=sql``);
+- SeaweedFS ``weed mini``: S3 on 8333 (bucket ``rat-data``) and its Iceberg REST catalog on 8181 (table
+  bucket ``rat-tables``), with credentials generated once and kept in ``credentials.env`` (mode 0600);
 - a Dask scheduler on 8786 and two workers (one thread and one ``rat`` slot each);
-- JupyterLab on 8888 with RAT configured against all of it (``jupyter_server_config.json``, mode 0600).
+- JupyterLab on 8888 with RAT configured against all of it (``jupyter_server_config.json``, mode 0600: it
+  holds the REST catalog's credential).
 
-RAT's tables go through the PostgreSQL catalog by default; ``RAT_SCALE_CATALOG=rest`` makes SeaweedFS's
-Iceberg REST catalog the one RAT writes through (warehouse = the table bucket).
+RAT commits through the REST catalog (warehouse = the table bucket); ``RAT_SCALE_CATALOG=sql`` makes it the
+PostgreSQL ``SqlCatalog`` instead (warehouse under the data bucket).
 
 Usage::
 
@@ -44,10 +45,12 @@ BIN = Path(sys.executable).parent
 DIR = Path(os.environ.get("SCALE_DIR") or ROOT / ".rat-scale").resolve()
 PORTS = {name: int(os.environ.get(f"RAT_SCALE_{name.upper()}_PORT", default)) for name, default in
          (("pg", 5433), ("s3", 8333), ("iceberg", 8181), ("dask", 8786), ("lab", 8888))}
-BUCKET, TABLE_BUCKET = "rat", "rat-tables"
-# The Iceberg catalog RAT writes through: "sql" (PostgreSQL, the default) or "rest" (SeaweedFS's REST catalog,
-# see docs/deploy.md for why it is not the default yet).
-CATALOG = os.environ.get("RAT_SCALE_CATALOG", "sql")
+# No bucket name may be a prefix of the table bucket's: SeaweedFS then damages the REST catalog's namespaces
+# (with a bucket "rat" next to "rat-tables", every namespace a run creates fails; see docs/deploy.md).
+BUCKET, TABLE_BUCKET = "rat-data", "rat-tables"
+# The Iceberg catalog RAT commits through: "rest" (SeaweedFS's Iceberg REST catalog, the default) or "sql"
+# (a pyiceberg SqlCatalog in PostgreSQL's rat_catalog database).
+CATALOG = os.environ.get("RAT_SCALE_CATALOG", "rest")
 WORKERS = 2
 
 

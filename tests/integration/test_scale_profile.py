@@ -1,6 +1,6 @@
-"""``make up-scale`` / ``make down-scale`` (``scripts/scale.py``): the profile starts, a run submitted from a
-notebook-like client executes on the Dask cluster through the JupyterLab it started, and ``down`` stops
-every process it started."""
+"""``make up-scale`` / ``make down-scale`` (``scripts/scale.py``): the profile starts, runs submitted from a
+notebook-like client execute on the Dask cluster through the JupyterLab it started, committing through
+SeaweedFS's Iceberg REST catalog, and ``down`` stops every process it started."""
 
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ def test_up_scale_runs_a_pipeline_on_dask_and_down_scale_stops_everything(tmp_pa
 
         config = json.loads((folder / "jupyter_server_config.json").read_text())["RatApp"]
         assert config["executor_class"].endswith(":DaskExecutor")
+        assert (config["catalog_type"], config["catalog_uri"]) == ("rest", f"http://127.0.0.1:{ports['ICEBERG']}")
         token = re.search(r"token=([0-9a-f]+)", (folder / "logs" / "jupyterlab.log").read_text())
         assert token, "JupyterLab printed no URL with its token"
         health = urllib.request.Request(f"http://127.0.0.1:{ports['LAB']}/rat/api/v1/health",
@@ -73,6 +74,7 @@ def test_up_scale_runs_a_pipeline_on_dask_and_down_scale_stops_everything(tmp_pa
         settings = Settings(data_dir=tmp_path / "client", storage_url=config["storage_url"],
                             warehouse=config["warehouse"], catalog_type=config["catalog_type"],
                             catalog_uri=config["catalog_uri"], state_url=config["state_url"],
+                            catalog_properties=config.get("catalog_properties", {}),
                             s3=S3Options(endpoint=config["s3_endpoint"], access_key_id=creds["AWS_ACCESS_KEY_ID"],
                                          secret_access_key=creds["AWS_SECRET_ACCESS_KEY"]))
         with Workspace.open(settings, server=False) as client:  # a notebook: submits, never executes
