@@ -483,6 +483,12 @@ class PreviewQuery(Query):
     limit: Annotated[int, Field(ge=1, le=1000)] = Field(100, description="rows (the body's limit wins)")
 
 
+class PipelineNotebookQuery(Query):
+    version: Literal["draft", "published"] = Field("draft", description="which files the notebook holds")
+    kernel: Literal["rat_sql", "python3"] | None = Field(
+        None, description="the notebook's kernel (default: rat_sql for a SQL pipeline, python3 for a Python one)")
+
+
 class FilesQuery(Query):
     prefix: Annotated[str, StringConstraints(max_length=4096)] = Field(
         description="required; starts with a namespace")
@@ -685,6 +691,14 @@ class ValidationReport(Response):
 class MetadataFile(Response):
     path: str
     content: str
+
+
+class PipelineNotebook(Response):
+    """A notebook (nbformat 4) to iterate on a pipeline: its source and its quality tests as cells, each cell
+    carrying ``metadata.rat`` (pipeline, role, path) so a front end can save it back to the file it came from."""
+
+    name: str = Field(description="a file name to save it under, e.g. orders.silver.shop.ipynb")
+    notebook: dict[str, Any] = Field(description="the notebook document (nbformat 4 JSON)")
 
 
 class RetentionConfig(Response):

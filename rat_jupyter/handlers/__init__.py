@@ -29,6 +29,7 @@ ROUTES: list[tuple[str, type]] = [
     (P + "/validate", pipelines.ValidateHandler),
     (P + "/metadata", pipelines.MetadataHandler),
     (P + "/metadata/quality", pipelines.QualityMetadataHandler),
+    (P + "/notebook", pipelines.NotebookHandler),
     (P + "/retention", pipelines.PipelineRetentionHandler),
     (P + "/tests", pipelines.TestsHandler),
     (P + "/tests/run", pipelines.TestsRunHandler),

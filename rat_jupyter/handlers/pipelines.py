@@ -132,6 +132,21 @@ class MetadataHandler(RatAPIHandler):
         self.reply({"path": path, "content": content})
 
 
+class NotebookHandler(RatAPIHandler):
+    ops = {"get": Op("getPipelineNotebook", "A notebook on the pipeline: its source and quality tests as cells "
+                                            "(RAT SQL for SQL pipelines), ready to iterate", m.PipelineNotebook,
+                     query=m.PipelineNotebookQuery)}
+
+    @endpoint
+    async def get(self, ns: str, layer: str, name: str) -> None:
+        from ..kernel.notebooks import pipeline_notebook  # nbformat is loaded by the first request, not at start
+
+        args: m.PipelineNotebookQuery = self.args()
+        nb = await self.call(pipeline_notebook, ns, layer, name, workspace=self.ws, version=args.version,
+                             kernel=args.kernel)
+        self.reply({"name": f"{name}.{layer}.{ns}.ipynb", "notebook": dict(nb)})
+
+
 class QualityMetadataHandler(MetadataHandler):
     ops = {"get": Op("getQualityMetadata", "Raw tests/quality.meta.yaml", m.MetadataFile)}
     filename = "tests/quality.meta.yaml"

@@ -239,3 +239,26 @@ async def test_quality_tests_are_managed_under_both_mounts_and_run_for_real(api:
     assert status == 204
     assert is_error(await api("DELETE", "tests/shop/bronze/orders/too_many"), 404)
     assert [t["name"] for t in (await api("GET", base))[1]["tests"]] == ["no_nulls"]
+
+
+async def test_a_pipeline_opens_as_a_notebook_of_its_source_and_tests(api: Api) -> None:
+    sql = "SELECT 1 AS id"
+    await create_pipeline(api, "nbs", "silver", "orders", sql, publish=False)
+    status, body = await api("POST", "pipelines/nbs/silver/orders/tests",
+                             {"name": "id_unique", "sql": "-- @severity: warn\nSELECT id FROM {{ this }} "
+                                                          "GROUP BY 1 HAVING count(*) > 1"})
+    assert status == 201, body
+    status, body = await api("GET", "pipelines/nbs/silver/orders/notebook")
+    assert status == 200, body
+    assert body["name"] == "orders.silver.nbs.ipynb"
+    nb = body["notebook"]
+    assert nb["nbformat"] == 4 and nb["metadata"]["kernelspec"]["name"] == "rat_sql"
+    files = [c for c in nb["cells"] if c["cell_type"] == "code" and "rat" in c["metadata"]]
+    assert [(c["metadata"]["rat"]["role"], c["metadata"]["rat"]["path"]) for c in files] == \
+        [("pipeline", "pipeline.sql"), ("test", "tests/quality/id_unique.sql")]
+    assert files[0]["source"] == sql and "HAVING count(*) > 1" in files[1]["source"]
+    # a draft that was never published has no published notebook; bad choices are 400s; typos say what exists
+    assert is_error(await api("GET", "pipelines/nbs/silver/orders/notebook", version="published"), 409)
+    assert is_error(await api("GET", "pipelines/nbs/silver/orders/notebook", kernel="julia"), 400)
+    status, error = await api("GET", "pipelines/nbs/silver/ordrs/notebook")
+    assert status == 404 and "orders" in error["message"], error

@@ -299,6 +299,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/rat/api/v1/pipelines/{ns}/{layer}/{name}/notebook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A notebook on the pipeline: its source and quality tests as cells (RAT SQL for SQL pipelines), ready to iterate */
+        get: operations["getPipelineNotebook"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/rat/api/v1/pipelines/{ns}/{layer}/{name}/retention": {
         parameters: {
             query?: never;
@@ -2053,6 +2070,25 @@ export interface components {
             s3_path: string;
             /** @default null */
             last_run: components["schemas"]["LastRun"] | null;
+        };
+        /**
+         * PipelineNotebook
+         * @description A notebook (nbformat 4) to iterate on a pipeline: its source and its quality tests as cells, each cell
+         *     carrying ``metadata.rat`` (pipeline, role, path) so a front end can save it back to the file it came from.
+         */
+        PipelineNotebook: {
+            /**
+             * Name
+             * @description a file name to save it under, e.g. orders.silver.shop.ipynb
+             */
+            name: string;
+            /**
+             * Notebook
+             * @description the notebook document (nbformat 4 JSON)
+             */
+            notebook: {
+                [key: string]: unknown;
+            };
         };
         /** PipelineRetention */
         PipelineRetention: {
@@ -3958,6 +3994,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetadataFile"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPipelineNotebook: {
+        parameters: {
+            query?: {
+                /** @description which files the notebook holds */
+                version?: "draft" | "published";
+                /** @description the notebook's kernel (default: rat_sql for a SQL pipeline, python3 for a Python one) */
+                kernel?: "rat_sql" | "python3";
+            };
+            header?: never;
+            path: {
+                ns: string;
+                layer: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A notebook on the pipeline: its source and quality tests as cells (RAT SQL for SQL pipelines), ready to iterate */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineNotebook"];
                 };
             };
             /** @description error */
