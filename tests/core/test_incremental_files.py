@@ -118,7 +118,8 @@ def test_deletes_that_pile_up_are_compacted_away(workspace: Workspace, ns: str) 
 
 def test_a_failed_upsert_leaves_main_and_its_files_as_they_were(workspace: Workspace, ns: str) -> None:
     make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 1000, "a"),
-                  tests={"no_bad": "SELECT * FROM {{ this }} WHERE v = 'bad'"})
+                  tests={"no_bad": "SELECT * FROM {{ this }} WHERE v = 'bad'",
+                         "one_row_per_key": "SELECT id FROM {{ this }} GROUP BY id HAVING count(*) > 1"})
     assert run_one(workspace, ns, "silver", "t").status == "success"
     before = table(workspace, ns)
     snap = before.current_snapshot().snapshot_id
@@ -130,6 +131,11 @@ def test_a_failed_upsert_leaves_main_and_its_files_as_they_were(workspace: Works
     assert fastwrite.live_files(after, "main").deletes == []
     assert not [r for r in after.metadata.refs if r.startswith("rat-run-")]
     assert (5, "a5", 35) in rows(workspace, ns, "silver", "t")
+    # the audit reads the run branch with its delete file applied: no key appears twice there
+    upsert(workspace, ns, "SELECT 5::BIGINT AS id, 'good' AS v, 0 AS n")
+    got = rows(workspace, ns, "silver", "t")
+    assert (5, "good", 0) in got and len(got) == 1000
+    assert len(fastwrite.live_files(table(workspace, ns), "main").deletes) == 1
 
 
 def test_delete_insert_with_a_composite_key_and_null_keys(workspace: Workspace, ns: str) -> None:
