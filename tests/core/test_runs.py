@@ -107,6 +107,12 @@ def test_cancel_stops_a_long_running_query(workspace: Workspace, ns: str) -> Non
                   "SELECT sum(a.range * b.range) AS s FROM range(200000) a, range(200000) b")
     (run,) = workspace.run_selection(f"{ns}.silver.slow")
     wait_status(workspace, run.id, "running")
+    # a worker starts cold (it imports DuckDB on its first task): wait for the run to reach its query, so the
+    # cancel below lands on a running query and not on the set-up before it
+    deadline = time.monotonic() + 60
+    while not any(e["message"].startswith("Running ") for e in workspace.run_logs(run.id)["logs"]):
+        assert time.monotonic() < deadline, "the run never reached its query"
+        time.sleep(0.05)
     time.sleep(1.0)  # let the query get going
     worker = workspace.executor.pid_of(run.id)
     assert worker is not None
