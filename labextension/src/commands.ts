@@ -7,6 +7,7 @@ export const CommandIDs = {
   previewPipeline: "rat:preview-pipeline",
   validatePipeline: "rat:validate-pipeline",
   publishPipeline: "rat:publish-pipeline",
+  diffPipeline: "rat:diff-pipeline",
   openRuns: "rat:open-runs",
   openRun: "rat:open-run",
   openQuery: "rat:open-query",

@@ -176,15 +176,25 @@ class Lab:
     page: Any
     server: LabServer
     console_errors: list[str] = field(default_factory=list)
+    workspace: str = ""
+
+    def saved_workspace(self) -> dict[str, Any]:
+        """The layout JupyterLab saved on the server for this page's workspace."""
+        req = urllib.request.Request(f"{self.server.root}lab/api/workspaces/{self.workspace}",
+                                     headers={"Authorization": f"token {self.server.token}"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return dict(json.loads(resp.read()))
 
     def open(self, theme: str = "JupyterLab Light", query: str = "") -> float:
         """Open Lab (a fresh workspace each time) and wait until the RAT extension is up; returns the time (ms)
         from Lab's ``started`` to the RAT sidebar showing the namespaces."""
         ws = secrets.token_hex(4)
+        self.workspace = f"t{ws}"
         self.page.goto(f"{self.server.root}lab/workspaces/t{ws}?reset&token={self.server.token}{query}")
         self.page.wait_for_function(
             "() => window.jupyterapp && window.jupyterapp.commands.hasCommand('rat:open-sidebar')", timeout=60_000)
-        self.page.evaluate("() => window.jupyterapp.restored")
+        self.page.evaluate("() => { window.jupyterapp.restored.then(() => { window.__labRestored = true; }); }")
+        self.page.wait_for_function("() => window.__labRestored === true", timeout=90_000)
         self.command("rat:open-sidebar")
         if theme != "JupyterLab Light":
             self.set_theme(theme)

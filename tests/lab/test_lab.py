@@ -3,6 +3,7 @@ the notebook integration, end to end through the browser."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -192,11 +193,43 @@ def test_panels_restore_after_reload_and_dark_sidebar(lab: Lab, shop: dict[str, 
     lab.page.wait_for_selector(".rat-lab-panel:visible")
     url = lab.page.url.split("?")[0]
     lab.shot("lab-sidebar-dark")
+    # Lab saves the layout a moment later (debounced): reload once the panel is in it
+    for _ in range(100):
+        if "rat-panels:/schedules" in json.dumps(lab.saved_workspace()):
+            break
+        lab.page.wait_for_timeout(200)
+    else:
+        pytest.fail("JupyterLab did not save the RAT panel in its layout")
     lab.page.goto(url + f"?token={lab.server.token}")
     lab.page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('rat:open-runs')")
-    lab.page.evaluate("() => window.jupyterapp.restored")
+    lab.page.evaluate("() => { window.jupyterapp.restored.then(() => { window.__labRestored = true; }); }")
+    lab.page.wait_for_function("() => window.__labRestored === true", timeout=90_000)
     lab.page.wait_for_selector(".lm-TabBar-tabLabel >> text='RAT Schedules'")
     bg = lab.page.evaluate("() => getComputedStyle(document.querySelector('#rat-sidebar')).backgroundColor")
     assert bg not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), bg
     lab.set_theme("JupyterLab Light")
+    lab.assert_no_console_errors()
+
+
+def test_publish_from_toolbar_then_diff_with_published(lab: Lab, lab_server: LabServer,
+                                                       shop: dict[str, Any]) -> None:
+    ns = shop["ns"]
+    lab_server.api("POST", "pipelines", {"namespace": ns, "layer": "gold", "name": "totals",
+                                         "source": "SELECT 1 AS id"})
+    lab.open()
+    lab.page.click("#rat-sidebar button[aria-label='Refresh']")
+    _open_from_sidebar(lab, ns, "gold", "totals")
+    lab.page.click(".jp-MainAreaWidget:not(.lm-mod-hidden) .rat-lab-tb-publish-pipeline")
+    lab.page.fill(".jp-Dialog input[name='message']", "first cut")
+    lab.page.click(".jp-Dialog .jp-mod-accept")
+    lab.page.wait_for_selector(".jp-toast-message >> text=/Published .*version 1/", state="attached")
+    versions = lab_server.api("GET", f"pipelines/{ns}/gold/totals/versions")["versions"]
+    assert [v["message"] for v in versions] == ["first cut"]
+    _replace_editor_text(lab, "SELECT 1 AS id, 2 AS two")
+    lab.page.click(".jp-MainAreaWidget:not(.lm-mod-hidden) .rat-lab-tb-diff-pipeline")
+    diff = lab.page.locator(".rat-lab-diff")
+    diff.wait_for()
+    assert diff.locator(".rat-lab-diff-del").inner_text().endswith("- SELECT 1 AS id")
+    assert diff.locator(".rat-lab-diff-add").inner_text().endswith("+ SELECT 1 AS id, 2 AS two")
+    lab.shot("lab-diff-light")
     lab.assert_no_console_errors()
