@@ -186,12 +186,28 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const ctx = docManager.contextForWidget(w);
       return ctx ? (w as IDocumentWidget) : null;
     };
+    // Whether the open context menu was opened in the RAT storage browser (reset once the menu has closed and
+    // its command has started, which reads it synchronously).
+    let contextFromFiles = false;
+    document.addEventListener("contextmenu", (e) => {
+      contextFromFiles = e.target instanceof Node && files.node.contains(e.target);
+    }, true);
+    app.contextMenu.menu.aboutToClose.connect(() => {
+      setTimeout(() => {
+        contextFromFiles = false;
+      }, 0);
+    });
     const target = (args: Record<string, unknown>): PipelineKey | null => {
       const ns = typeof args.namespace === "string" ? args.namespace : "";
       const layer = typeof args.layer === "string" ? args.layer : "";
       const name = typeof args.name === "string" ? args.name : "";
       if (ns && layer && name) return { ns, layer, name };
       if (typeof args.path === "string") return pipelineOfPath(args.path);
+      // from the context menu of the RAT storage browser: its selected item
+      if (contextFromFiles) {
+        const selected = files.selectedItems().next();
+        if (!selected.done) return pipelineOfPath(selected.value.path);
+      }
       const doc = currentDoc();
       return doc ? pipelineOfPath(doc.context.path) : null;
     };
@@ -522,6 +538,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const editorSelector = ".jp-FileEditor";
     fileActions.forEach(([command], i) => {
       app.contextMenu.addItem({ command, selector: editorSelector, rank: 50 + i });
+      app.contextMenu.addItem({ command, selector: "#rat-files .jp-DirListing-item[data-isdir='false']", rank: 50 + i });
     });
 
     // -- palette, menu, launcher, status bar

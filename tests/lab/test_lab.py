@@ -233,3 +233,22 @@ def test_publish_from_toolbar_then_diff_with_published(lab: Lab, lab_server: Lab
     assert diff.locator(".rat-lab-diff-add").inner_text().endswith("+ SELECT 1 AS id, 2 AS two")
     lab.shot("lab-diff-light")
     lab.assert_no_console_errors()
+
+
+def test_context_menu_of_the_storage_browser_runs_the_pipeline(lab: Lab, lab_server: LabServer,
+                                                               shop: dict[str, Any]) -> None:
+    ns = shop["ns"]
+    lab.open()
+    lab.command("rat:open-files")
+    listing = "#rat-files .jp-DirListing-content"
+    for folder in (ns, "pipelines", "bronze", "orders"):
+        lab.page.dblclick(f"{listing} .jp-DirListing-item[title^='Name: {folder}'], "
+                          f"{listing} .jp-DirListing-item:has(.jp-DirListing-itemText:text-is('{folder}'))")
+        lab.page.wait_for_timeout(300)
+    item = lab.page.locator(f"{listing} .jp-DirListing-item:has-text('pipeline.sql')")
+    item.click(button="right")
+    lab.page.click(".lm-Menu-itemLabel:text-is('Run RAT Pipeline')")
+    lab.page.wait_for_selector(".rat-lab-panel .rat-status-success", timeout=90_000)
+    runs = lab_server.api("GET", f"runs?namespace={ns}&pipeline=orders")["runs"]
+    assert any(r["trigger"] == "jupyterlab" and r["status"] == "success" for r in runs)
+    lab.assert_no_console_errors()
