@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -11,3 +12,17 @@ class PartitionField:
 
     column: str
     transform: str = "identity"
+
+
+def live_records(summary: Mapping[str, str]) -> int:
+    """The rows a reader of the snapshot sees. Iceberg's ``total-records`` counts every row of the data files,
+    including the ones position-delete files remove (keyed upserts write those, ADR 0023), so those are taken
+    off; a malformed or missing count reads as 0."""
+
+    def count(key: str) -> int:
+        try:
+            return int(summary.get(key, 0))
+        except (TypeError, ValueError):
+            return 0
+
+    return max(0, count("total-records") - count("total-position-deletes"))

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..common import history
+from ..common.tables import live_records
 from . import engine, fastwrite, strategies
 from .errors import Conflict, Invalid, NotFound, RatError, RunCancelled, TemplateError
 from .landing import LandingPins
@@ -408,11 +409,7 @@ def _table_rows(table: Table | None) -> int:
     snap = table.metadata.snapshot_by_name(MAIN) if table is not None else None
     if snap is None:
         return 0
-    summary = snap.summary.additional_properties if snap.summary is not None else {}
-    try:
-        return int(summary.get("total-records", "0"))
-    except ValueError:
-        return 0
+    return live_records(snap.summary.additional_properties if snap.summary is not None else {})
 
 
 def incremental_state(session: Session, spec: PipelineSpec, table: Table | None) -> tuple[bool, str | None]:

@@ -1,4 +1,4 @@
-"""Keyed upserts change files in proportion to the change (ADR 0019): not timed, checked on the Iceberg
+"""Keyed upserts change files in proportion to the change (ADR 0023): not timed, checked on the Iceberg
 metadata itself — which files a run added and removed, and how many bytes it wrote."""
 
 from __future__ import annotations
@@ -212,3 +212,16 @@ def test_the_repeated_key_check_agrees_with_a_group_by() -> None:
         assert fastwrite.keys_unique(conn, "t", ("k",)) is expected, values[:5]
     conn.register("t", pa.table({"a": [1, 1, None, None], "b": [1, 2, None, None]}))
     assert not fastwrite.keys_unique(conn, "t", ("a", "b"))
+
+
+def test_row_counts_shown_leave_out_the_rows_delete_files_remove(workspace: Workspace, ns: str) -> None:
+    """The table list and the history count the rows a reader sees, not the rows of the data files."""
+    make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 1000, "a"))
+    assert run_one(workspace, ns, "silver", "t").status == "success"
+    upsert(workspace, ns, source(991, 1010, "b"))  # 10 rows replaced, 10 new
+    assert int(summary(workspace, ns)["total-position-deletes"]) == 10
+    (seen,) = workspace.query(f"SELECT count(*) AS n FROM {ns}.silver.t")["rows"]
+    assert seen["n"] == 1010
+    (listed,) = [t for t in workspace.list_tables() if t["namespace"] == ns and t["name"] == "t"]
+    assert listed["row_count"] == 1010
+    assert [h["total_records"] for h in workspace.table_history(ns, "silver", "t")] == [1010, 1000]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ...common.tables import live_records
 from ..errors import Invalid, NotFound
 from ..models import UpdateTableMetadata
 from ..names import PipelineId, validate_layer, validate_namespace
@@ -70,7 +71,7 @@ class TableService(Service):
         summary = snap.summary.additional_properties if snap and snap.summary else {}
         meta = self.state.get_table_metadata(*pid.table_identifier)
         return {"namespace": pid.namespace, "layer": pid.layer, "name": pid.name,
-                "row_count": int(summary.get("total-records", 0)),
+                "row_count": live_records(summary),
                 "size_bytes": int(summary.get("total-files-size", 0)),
                 "snapshot_id": str(snap.snapshot_id) if snap else None,
                 "updated_at": ms_iso(snap.timestamp_ms) if snap else None,
@@ -107,7 +108,7 @@ class TableService(Service):
                         "operation": str(snap.summary.operation.value) if snap.summary else None,
                         "added_records": int(props.get("added-records", 0)),
                         "deleted_records": int(props.get("deleted-records", 0)),
-                        "total_records": int(props.get("total-records", 0))})
+                        "total_records": live_records(props)})
             snap = by_id.get(snap.parent_snapshot_id) if snap.parent_snapshot_id else None
         return out
 
