@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
-from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.table import Table
 from pyiceberg.table.refs import SnapshotRefType
 from pyiceberg.table.update import (
@@ -533,9 +533,10 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
     except RatError as exc:
         outcome.status, outcome.error = "failed", exc.message
         reporter.log("error", exc.message)
-    except CommitFailedException as exc:
+    except (CommitFailedException, ValidationException) as exc:
+        # ValidationException: pyiceberg found another writer's files in the table since the run read it
         outcome.status = "failed"
-        outcome.error = f"commit rejected, main was not changed: {exc}"
+        outcome.error = f"commit rejected, main was not changed (another writer changed the table): {_first_line(exc)}"
         reporter.log("error", outcome.error)
     except Exception as exc:  # noqa: BLE001 - a run must always end with a status
         # one line: libraries (pyiceberg's schema tables …) put drawings and dumps after the first line;

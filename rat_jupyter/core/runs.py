@@ -344,7 +344,9 @@ class RunManager:
             delay = _retry_delay(active.pid, active.files)
             self._log(run_id, "warn", f"Run failed: {outcome.get('error')}. Retrying "
                                       f"({active.attempt - 1}/{retries}) in {delay:g}s")
-            self.state.update_run(run_id, attempt=active.attempt)
+            # the failed attempt may have passed the publish fence and lost the race on main (so nothing was
+            # published): the retry must be able to pass it again
+            self.state.update_run(run_id, attempt=active.attempt, publishing_at=None)
             active.retry_at = time.monotonic() + delay
             self._wake.set()
             return

@@ -77,9 +77,7 @@ def test_two_servers_commit_to_one_postgres_catalog(postgres: PostgresServer, se
 @pytest.mark.parametrize(("retries", "audited"), [
     pytest.param(0, False, id="straight-to-main"),
     pytest.param(0, True, id="audited"),
-    pytest.param(1, True, id="retried", marks=pytest.mark.xfail(strict=True, reason=(
-        "a retry of a run whose publish lost the race is refused by the publish fence: the first attempt's "
-        "publishing_at stays set, so begin_publish() answers no and the retry ends 'cancelled'"))),
+    pytest.param(1, True, id="retried"),
 ])
 def test_a_run_that_loses_the_race_on_its_table_fails_cleanly_or_retries(postgres: PostgresServer,  # noqa: F811
                                                                          seaweed: SeaweedServer,  # noqa: F811
