@@ -72,16 +72,21 @@ class SchedulerService:
         if self.service.on_change == self._sync_job:
             self.service.on_change = None
 
-    async def _sweep(self) -> None:
+    async def _lead(self) -> bool:
+        """Leader or not; a follower tries to take the lead (a lock attempt), so when the leader's server dies
+        a survivor takes over within ``DUE_SECONDS``, not at its next sweep."""
         if not self.leader:
             self.leader = await asyncio.to_thread(self.ws.state.acquire_leader, "scheduler")
-            if not self.leader:
-                return
-            await asyncio.to_thread(self._rebuild_jobs)
-        await asyncio.to_thread(self._safe_tick)
+            if self.leader:
+                await asyncio.to_thread(self._rebuild_jobs)
+        return self.leader
+
+    async def _sweep(self) -> None:
+        if await self._lead():
+            await asyncio.to_thread(self._safe_tick)
 
     async def _due(self) -> None:
-        if self.leader:
+        if await self._lead():
             await asyncio.to_thread(self._safe_fire_due)
 
     def _safe_fire_due(self) -> None:

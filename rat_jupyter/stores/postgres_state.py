@@ -42,6 +42,7 @@ class PostgresState(SqlState):
         super().__init__()
         self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self._leader_conns: dict[str, Any] = {}
+        self._leader_tries: dict[str, Any] = {}  # a follower's connection for its next try (it tries every 2 s)
         self._leader_lock = threading.Lock()
         self._presence: dict[str, Any] = {}  # claimer id -> the connection holding its presence lock
         self._watcher: threading.Thread | None = None
@@ -68,12 +69,18 @@ class PostgresState(SqlState):
             conn = self._leader_conns.get(name)
             if conn is not None and not conn.closed:
                 return True
-            conn = self._psycopg.connect(self.url, autocommit=True)
-            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (_key(f"rat:leader:{name}"),)).fetchone()[0]
+            conn = self._leader_tries.pop(name, None)
+            if conn is None or conn.closed:
+                conn = self._psycopg.connect(self.url, autocommit=True)
+            try:
+                got = conn.execute("SELECT pg_try_advisory_lock(%s)", (_key(f"rat:leader:{name}"),)).fetchone()[0]
+            except self._psycopg.Error:
+                conn.close()
+                return False
             if got:
                 self._leader_conns[name] = conn
                 return True
-            conn.close()
+            self._leader_tries[name] = conn
             return False
 
     def release_leader(self, name: str) -> None:
@@ -167,6 +174,10 @@ class PostgresState(SqlState):
                 if not conn.closed:
                     conn.close()
             self._presence.clear()
+            for conn in self._leader_tries.values():
+                if not conn.closed:
+                    conn.close()
+            self._leader_tries.clear()
         for name in list(self._leader_conns):
             self.release_leader(name)
         super().close()

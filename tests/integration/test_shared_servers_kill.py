@@ -1,7 +1,7 @@
 """Two real ``jupyter server`` processes sharing one platform (PostgreSQL state, a PostgreSQL Iceberg catalog,
 SeaweedFS S3 for storage and tables). The one that leads the scheduler and executes a run is killed with
 SIGKILL; the survivor fails that run within seconds (the dead server's presence lock is free), ``main`` is
-untouched, the survivor takes the scheduler lead within one sweep and fires the schedules from then on, and
+untouched, the survivor takes the scheduler lead within seconds and fires the schedules from then on, and
 runs go on on the survivor."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 
 from rat_jupyter.core.settings import Settings
 from rat_jupyter.core.workspace import Workspace
-from rat_jupyter.scheduler.service import SWEEP_SECONDS
+from rat_jupyter.scheduler.service import DUE_SECONDS
 from rat_jupyter.stores.postgres_state import DEAD_SERVER_ERROR, PRESENCE_SECONDS
 from tests.conftest import make_pipeline, rows
 from tests.fixtures.postgres import PostgresServer, postgres  # noqa: F401
@@ -157,10 +157,11 @@ def test_kill_9_of_the_leading_server_the_survivor_reaps_and_takes_over(postgres
         assert set(table.metadata.refs) == {"main"}
         assert rows(client, "shop", "bronze", "slow") == before
 
-        # A schedule falls due while nobody leads; the survivor takes the lead at its next sweep and fires it.
+        # A schedule falls due while nobody leads; the survivor takes the lead within seconds (it tries every
+        # DUE_SECONDS) and fires it.
         due = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
         assert client.state.update_row("schedules", schedule["id"], next_run_at=due)
-        _wait("beta leads the scheduler", lambda: _scheduler_leader(postgres, state_db) == "beta", SWEEP_SECONDS + 10)
+        _wait("beta leads the scheduler", lambda: _scheduler_leader(postgres, state_db) == "beta", DUE_SECONDS + 10)
         led_after = time.monotonic() - killed
         fired = _wait("the schedule fires from the survivor",
                       lambda: client.state.get_schedule_row(schedule["id"])["last_run_id"], 10)
@@ -175,7 +176,7 @@ def test_kill_9_of_the_leading_server_the_survivor_reaps_and_takes_over(postgres
         assert client.get_run(after.id)["server_id"].startswith("beta:")
         assert len(rows(client, "shop", "bronze", "slow")) == len(before) + 1
         print(f"\nkill -9 of the leader: its run failed after {reaped_after:.2f}s, "
-              f"the survivor led the scheduler after {led_after:.1f}s (sweep every {SWEEP_SECONDS}s)")
+              f"the survivor led the scheduler after {led_after:.1f}s (it tries every {DUE_SECONDS}s)")
     finally:
         for server in (alpha, beta):
             if server is not None:
