@@ -98,6 +98,9 @@ describe("RatDrive", () => {
     await expect(d.save("shop/pipelines/bronze/orders/pipeline.sql", { type: "file", content: "SELECT\n{{ ref(" }))
       .rejects.toThrow("Could not save shop/pipelines/bronze/orders/pipeline.sql (line 2): Jinja syntax error at line 2");
     expect(api.files.get("shop/pipelines/bronze/orders/pipeline.sql")).toBe("SELECT 1 AS id");
+    expect(d.problems.get("shop/pipelines/bronze/orders/pipeline.sql")?.line).toBe(2);
+    await d.save("shop/pipelines/bronze/orders/pipeline.sql", { type: "file", content: "SELECT 3 AS id" });
+    expect(d.problems.has("shop/pipelines/bronze/orders/pipeline.sql")).toBe(false);
   });
 
   it("a missing file is an error naming it, not an empty folder", async () => {

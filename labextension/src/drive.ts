@@ -1,5 +1,5 @@
 import type { Contents, ServerConnection } from "@jupyterlab/services";
-import { ApiError, problemFromError, type RatClient, type StoredFile } from "@rat/client";
+import { ApiError, problemFromError, type LineProblem, type RatClient, type StoredFile } from "@rat/client";
 import { Signal, type ISignal } from "@lumino/signaling";
 import { DRIVE_NAME, mimeOf } from "./paths";
 
@@ -87,6 +87,9 @@ export function childrenOf(dir: string, files: readonly StoredFile[]): Contents.
  * validation, so a template error refuses the save with the server's message and line. */
 export class RatDrive implements Contents.IDrive {
   readonly name = DRIVE_NAME;
+  /** The problem of the last refused save per path (with its line when the server names one), so the editor
+   * can put the cursor on it; cleared by the next successful save. */
+  readonly problems = new Map<string, LineProblem>();
   private readonly changed = new Signal<this, Contents.IChangedArgs>(this);
   private disposed = false;
 
@@ -206,8 +209,10 @@ export class RatDrive implements Contents.IDrive {
     try {
       written = await this.api.writeFile(path, content);
     } catch (e) {
+      if (e instanceof ApiError) this.problems.set(path, problemFromError(e, path));
       throw driveError("Could not save", path, e);
     }
+    this.problems.delete(path);
     const model = fileModel(written, null);
     this.changed.emit({ type: "save", oldValue: null, newValue: model });
     return model;

@@ -41,6 +41,12 @@ const RAT_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" wid
 </svg>`;
 export const ratIcon = new LabIcon({ name: "rat-jupyter:rat", svgstr: RAT_SVG });
 
+/** The part of JupyterLab's code editor used here (the file editor's `editor`). */
+interface CursorEditor {
+  setCursorPosition(position: { line: number; column: number }): void;
+  focus(): void;
+}
+
 const STRATEGIES = ["full_refresh", "incremental", "append_only", "delete_insert", "snapshot", "scd2"];
 
 function message(e: unknown): string {
@@ -522,7 +528,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
     ];
     app.docRegistry.addWidgetExtension("Editor", {
       createNew: (widget: IDocumentWidget, context: DocumentRegistry.IContext<DocumentRegistry.IModel>) => {
-        if (!isRatPath(context.path) || !pipelineOfPath(context.path)) return;
+        if (!isRatPath(context.path)) return;
+        // a refused save puts the cursor on the line the server named
+        context.saveState.connect((_ctx, state) => {
+          if (state !== "failed") return;
+          const line = drive.problems.get(localPath(context.path))?.line;
+          const editor = (widget.content as unknown as { editor?: CursorEditor }).editor;
+          if (line && editor) {
+            editor.setCursorPosition({ line: line - 1, column: 0 });
+            editor.focus();
+          }
+        });
+        if (!pipelineOfPath(context.path)) return;
         fileActions.forEach(([command, label, tooltip], i) => {
           const button = new ToolbarButton({
             label,

@@ -131,15 +131,17 @@ def test_invalid_sql_errors_show_the_server_message(lab: Lab, lab_server: LabSer
     lab.page.click("#rat-sidebar button[aria-label='Refresh']")
     _open_from_sidebar(lab, ns, "bronze", "broken")
     # an invalid template: the save is refused with the server's message
-    _replace_editor_text(lab, "SELECT {{ ref('bronze.orders' }} AS id")
+    _replace_editor_text(lab, "SELECT 1 AS id,\n{{ ref('bronze.orders' }} AS x")
     lab.page.keyboard.press("Control+S")
     dialog = lab.page.locator(".jp-Dialog")
     dialog.wait_for()
     text = dialog.inner_text()
-    assert "Could not save" in text and "pipeline.sql" in text
+    assert "Could not save" in text and "pipeline.sql" in text and "line 2" in text, text
     lab.shot("lab-save-error-light")
     lab.page.click(".jp-Dialog .jp-Dialog-footer button >> nth=-1")
     dialog.wait_for(state="detached")
+    # the cursor is on the line the server named
+    assert lab.page.evaluate("() => window.jupyterapp.shell.currentWidget.content.editor.getCursorPosition().line") == 1
     stored = lab_server.api("GET", f"files/{ns}/pipelines/bronze/broken/pipeline.sql")
     assert stored["content"] == "SELECT 1 AS id"
     # invalid SQL: the preview fails with DuckDB's message
