@@ -64,6 +64,11 @@ describe("sidebar tree", () => {
     ]);
   });
 
+  it("a namespace whose pipelines have not arrived yet shows as loading, even with its tables in", () => {
+    const partial = new Map<string, NamespaceData>([["web", { tables: [{ namespace: "web", layer: "gold", name: "t" }] }]]);
+    expect(treeRows(["web"], partial, new Set(["web"]), "").map((r) => r.key)).toEqual(["web", "web/loading"]);
+  });
+
   it("searches leaves and opens their parents", () => {
     const rows = treeRows(["shop", "web"], data, new Set(), "orde").map((r) => r.key);
     expect(rows).toEqual(["shop", "shop/layer/bronze", "shop/layer/bronze/orders", "web"]);

@@ -52,12 +52,15 @@ export function Sidebar({ api, actions, refresh, onPopulated, prefetch }:
   const [search, setSearch] = useState("");
   const [tick, setTick] = useState(0);
   const loading = useRef(new Set<string>());
+  const generation = useRef(0);
   const scroller = useRef<HTMLDivElement>(null);
 
   const load = useCallback(
     async (ns: string) => {
       if (loading.current.has(ns)) return;
       loading.current.add(ns);
+      // answers of a load started before a refresh are dropped (the refresh loads again)
+      const gen = generation.current;
       // pipelines first (what "populated" means); tables and zones join when they arrive
       const early = prefetch?.pipelines.get(ns);
       prefetch?.pipelines.delete(ns);
@@ -67,13 +70,17 @@ export function Sidebar({ api, actions, refresh, onPopulated, prefetch }:
       ]);
       try {
         const pipelines = await (early ?? api.allPipelines({ namespace: ns }));
+        if (gen !== generation.current) return;
         setData((m) => new Map(m).set(ns, { ...m.get(ns), pipelines, error: undefined }));
         const [tables, zones] = await side;
+        if (gen !== generation.current) return;
         setData((m) => new Map(m).set(ns, { ...m.get(ns), tables, zones }));
       } catch (e) {
-        setData((m) => new Map(m).set(ns, { error: e instanceof Error ? e.message : String(e) }));
+        if (gen === generation.current) {
+          setData((m) => new Map(m).set(ns, { error: e instanceof Error ? e.message : String(e) }));
+        }
       } finally {
-        loading.current.delete(ns);
+        if (gen === generation.current) loading.current.delete(ns);
       }
     },
     [api, prefetch],
@@ -81,6 +88,7 @@ export function Sidebar({ api, actions, refresh, onPopulated, prefetch }:
 
   useEffect(() => {
     let live = true;
+    generation.current += 1;
     loading.current.clear();
     const early = prefetch?.namespaces;
     if (prefetch) prefetch.namespaces = undefined;
@@ -103,7 +111,8 @@ export function Sidebar({ api, actions, refresh, onPopulated, prefetch }:
   useEffect(() => {
     if (!namespaces) return;
     for (const ns of namespaces) {
-      if ((open.has(ns) || search.trim()) && !data.has(ns)) void load(ns);
+      const d = data.get(ns);
+      if ((open.has(ns) || search.trim()) && !d?.pipelines && !d?.error) void load(ns);
     }
   }, [namespaces, open, search, data, load]);
 

@@ -42,12 +42,12 @@ export function treeRows(
     if (q && d && pipelines.length + tables.length + zones.length === 0 && !matches(ns, q)) continue;
     rows.push({ kind: "namespace", key: ns, depth: 0, ns, open: nsOpen, count: d?.pipelines?.length });
     if (!nsOpen) continue;
-    if (!d) {
-      rows.push({ kind: "note", key: `${ns}/loading`, depth: 1, text: "Loading…" });
+    if (d?.error) {
+      rows.push({ kind: "note", key: `${ns}/error`, depth: 1, text: d.error });
       continue;
     }
-    if (d.error) {
-      rows.push({ kind: "note", key: `${ns}/error`, depth: 1, text: d.error });
+    if (!d?.pipelines) {
+      rows.push({ kind: "note", key: `${ns}/loading`, depth: 1, text: "Loading…" });
       continue;
     }
     const layers = [...new Set(pipelines.map((p) => p.layer))].sort(
