@@ -105,6 +105,7 @@ bench: setup ## Run the benchmarks and write bench/results.md
 	$(BIN)/python bench/bench_scheduler.py
 	$(BIN)/python bench/bench_limits.py
 	$(BIN)/python bench/bench_portal.py
+	$(BIN)/python bench/bench_lab.py
 
 clean: ## Remove the virtual environment, demo data and build outputs
 	rm -rf $(VENV) .rat .rat-scale build dist coverage.xml .coverage* node_modules rat_jupyter/portal_static rat_jupyter/labextension
