@@ -105,7 +105,7 @@ class PostgresState(SqlState):
             if conn is not None and not conn.closed and not conn.broken:
                 return
             conn = self._psycopg.connect(self.url, autocommit=True)
-            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (PRESENCE_CLASS, _key32(server_id))).fetchone()[0]
+            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (PRESENCE_CLASS, _key(server_id))).fetchone()[0]
             if not got:  # claimer ids are unique per process: only a hash collision gets here
                 conn.close()
                 raise RuntimeError(f"the presence lock of {server_id} is held by another session")
@@ -125,15 +125,31 @@ class PostgresState(SqlState):
                 self._watcher.start()
 
     def is_present(self, server_id: str) -> bool:
-        """True while a session (this one or another server's) holds the presence lock of ``server_id``."""
+        """True while a session (this one or another server's) holds the presence lock of ``server_id``.
+
+        A definitive answer for one claimer (taking the lock proves its holder's session is over, even one
+        that ended a moment ago), on a connection of its own; the watcher's rounds use
+        :meth:`_held_presence_locks` instead."""
         if server_id in self._presence:
             return True
         with self._psycopg.connect(self.url, autocommit=True) as conn:
-            key = (PRESENCE_CLASS, _key32(server_id))
+            key = (PRESENCE_CLASS, _key(server_id))
             free = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0]
             if free:
                 conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
             return not free
+
+    def _held_presence_locks(self) -> set[int]:
+        """The presence locks some session holds now, read from ``pg_locks`` on this thread's connection: one
+        query per watcher round whatever the number of claimers, no connection opened per claimer. A session
+        that is ending may still show its lock for a few milliseconds; the next round, ``PRESENCE_SECONDS``
+        later, sees it gone. A two-key advisory lock shows as ``classid`` = first key, ``objid`` = second key
+        (as an unsigned 32-bit oid), ``objsubid`` = 2."""
+        rows = self.query("SELECT objid::bigint AS objid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                          " AND objsubid = 2 AND classid::bigint = ?"
+                          " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                          (PRESENCE_CLASS,))
+        return {int(r["objid"]) for r in rows}
 
     def reap_dead_claimers(self) -> int:
         """Fail the running runs of every claimer that is gone and release its unstarted ones; how many runs
@@ -141,8 +157,9 @@ class PostgresState(SqlState):
         rows = self.query("SELECT DISTINCT server_id FROM runs WHERE status IN ('pending', 'running')"
                           " AND server_id IS NOT NULL")
         changed = 0
+        held = self._held_presence_locks() if rows else set()
         for server_id in (r["server_id"] for r in rows):
-            if self.is_present(server_id):
+            if server_id in self._presence or _lock_objid(server_id) in held:
                 continue
             log.warning("claimer %s is gone: failing its running runs, releasing its pending ones", server_id)
             changed += self.execute(
@@ -183,11 +200,12 @@ class PostgresState(SqlState):
         super().close()
 
 
-def _key32(text: str) -> int:
-    """A stable signed 32-bit key (the second key of a two-key advisory lock)."""
-    return zlib.crc32(text.encode()) - 2**31
-
-
 def _key(text: str) -> int:
-    """A stable signed 64-bit advisory-lock key for a name."""
+    """A stable advisory-lock key for a name: a signed 32-bit value, so it serves as the single (bigint) key
+    of a lock and as the second (integer) key of a two-key lock alike."""
     return zlib.crc32(text.encode()) - 2**31
+
+
+def _lock_objid(server_id: str) -> int:
+    """How ``pg_locks.objid`` shows the second key of ``server_id``'s presence lock (an unsigned oid)."""
+    return _key(server_id) & 0xFFFFFFFF

@@ -145,3 +145,46 @@ def test_only_one_server_leads(postgres: PostgresServer) -> None:  # noqa: F811
     three = open_state(url)
     assert three.acquire_leader("scheduler") is True  # closing the holder frees the lock
     three.close()
+
+
+def test_presence_of_other_claimers_is_read_without_opening_connections(postgres: PostgresServer) -> None:  # noqa: F811
+    """The watcher asks every 2 s which claimers are alive: one ``pg_locks`` query on its own connection, not a
+    connection (and a lock probe) per claimer of an active run."""
+    from rat_jupyter.stores.postgres_state import PostgresState
+
+    url = postgres.create_database(f"presence_{next(_db)}")
+    claimers, watcher = PostgresState(url), PostgresState(url)
+
+    class Counting:
+        def __init__(self, module: object) -> None:
+            self.module, self.opened = module, 0
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.module, name)
+
+        def connect(self, *args: object, **kwargs: object) -> object:
+            self.opened += 1
+            return self.module.connect(*args, **kwargs)  # type: ignore[attr-defined]
+
+    try:
+        alive = [f"alive:{i}" for i in range(3)]
+        for server_id in [*alive, "gone:0"]:
+            run_id = new_id()
+            claimers.create_run({"id": run_id, "namespace": "n", "layer": "bronze", "name": server_id,
+                                 "status": "pending", "trigger": "t", "created_at": now_iso()})
+            assert claimers.claim_run(run_id, server_id, "o")
+            claimers.update_run(run_id, status="running", started_at=now_iso())
+        claimers._presence.pop("gone:0").close()  # that claimer's session ends, as when its process is killed
+        watcher.query("SELECT 1")  # the watcher's own connection, open before the rounds
+        counting = Counting(watcher._psycopg)
+        watcher._psycopg = counting  # type: ignore[assignment]
+        assert not watcher.is_present("gone:0")  # (the definitive check opens a connection of its own)
+        opened = counting.opened
+        assert watcher.reap_dead_claimers() == 1  # the gone claimer's running run, failed
+        assert watcher.reap_dead_claimers() == 0
+        assert counting.opened == opened
+        assert all(watcher.is_present(s) for s in alive)
+        assert all(claimers.is_present(s) for s in alive)
+    finally:
+        watcher.close()
+        claimers.close()
