@@ -24,19 +24,19 @@ from ..core.config import parse_annotations
 from ..core.errors import Conflict, Invalid, NotFound, Unprocessable
 from ..core.names import PipelineId
 from .display import Rich, html_listing
-from .notebooks import cell_to_file
+from .notebooks import SOURCE_FILES, cell_to_file
 from .session import CellError
 from .suggest import check_namespace, check_pipeline, find_by_prefix
 
 if TYPE_CHECKING:
     from ..core.workspace import Workspace
 
+# core.runs' run states, written out so that %load_ext does not import the run manager (and its executor)
 TERMINAL = ("success", "failed", "cancelled", "skipped")
-RUN_STATUSES = ("pending", "running", "success", "failed", "cancelled", "skipped")
+RUN_STATUSES = ("pending", "running", *TERMINAL)
 LOG_LEVELS = ("debug", "info", "warn", "error")
-SOURCES = {"sql": "pipeline.sql", "python": "pipeline.py"}
 CRON_HINT = "5 fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *' or '*/15 * * * 1-5'"
-PENDING_HINT_SECONDS = 10.0  # a followed run still unclaimed after this long: say who should claim it
+PENDING_HINT_SECONDS = 10.0  # a client's run still unclaimed after this long: say who should claim it
 RECENT_RUNS = 1000  # how far back a run id prefix and the --trigger filter of %rat runs look
 # JupyterLab's theme variables first (light and dark themes), plain colours where there are none (nbconvert)
 DIFF_STYLE = ("<style>.rat-diff{font:12px var(--jp-code-font-family,monospace);margin:2px 0;white-space:pre;"
@@ -124,7 +124,7 @@ class JobCommands:
     def _pipeline(self, rest: str, cell: str | None) -> Any:
         args = self._args("pipeline", rest, lambda p: (
             p.add_argument("pipeline"),
-            p.add_argument("--type", choices=list(SOURCES), default=None),
+            p.add_argument("--type", choices=list(SOURCE_FILES), default=None),
             p.add_argument("--description", default=None),
             p.add_argument("--publish", action="store_true", help="publish the draft after saving it"),
             p.add_argument("-m", "--message", default=""),
@@ -133,7 +133,7 @@ class JobCommands:
         ws = self.ws
         if cell is None:  # the line form shows the pipeline's source, ready to copy into a %%rat pipeline cell
             row = check_pipeline(ws, pid)
-            source = ws.draft_files(pid).get(SOURCES[row["type"]], "")
+            source = ws.draft_files(pid).get(SOURCE_FILES[row["type"]], "")
             print(f"%%rat pipeline {pid}\n{source}", end="" if source.endswith("\n") else "\n")
             return None
         if not cell.strip():
@@ -158,7 +158,7 @@ class JobCommands:
                                owner=self._user())
             print(f"Created {kind} pipeline {pid} (draft)" + _annotated(annotations))
         else:
-            path = SOURCES[kind]
+            path = SOURCE_FILES[kind]
             if same_text(ws.draft_files(pid).get(path), source):
                 print(f"{pid}: {path} unchanged")
             else:

@@ -30,7 +30,7 @@ from traitlets import Bool, Enum, Float, Integer, Unicode, observe
 from ..core.errors import Conflict, RatError
 from ..core.names import PipelineId
 from ..core.settings import Settings
-from .commands import JobCommands
+from .commands import PENDING_HINT_SECONDS, TERMINAL, JobCommands
 from .display import STATUS_COLOURS, Rich, html_listing, mime_bundle
 from .frontdoor import FrontDoor, open_workspace
 from .lineage import lineage_svg
@@ -40,9 +40,7 @@ from .suggest import check_namespace, check_pipeline, check_selection
 if TYPE_CHECKING:
     from ..core.workspace import Workspace
 
-TERMINAL = ("success", "failed", "cancelled", "skipped")
 UNSUCCESSFUL = ("failed", "cancelled", "skipped")
-PENDING_HINT_SECONDS = 10.0  # a client's run still unclaimed after this long: say who should claim it
 USAGE = """\
 %rat — the RAT lakehouse from a notebook:
   %%rat sql [--out NAME] [--namespace NS]        run the cell as Jinja SQL; shows a table, --out keeps it
@@ -462,7 +460,6 @@ class RatMagics(JobCommands, Magics):
         svg = lineage_svg(self.session.workspace.lineage(namespace),
                           title=f"lineage of {namespace}" if namespace else "lineage", namespace=namespace)
         return SVG(data=svg)
-
 
 
 def _user() -> str:
