@@ -20,6 +20,7 @@ file's text>, "test": <name>, "severity": …}`` — so a front end can save the
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,23 +123,13 @@ def pipeline_notebook(namespace: str, layer: str, name: str, *, workspace: Works
     if kernel == "rat_sql":
         nb.cells.append(new_code_cell(f"%namespace {pid.namespace}"))
         nb.cells.append(new_code_cell(source.rstrip("\n"), metadata={"rat": {**meta, "prefix": ""}}))
-        for path, test, text in tests:
-            nb.cells.append(new_markdown_cell(_test_heading(test)))
-            prefix = f"-- @this: {pid.layer}.{pid.name}\n"
-            nb.cells.append(new_code_cell(prefix + text.rstrip("\n"), metadata={"rat": {
-                "pipeline": str(pid), "role": "test", "path": path, "prefix": prefix, "test": test.name,
-                "severity": test.severity}}))
+        nb.cells.extend(_test_cells(pid, tests, lambda _test: f"-- @this: {pid.layer}.{pid.name}\n"))
         return nb
     nb.cells.append(new_code_cell(f"%load_ext rat_jupyter.kernel\n%config RatMagics.namespace = '{pid.namespace}'"))
     header = f"%%rat pipeline {pid}\n"
     nb.cells.append(new_code_cell(header + source.rstrip("\n"), metadata={"rat": {**meta, "prefix": header}}))
     nb.cells.append(new_code_cell(f"%rat preview {pid} --limit 20"))
-    for path, test, text in tests:
-        nb.cells.append(new_markdown_cell(_test_heading(test)))
-        header = f"%%rat test {pid} {test.name} --run\n"
-        nb.cells.append(new_code_cell(header + text.rstrip("\n"), metadata={"rat": {
-            "pipeline": str(pid), "role": "test", "path": path, "prefix": header, "test": test.name,
-            "severity": test.severity}}))
+    nb.cells.extend(_test_cells(pid, tests, lambda test: f"%%rat test {pid} {test.name} --run\n"))
     nb.cells.append(new_markdown_cell("When the draft is right, review the change and publish it:"))
     nb.cells.append(new_code_cell(f"%rat diff {pid}\n# %rat publish {pid} -m 'what changed'"))
     return nb
@@ -176,6 +167,21 @@ def _intro(pid: PipelineId, row: dict[str, Any], label: str, kernel: str, tests:
                      "write. Each `%%rat test … --run` cell saves a quality test and runs it against the published "
                      "table. Nothing is published until you run `%rat publish`.")
     return "\n".join(lines)
+
+
+def _test_cells(pid: PipelineId, tests: list[tuple[str, Any, str]], prefix_of: Callable[[Any], str]) -> list[Any]:
+    """A heading and a code cell per quality test; the code cell is ``prefix_of(test)`` (what makes the test's
+    text run in this kernel) followed by the test file's text, with the ``metadata.rat`` to save it back."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell
+
+    cells = []
+    for path, test, text in tests:
+        prefix = prefix_of(test)
+        cells.append(new_markdown_cell(_test_heading(test)))
+        cells.append(new_code_cell(prefix + text.rstrip("\n"), metadata={"rat": {
+            "pipeline": str(pid), "role": "test", "path": path, "prefix": prefix, "test": test.name,
+            "severity": test.severity}}))
+    return cells
 
 
 def _test_heading(test: Any) -> str:
