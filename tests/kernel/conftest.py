@@ -92,3 +92,17 @@ def seed(data_dir: Path) -> Seeded:
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     yield seed(tmp_path_factory.mktemp("rat-notebook"))
+
+
+def text_of(outputs: list[dict[str, Any]]) -> str:
+    """An executed cell's outputs as one text: its streams, its error as ``ename: evalue``, and the
+    ``text/plain`` of its displays, each display on its own line."""
+    parts = []
+    for out in outputs:
+        if out["output_type"] == "stream":
+            parts.append(out["text"])
+        elif out["output_type"] == "error":
+            parts.append(f"{out['ename']}: {out['evalue']}\n")
+        elif "data" in out:
+            parts.append(out["data"].get("text/plain", "") + "\n")
+    return "".join(parts)

@@ -22,7 +22,7 @@ from rat_jupyter.core.errors import Invalid, NotFound
 from rat_jupyter.core.workspace import Workspace
 from rat_jupyter.kernel.display import DATARESOURCE
 from rat_jupyter.kernel.notebooks import cell_to_file, pipeline_notebook
-from tests.kernel.conftest import Seeded
+from tests.kernel.conftest import Seeded, text_of
 from tests.kernel.test_kernel import kernelspecs  # noqa: F401 - the fixture: the kernelspec installed in a prefix
 
 pytestmark = pytest.mark.timeout(300)
@@ -150,18 +150,6 @@ def cells(notebook_dir: Path) -> list[tuple[str, str, bool]]:
                      "print(json.dumps({_l: _ip.complete(_l.split(' ')[-1], _l, len(_l))[1] for _l in _lines}))",
          False),
     ]
-
-
-def text_of(outputs: list[dict[str, Any]]) -> str:
-    parts = []
-    for out in outputs:
-        if out["output_type"] == "stream":
-            parts.append(out["text"])
-        elif out["output_type"] == "error":
-            parts.append(f"{out['ename']}: {out['evalue']}\n")
-        elif "data" in out:
-            parts.append(out["data"].get("text/plain", "") + "\n")
-    return "".join(parts)
 
 
 def error_of(outputs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from nbclient import NotebookClient
 from rat_jupyter.kernel.frontdoor import LOCAL_NOTICE
 from rat_jupyter.kernel.install import install_kernelspec
 from tests.handlers.conftest import Api, api, create_pipeline, rat_data_dir, wait_run  # noqa: F401
+from tests.kernel.conftest import text_of
 from tests.kernel.test_client_mode import BUSY_PY, newest_run, server_kernel
 
 pytestmark = pytest.mark.timeout(300)
@@ -43,18 +44,6 @@ def load_walkthrough() -> nbformat.NotebookNode:
     nbformat.validate(nb)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit the example without outputs"
     return nb
-
-
-def text_of(outputs: list[dict[str, Any]]) -> str:
-    parts = []
-    for out in outputs:
-        if out["output_type"] == "stream":
-            parts.append(out["text"])
-        elif out["output_type"] == "error":
-            parts.append(f"{out['ename']}: {out['evalue']}\n")
-        elif "data" in out:
-            parts.append(out["data"].get("text/plain", "") + "\n")
-    return "".join(parts)
 
 
 def by_name(nb: nbformat.NotebookNode) -> dict[str, list[dict[str, Any]]]:
