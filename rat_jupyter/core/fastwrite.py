@@ -176,14 +176,14 @@ def stage(conn: duckdb.DuckDBPyConnection, location: str, ids: dict[str, int], s
 def commit(table: Table, staged: Staged, target: str, replace: bool) -> None:
     """One Iceberg snapshot on ``target``: the new file, replacing every current data file if ``replace``
     (one ``overwrite`` snapshot, so time travel to the previous snapshot gives the previous table)."""
-    from .strategies import commit_files, current_files
+    from .strategies import commit_files
 
     try:
         data_file = parquet_file_to_data_file(table.io, table.metadata, staged.uri)
     except (ValueError, TypeError, AttributeError) as exc:  # the Arrow path handles whatever this cannot
         raise Unsupported(str(exc).strip().splitlines()[0] if str(exc).strip() else "schema mismatch") from None
-    removed = current_files(table, target) if replace else []
-    commit_files(table, target, removed, [data_file])
+    live = live_files(table, target) if replace else None
+    commit_files(table, target, live.data if live else [], [data_file], live=live)
 
 
 # ---------------------------------------------------------------------------------- row-level writes
@@ -381,7 +381,7 @@ def merge_on_read(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table,
             union = (f"SELECT {_select_list(table, _columns(conn, kept))} FROM ({kept}) "
                      f"UNION ALL SELECT {_select_list(table, set(data.column_names))} FROM {batch}")
             added = copy_to_data_file(conn, table, union)
-            commit_files(table, target, [*live.data, *live.deletes], [added] if added else [])
+            commit_files(table, target, live.data, [added] if added else [], live=live)
             return f"compacted: {len(live.data)} data and {len(live.deletes)} delete file(s) rewritten"
         added = []
         if replaced:

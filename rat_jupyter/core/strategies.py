@@ -533,18 +533,16 @@ def commit(table: Table, add: pa.Table | None, target: str, *, delete_all: bool 
     counter = itertools.count(0)
     removed = []
     added = []
+    live = None
     if delete_all and metadata.snapshot_by_name(target) is not None:
         live = fastwrite.live_files(table, target)
-        removed = [*live.data, *live.deletes]
+        removed = list(live.data)
     elif metadata.snapshot_by_name(target) is not None and delete_column:
-        row_filter: BooleanExpression = AlwaysTrue()
-        values: list[Any] = []
-        if delete_column and not delete_all:
-            values = delete_values.to_pylist() if hasattr(delete_values, "to_pylist") else list(delete_values)
-            present = [v for v in values if v is not None]
-            row_filter = In(delete_column, present) if present else IsNull(delete_column)
-            if present and len(present) != len(values):
-                row_filter = Or(row_filter, IsNull(delete_column))
+        values = delete_values.to_pylist() if hasattr(delete_values, "to_pylist") else list(delete_values)
+        present = [v for v in values if v is not None]
+        row_filter: BooleanExpression = In(delete_column, present) if present else IsNull(delete_column)
+        if present and len(present) != len(values):
+            row_filter = Or(row_filter, IsNull(delete_column))
         scan = DataScan(table_metadata=metadata, io=table.io, row_filter=row_filter).use_ref(target)
         for task in scan.plan_files():
             rows = ArrowScan(table_metadata=metadata, io=table.io, projected_schema=schema,
@@ -572,19 +570,20 @@ def commit(table: Table, add: pa.Table | None, target: str, *, delete_all: bool 
                                                   write_uuid=write_uuid, counter=counter))
     if not removed and not added:
         return False
-    commit_files(table, target, removed, added, write_uuid)
+    commit_files(table, target, removed, added, write_uuid, live=live)
     return True
 
 
 def commit_files(table: Table, target: str, removed: list[Any], added: list[Any],
-                 write_uuid: uuid.UUID | None = None) -> None:
-    """One snapshot that removes ``removed`` and adds ``added`` files (an append when nothing goes).
+                 write_uuid: uuid.UUID | None = None, *, live: fastwrite.LiveFiles | None = None) -> None:
+    """One snapshot that removes ``removed`` data files and adds ``added`` files (an append when nothing goes).
 
     ``added`` may hold position-delete files (they go into a delete manifest, the snapshot is an
     ``overwrite``); removing every live data file also removes the table's delete files, which describe
-    rows of those files only. A commit to ``main`` also sets the metadata-bounding properties a table created
-    before them lacks (the same commit, so a failed run never changes them); appends merge small manifests
-    when the table asks to.
+    rows of those files only. ``live`` is ``target``'s listing when the caller already made it (it is
+    read from the manifests here otherwise, and only when something is removed). A commit to ``main`` also
+    sets the metadata-bounding properties a table created before them lacks (the same commit, so a failed
+    run never changes them); appends merge small manifests when the table asks to.
     """
     from pyiceberg.manifest import DataFileContent
     from pyiceberg.utils.properties import property_as_bool
@@ -593,11 +592,12 @@ def commit_files(table: Table, target: str, removed: list[Any], added: list[Any]
 
     data = [f for f in added if f.content == DataFileContent.DATA]
     deletes = [f for f in added if f.content != DataFileContent.DATA]
-    if removed and not any(f.content != DataFileContent.DATA for f in removed):
-        live = fastwrite.live_files(table, target) if table.metadata.snapshot_by_name(target) else None
+    if removed:
+        if live is None and table.metadata.snapshot_by_name(target) is not None:
+            live = fastwrite.live_files(table, target)
         gone = {f.file_path for f in removed}
         if live is not None and live.deletes and all(f.file_path in gone for f in live.data):
-            removed = [*removed, *live.deletes]
+            removed = [*removed, *(f for f in live.deletes if f.file_path not in gone)]
     with table.transaction() as tx:
         missing = missing_properties(table) if target == "main" else {}
         if missing:
@@ -679,10 +679,3 @@ def _row_level(base: type) -> type:
 
     _ROW_LEVEL[base] = _RowLevel
     return _RowLevel
-
-
-def current_files(table: Table, target: str) -> list[Any]:
-    if table.metadata.snapshot_by_name(target) is None:
-        return []
-    scan = DataScan(table_metadata=table.metadata, io=table.io).use_ref(target)
-    return [task.file for task in scan.plan_files()]

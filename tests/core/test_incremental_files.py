@@ -225,3 +225,33 @@ def test_row_counts_shown_leave_out_the_rows_delete_files_remove(workspace: Work
     (listed,) = [t for t in workspace.list_tables() if t["namespace"] == ns and t["name"] == "t"]
     assert listed["row_count"] == 1010
     assert [h["total_records"] for h in workspace.table_history(ns, "silver", "t")] == [1010, 1000]
+
+
+def test_replacing_the_whole_table_drops_its_delete_files_and_lists_the_manifests_once(
+        workspace: Workspace, ns: str, monkeypatch: Any) -> None:
+    from rat_jupyter.core import strategies
+
+    make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 1000, "a"))
+    assert run_one(workspace, ns, "silver", "t").status == "success"
+    upsert(workspace, ns, source(1, 10, "b"))
+    assert len(fastwrite.live_files(table(workspace, ns), "main").deletes) == 1
+    listings = []
+    real = fastwrite.live_files
+    monkeypatch.setattr(fastwrite, "live_files", lambda t, target: listings.append(target) or real(t, target))
+    t = table(workspace, ns)
+    new = t.scan(limit=3).to_arrow()
+    assert strategies.commit(t, new, "main", delete_all=True)
+    assert listings == ["main"]  # one listing serves both the data files and the delete files removed
+    monkeypatch.undo()
+    live = fastwrite.live_files(table(workspace, ns), "main")
+    assert live.deletes == [] and live.records == 3
+    s = summary(workspace, ns)
+    assert s["removed-delete-files"] == "1" and s["total-position-deletes"] == "0"
+    assert table(workspace, ns).scan().to_arrow().num_rows == 3
+
+    listings.clear()  # a table without delete files: still one listing
+    monkeypatch.setattr(fastwrite, "live_files", lambda t, target: listings.append(target) or real(t, target))
+    assert strategies.commit(table(workspace, ns), new.slice(0, 2), "main", delete_all=True)
+    assert listings == ["main"]
+    monkeypatch.undo()
+    assert table(workspace, ns).scan().to_arrow().num_rows == 2
