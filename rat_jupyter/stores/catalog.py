@@ -72,6 +72,32 @@ class Catalog:
         except (NoSuchTableError, NoSuchNamespaceError):
             return None
 
+    def metadata_location(self, pid: PipelineId) -> str | None:
+        """The table's current metadata file as the catalog records it, without loading the table: one
+        indexed query on a SQL catalog. None when the table does not exist, the query fails, or the catalog
+        has no such cheap call (REST): callers then load the table."""
+        from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
+        from sqlalchemy import select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        iceberg = self.iceberg
+        if not isinstance(iceberg, SqlCatalog):
+            return None
+        stmt = select(IcebergTables.metadata_location).where(
+            IcebergTables.catalog_name == iceberg.name,
+            IcebergTables.table_namespace == ".".join(pid.table_identifier[:-1]),
+            IcebergTables.table_name == pid.table_identifier[-1],
+        )
+        type_filter = iceberg._iceberg_type_filter()
+        if type_filter is not None:
+            stmt = stmt.where(type_filter)
+        try:
+            with iceberg.engine.connect() as conn:
+                row = conn.execute(stmt).first()
+        except SQLAlchemyError:
+            return None
+        return str(row[0]) if row and row[0] else None
+
     def exists(self, pid: PipelineId) -> bool:
         return self.load(pid) is not None
 
