@@ -15,11 +15,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 import pyarrow as pa
-from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.table import Table
 from pyiceberg.table.refs import SnapshotRefType
@@ -29,8 +28,6 @@ from pyiceberg.table.update import (
     SetPropertiesUpdate,
     SetSnapshotRefUpdate,
 )
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..common import history
 from ..common.tables import live_records
@@ -42,6 +39,9 @@ from .pipelines import PipelineSpec, QualityTest, load_spec
 from .reporter import Reporter
 from .settings import Settings
 from .templating import RenderContext, render
+
+if TYPE_CHECKING:
+    from .composition import Catalog
 
 MAIN = "main"
 T = TypeVar("T")
@@ -141,10 +141,11 @@ class _Tables:
     Loading a table reads and parses its ``metadata.json`` (and, through pyiceberg's ORM, costs a few ms
     more); a DAG run loads every upstream table again for each model that refers to it. A metadata file is
     immutable once written, so a cached table whose ``metadata_location`` is still the catalog's current one
-    is exactly what a fresh load would return. The check is one indexed query on the SQL catalog; other
-    catalogs (REST) always load. Commits made through a cached table update it in place (pyiceberg sets the
-    new metadata and location together, and only on success), so it stays valid; :meth:`forget` drops a
-    table after a run that did not succeed, so the next run starts from a fresh load.
+    (:meth:`Catalog.metadata_location`, one indexed query on a SQL catalog) is exactly what a fresh load
+    would return; a catalog that cannot tell cheaply (REST) always loads. The pointer is the only
+    invalidation: a commit made through a cached table updates it in place (pyiceberg sets the new metadata
+    and location together, and only on success), and any other commit, a drop or a failed run's clean-up
+    moves the catalog's pointer away from the cached one.
     """
 
     MAX = 4096
@@ -152,22 +153,17 @@ class _Tables:
     _lock = threading.Lock()
 
     @classmethod
-    def load(cls, catalog: Any, pid: PipelineId) -> Table | None:
+    def load(cls, catalog: Catalog, pid: PipelineId) -> Table | None:
         key = (id(catalog), pid)
-        location = _current_location(catalog, pid)
-        if location is _UNKNOWN:
-            return catalog.load(pid)
+        location = catalog.metadata_location(pid)
         with cls._lock:
             cached = cls._cache.get(key)
-            if location is None:
-                cls._cache.pop(key, None)
-                return None
-            if cached is not None and cached.metadata_location == location:
+            if location is not None and cached is not None and cached.metadata_location == location:
                 cls._cache.move_to_end(key)
                 return cached
         table = catalog.load(pid)
         with cls._lock:
-            if table is None:
+            if table is None or location is None:
                 cls._cache.pop(key, None)
             else:
                 cls._cache[key] = table
@@ -175,42 +171,6 @@ class _Tables:
                 while len(cls._cache) > cls.MAX:
                     cls._cache.popitem(last=False)
         return table
-
-    @classmethod
-    def forget(cls, catalog: Any, pid: PipelineId) -> None:
-        with cls._lock:
-            cls._cache.pop((id(catalog), pid), None)
-
-    @classmethod
-    def clear(cls) -> None:
-        with cls._lock:
-            cls._cache.clear()
-
-
-_UNKNOWN: Any = object()
-
-
-def _current_location(catalog: Any, pid: PipelineId) -> str | None:
-    """The catalog's current metadata location of ``pid`` (None: no such table), or ``_UNKNOWN`` when the
-    catalog cannot tell cheaply (not a SQL catalog)."""
-    iceberg = getattr(catalog, "iceberg", None)
-    if not isinstance(iceberg, SqlCatalog):
-        return _UNKNOWN
-    namespace, table_name = ".".join(pid.table_identifier[:-1]), pid.table_identifier[-1]
-    stmt = select(IcebergTables.metadata_location).where(
-        IcebergTables.catalog_name == iceberg.name,
-        IcebergTables.table_namespace == namespace,
-        IcebergTables.table_name == table_name,
-    )
-    type_filter = iceberg._iceberg_type_filter()
-    if type_filter is not None:
-        stmt = stmt.where(type_filter)
-    try:
-        with iceberg.engine.connect() as conn:
-            row = conn.execute(stmt).first()
-    except SQLAlchemyError:
-        return _UNKNOWN
-    return row[0] if row and row[0] else None
 
 
 def warm(settings: Settings) -> None:
@@ -514,7 +474,6 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
                 done = True
             except fastwrite.Unsupported as exc:
                 reporter.log("debug", f"fast write path not possible ({exc}); using the Arrow path")
-                _Tables.forget(catalog, pid)
                 table = _Tables.load(catalog, pid)
                 has_data = table is not None and table.metadata.snapshot_by_name(MAIN) is not None
         if not done:
@@ -547,8 +506,6 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
         reporter.log("debug", traceback.format_exc())
     finally:
         if outcome.status != "success":
-            if session is not None:  # whatever this run did to its table object, the next run loads afresh
-                _Tables.forget(session.catalog, pid)
             _discard(session, pid, branch, reporter)
         if session is not None:
             if session.pins is not None:

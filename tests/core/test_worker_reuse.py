@@ -54,10 +54,11 @@ def test_table_cache_reuses_a_table_until_the_catalog_moves(workspace: Workspace
     assert run_one(workspace, ns, "bronze", "a").status == "success"  # a worker commits (another process)
     second = runner._Tables.load(catalog, pid)
     assert second is not first
-    assert second.metadata_location == catalog.load(pid).metadata_location
+    assert second.metadata_location == catalog.load(pid).metadata_location == catalog.metadata_location(pid)
     assert second.metadata.snapshot_by_name("main").snapshot_id != first.metadata.snapshot_by_name("main").snapshot_id
 
     catalog.drop(pid)
+    assert catalog.metadata_location(pid) is None
     assert runner._Tables.load(catalog, pid) is None  # a dropped table is not served from the cache
 
 
