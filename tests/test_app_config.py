@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
+import secrets
 import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,70 +22,40 @@ from traitlets import TraitError
 from rat_jupyter.app import RatApp
 from rat_jupyter.core.settings import ENV_SERVER, ENV_SETTINGS, Settings
 from rat_jupyter.stores.lock import holder
+from tests.fixtures.server import JUPYTER, JupyterProcess, clean_env
 
 ROOT = Path(__file__).resolve().parents[1]
-JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 SECRET = "s3-secret-never-in-a-kernel"
 
 
-def _env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAT_", "AWS_", "JUPYTER_"))}
-    env["JUPYTER_RUNTIME_DIR"] = str(tmp / "runtime")
-    return env
+def _server(tmp: Path, data_dir: Path, *args: str) -> JupyterProcess:
+    return JupyterProcess(f"--RatApp.data_dir={data_dir}", *args, cwd=tmp,
+                          log=tmp / f"server-{secrets.token_hex(3)}.log", env=clean_env(tmp / "runtime"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _refusal(server: JupyterProcess) -> tuple[int, list[str], str]:
+    """Exit code, the critical log lines and the whole log of a server expected to stop by itself."""
+    code = server.wait_exit(60)
+    server.stop()
+    log = server.log()
+    return code, [line for line in log.splitlines() if "[C " in line], log
 
 
-def _server(tmp: Path, data_dir: Path, *args: str, port: int | None = None) -> subprocess.Popen[str]:
-    command = [JUPYTER, "server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={port or _free_port()}", "--ServerApp.port_retries=0",
-               f"--RatApp.data_dir={data_dir}", *args]
-    return subprocess.Popen(command, cwd=tmp, env=_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-
-
-def _refusal(proc: subprocess.Popen[str]) -> tuple[int, list[str], str]:
-    """Exit code, the critical log lines and the whole stderr of a server expected to stop by itself."""
-    try:
-        _, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-        raise AssertionError(f"the server started instead of refusing:\n{err}") from None
-    return proc.returncode, [line for line in err.splitlines() if "[C " in line], err
-
-
-def _wait_listening(proc: subprocess.Popen[str], data_dir: Path, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[1]
+def _wait_listening(server: JupyterProcess, data_dir: Path, timeout: float = 90) -> dict[str, Any]:
+    """The data-directory lock's record, once it names a URL and the server answers."""
+    def ready() -> dict[str, Any] | None:
         info = holder(data_dir)
-        if info and info.get("url"):
-            try:
-                urllib.request.urlopen(f"{info['url']}api", timeout=2).read()
-                return info
-            except OSError:
-                pass
-        time.sleep(0.2)
-    raise AssertionError("the server did not start")
+        return info if info and info.get("url") and server.serves_jupyter() else None
+
+    return server.wait_until(ready, timeout)
 
 
 @pytest.fixture
-def servers() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
+def servers() -> Iterator[list[JupyterProcess]]:
+    started: list[JupyterProcess] = []
     yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
+    for server in started:
+        server.stop()
 
 
 @pytest.mark.parametrize(("option", "message"), [
@@ -108,12 +75,12 @@ def test_an_out_of_range_setting_refuses_to_start_with_one_line(tmp_path: Path, 
 
 
 def test_a_second_server_on_the_same_data_dir_refuses_and_names_the_first(
-        tmp_path: Path, servers: list[subprocess.Popen[str]]) -> None:
+        tmp_path: Path, servers: list[JupyterProcess]) -> None:
     data = tmp_path / "data"
     first = _server(tmp_path, data, "--RatApp.concurrency=1")
     servers.append(first)
     info = _wait_listening(first, data)
-    assert info["pid"] == first.pid and info["mode"] == "server"
+    assert info["pid"] == first.process.pid and info["mode"] == "server"
 
     second = _server(tmp_path, data, "--RatApp.concurrency=1")
     servers.append(second)
@@ -122,20 +89,19 @@ def test_a_second_server_on_the_same_data_dir_refuses_and_names_the_first(
     assert len(critical) == 1, err
     line = critical[0]
     assert f"data directory {data} is in use by another RAT server" in line
-    assert f"pid {first.pid} on {socket.gethostname()}" in line and info["url"] in line
+    assert f"pid {first.process.pid} on {socket.gethostname()}" in line and info["url"] in line
     assert f"started {info['started_at']}" in line
-    assert first.poll() is None  # the first one is unaffected
+    assert first.process.poll() is None  # the first one is unaffected
 
-    first.send_signal(signal.SIGKILL)  # a crash: the OS drops the lock, no stale file blocks the next server
-    first.communicate(timeout=30)
+    first.kill()  # a crash: the OS drops the lock, no stale file blocks the next server
     third = _server(tmp_path, data, "--RatApp.concurrency=1")
     servers.append(third)
-    assert _wait_listening(third, data)["pid"] == third.pid
+    assert _wait_listening(third, data)["pid"] == third.process.pid
 
 
 def test_help_all_lists_every_rat_setting(tmp_path: Path) -> None:
-    out = subprocess.run([JUPYTER, "rat", "--help-all"], cwd=tmp_path, env=_env(tmp_path), capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run([JUPYTER, "rat", "--help-all"], cwd=tmp_path, env=clean_env(tmp_path / "runtime"),
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     for trait in ("executor_class", "cancel_grace_seconds", "duckdb_threads", "duckdb_memory_limit",
                   "s3_path_style", "max_inflight_previews", "concurrency", "query_row_limit"):

@@ -11,17 +11,11 @@ iteration's server, so 10 iterations start 11 servers.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import psutil
 import pytest
@@ -30,8 +24,8 @@ from rat_jupyter.core.settings import Settings
 from rat_jupyter.core.workspace import Workspace
 from rat_jupyter.stores.lock import holder
 from tests.conftest import make_pipeline
+from tests.fixtures.server import JupyterProcess, clean_env
 
-JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 ITERATIONS = 10
 # The run sleeps as long as the drill's control file says: long for the run that is killed (so a worker that
 # merely went on to the publish fence would still be alive when the drill looks), zero for the others.
@@ -42,39 +36,24 @@ KILLED_RUN_SLEEP = 4.0
 WORKER_GONE_WITHIN = 1.5  # seconds after the server died
 
 
-class Server:
+class Server(JupyterProcess):
     def __init__(self, tmp: Path, data_dir: Path, n: int) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAT_", "AWS_", "JUPYTER_"))}
-        env["JUPYTER_RUNTIME_DIR"] = str(tmp / "runtime")
-        self.log: IO[str] = open(tmp / f"server-{n}.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [JUPYTER, "server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--RatApp.data_dir={data_dir}",
-             "--RatApp.concurrency=1", "--RatApp.server_id=drill"],
-            cwd=tmp, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+        super().__init__(f"--RatApp.data_dir={data_dir}", "--RatApp.concurrency=1", "--RatApp.server_id=drill",
+                         cwd=tmp, log=tmp / f"server-{n}.log", env=clean_env(tmp / "runtime"))
         self.data_dir = data_dir
 
     def wait_listening(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, Path(self.log.name).read_text()
+        """Until this process holds the data-directory lock and answers."""
+        def ready() -> bool:
             info = holder(self.data_dir)
-            if info and info.get("pid") == self.proc.pid and info.get("url"):
-                try:
-                    urllib.request.urlopen(f"{info['url']}api", timeout=2).read()
-                    return
-                except OSError:
-                    pass
-            time.sleep(0.1)
-        raise AssertionError(f"the server did not start:\n{Path(self.log.name).read_text()}")
+            return bool(info and info.get("pid") == self.process.pid and info.get("url") and self.serves_jupyter())
+
+        self.wait_until(ready, timeout)
 
     def workers(self) -> list[int]:
         """Pids of this server's worker processes (the drill needs them; the product never does)."""
         try:
-            children = psutil.Process(self.proc.pid).children(recursive=True)
+            children = psutil.Process(self.process.pid).children(recursive=True)
         except psutil.NoSuchProcess:
             return []
         out = []
@@ -85,16 +64,6 @@ class Server:
             except psutil.NoSuchProcess:
                 continue
         return out
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def _alive(pid: int) -> bool:
@@ -156,8 +125,7 @@ def test_kill_9_of_the_server_mid_run_publishes_nothing_and_leaves_no_worker(
             assert workers, "the server has no worker process"
             time.sleep(rng.uniform(0.1, 1.5))
             assert client.get_run(run.id)["status"] == "running"
-            server.proc.kill()
-            server.proc.wait(timeout=30)
+            server.kill()
             counts["killed_mid_run"] += 1
 
             control.write_text("0")

@@ -6,17 +6,11 @@ runs go on on the survivor."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
@@ -27,60 +21,32 @@ from rat_jupyter.stores.postgres_state import DEAD_SERVER_ERROR, PRESENCE_SECOND
 from tests.conftest import make_pipeline, rows
 from tests.fixtures.postgres import PostgresServer, postgres  # noqa: F401
 from tests.fixtures.seaweed import SeaweedServer, seaweed  # noqa: F401
+from tests.fixtures.server import JupyterProcess, clean_env
 
-JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 SLOW = ("# @merge_strategy: incremental\n# @unique_key: id\nimport pathlib, time\n"
         "time.sleep(float(pathlib.Path({control!r}).read_text()))\n"
         "result = pa.table({{'id': [time.time_ns()], 'v': [1]}})\n")
 REAPED_WITHIN = PRESENCE_SECONDS + 8.0  # seconds from the kill to the run marked failed by the survivor
 
 
-class Server:
+class Server(JupyterProcess):
     """One jupyter server on the shared platform; ``PGAPPNAME`` names its PostgreSQL sessions."""
 
     def __init__(self, tmp: Path, name: str, settings: Settings) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
         self.name = name
-        self.url = f"http://127.0.0.1:{port}/"
-        self.data_dir = tmp / f"data-{name}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAT_", "AWS_", "JUPYTER_", "PG"))}
-        env.update(JUPYTER_RUNTIME_DIR=str(tmp / f"runtime-{name}"), PGAPPNAME=f"rat-{name}",
-                   AWS_ACCESS_KEY_ID=settings.s3.access_key_id or "",
+        env = {k: v for k, v in clean_env(tmp / f"runtime-{name}").items() if not k.startswith("PG")}
+        env.update(PGAPPNAME=f"rat-{name}", AWS_ACCESS_KEY_ID=settings.s3.access_key_id or "",
                    AWS_SECRET_ACCESS_KEY=settings.s3.secret_access_key or "")
-        self.log: IO[str] = open(tmp / f"server-{name}.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [JUPYTER, "server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--RatApp.data_dir={self.data_dir}",
-             "--RatApp.concurrency=1", f"--RatApp.server_id={name}", f"--RatApp.state_url={settings.state_url}",
-             f"--RatApp.catalog_uri={settings.catalog_uri}", f"--RatApp.warehouse={settings.warehouse}",
-             f"--RatApp.storage_url={settings.storage_url}", f"--RatApp.s3_endpoint={settings.s3.endpoint}"],
-            cwd=tmp, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+        super().__init__(
+            f"--RatApp.data_dir={tmp / f'data-{name}'}", "--RatApp.concurrency=1", f"--RatApp.server_id={name}",
+            f"--RatApp.state_url={settings.state_url}", f"--RatApp.catalog_uri={settings.catalog_uri}",
+            f"--RatApp.warehouse={settings.warehouse}", f"--RatApp.storage_url={settings.storage_url}",
+            f"--RatApp.s3_endpoint={settings.s3.endpoint}", cwd=tmp, log=tmp / f"server-{name}.log", env=env)
 
     def wait_listening(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, Path(self.log.name).read_text()[-5000:]
-            # No data-directory lock on a shared (PostgreSQL) state store: ask the port the server was given.
-            if "rat_jupyter | extension was successfully loaded" in Path(self.log.name).read_text():
-                try:
-                    urllib.request.urlopen(f"{self.url}api", timeout=2).read()
-                    return
-                except OSError:
-                    pass
-            time.sleep(0.1)
-        raise AssertionError(f"server {self.name} did not start:\n{Path(self.log.name).read_text()[-5000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        # No data-directory lock on a shared (PostgreSQL) state store: ask the port the server was given.
+        self.wait_until(lambda: "rat_jupyter | extension was successfully loaded" in self.log()
+                        and self.serves_jupyter(), timeout, what=f"server {self.name}")
 
 
 def _scheduler_leader(postgres: PostgresServer, database: str) -> str | None:  # noqa: F811
@@ -144,8 +110,7 @@ def test_kill_9_of_the_leading_server_the_survivor_reaps_and_takes_over(postgres
         assert _scheduler_leader(postgres, state_db) == "alpha"  # one leader at a time
         assert client.get_run(doomed.id)["status"] == "running"
 
-        alpha.proc.send_signal(signal.SIGKILL)
-        alpha.proc.wait()
+        alpha.kill()
         killed = time.monotonic()
         failed = _wait("the survivor fails the dead server's run",
                        lambda: (r := client.get_run(doomed.id))["status"] != "running" and r, REAPED_WITHIN)

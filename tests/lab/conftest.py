@@ -13,11 +13,8 @@ import asyncio
 import json
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.fixtures.server import JupyterProcess, data_dir_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -79,38 +78,13 @@ def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
         loop.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class LabServer:
-    origin: str
-    token: str
-    data_dir: Path
-    process: subprocess.Popen[bytes]
-
-    @property
-    def root(self) -> str:
-        return self.origin + BASE_URL
-
-    def api(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.root}rat/api/v1/{path.lstrip('/')}", data=data, method=method,
-                                     headers={"Authorization": f"token {self.token}",
-                                              "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            raw = resp.read()
-            return json.loads(raw) if raw else None
-
+class LabServer(JupyterProcess):
     def wait_run(self, run_id: str, timeout: float = 90) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             run = self.api("GET", f"runs/{run_id}")
             if run["status"] in ("success", "failed", "cancelled", "skipped") or time.monotonic() > deadline:
-                return run
+                return dict(run)
             time.sleep(0.3)
 
 
@@ -123,40 +97,19 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     settings = data / "lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    port = _free_port()
-    token = secrets.token_hex(16)
-    env = {**os.environ, "RAT_DATA_DIR": str(data), "JUPYTER_RUNTIME_DIR": str(data / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(data / "lab-settings"), "JUPYTERLAB_WORKSPACES_DIR": str(data / "lab-ws")}
-    env.pop("RAT_SETTINGS", None)
-    args = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-            f"--ServerApp.base_url={BASE_URL}", f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={data / 'notebooks'}", f"--RatApp.data_dir={data}",
-            "--ServerApp.jpserver_extensions=rat_jupyter=True", "--LabApp.news_url=",
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--allow-root"]
-    log = (ARTIFACTS / "lab-server.log").open("wb")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(data))
-    server = LabServer(f"http://127.0.0.1:{port}", token, data, proc)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if server.api("GET", "health") is not None:
-                break
-        except (OSError, urllib.error.URLError):
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"jupyter lab did not start; see {ARTIFACTS / 'lab-server.log'}")
-        time.sleep(0.3)
+    env = data_dir_env(data, JUPYTERLAB_SETTINGS_DIR=str(data / "lab-settings"),
+                       JUPYTERLAB_WORKSPACES_DIR=str(data / "lab-ws"))
+    server = LabServer(f"--ServerApp.root_dir={data / 'notebooks'}", f"--RatApp.data_dir={data}",
+                       "--ServerApp.jpserver_extensions=rat_jupyter=True", "--LabApp.news_url=",
+                       "--LabApp.expose_app_in_browser=True",
+                       "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                       app="lab", cwd=data, log=ARTIFACTS / "lab-server.log", env=env, token=secrets.token_hex(16),
+                       base_url=BASE_URL)
     try:
+        server.wait_until(lambda: server.api("GET", "health") is not None, timeout=120, what="jupyter lab")
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.stop(20)
 
 
 @pytest.fixture(scope="module")
