@@ -57,6 +57,7 @@ API = "/rat/api/v1"
 SIZES = (50, 200, 500)
 LABELS = {**bd.LABELS, "rat0": "RAT before"}
 MiB = 1024 * 1024
+PAGE = 200  # the largest page GET /runs serves
 
 
 # --------------------------------------------------------------------------------------------------
@@ -247,6 +248,15 @@ class Rest:
             raise bd.BenchError(f"{method} {path} -> {status}: {out}")
         return out
 
+    def all_runs(self, query: str) -> list[dict[str, Any]]:
+        """Every run matching ``query``, page by page: the API answers at most ``PAGE`` runs per request."""
+        runs: list[dict[str, Any]] = []
+        while True:
+            page = self.ok("GET", f"/runs?{query}&limit={PAGE}&offset={len(runs)}")
+            runs += page["runs"]
+            if not page["runs"] or len(runs) >= page["total"]:
+                return runs
+
     def upload(self, path: str, filename: str, content: bytes, fields: dict[str, str] | None = None) -> Any:
         boundary = uuid.uuid4().hex
         body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
@@ -356,8 +366,7 @@ class RatDag:
                             raise bd.BenchError(f"RAT: {ended['total']} runs of the batch ended {bad}: {why}")
                 time.sleep(0.02)
             wall = time.perf_counter() - t0
-        runs = self.rest.ok("GET", f"/runs?batch_id={batch}&limit={n}")["runs"]
-        counts = {r["name"]: int(r["rows_written"] or 0) for r in runs}
+        counts = {r["name"]: int(r["rows_written"] or 0) for r in self.rest.all_runs(f"batch_id={batch}")}
         return {"wall": wall, "peak": sampler.peak, "counts": counts}
 
 
