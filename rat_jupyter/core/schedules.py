@@ -46,8 +46,6 @@ NextFire = Callable[[str, str, datetime], datetime]
 StartRun = Callable[[str, str], str]
 """``start_run(selector, trigger_label)``: submit a run of the published version, return its id; raises
 :class:`Busy` while the pipeline has a pending or running run."""
-Changed = Callable[[str, str], None]
-"""``on_change(table, row_id)``: a schedule or trigger was created, updated or deleted (job wiring)."""
 
 
 def iso(dt: datetime) -> str:
@@ -78,7 +76,6 @@ class Schedules:
         self.clock = clock or (lambda: datetime.now(UTC))
         # (interval in minutes, run it at this instant): the reaper rides on the scheduler's tick
         self.reaper = reaper
-        self.on_change: Changed | None = None
         self._lock = threading.RLock()
 
     @classmethod
@@ -100,10 +97,6 @@ class Schedules:
             ws.runs.add_listener(self.on_run_finished)
         if self.on_upload not in ws._upload_listeners:
             ws.add_upload_listener(self.on_upload)
-
-    def _changed(self, table: str, row_id: str) -> None:
-        if self.on_change is not None:
-            self.on_change(table, row_id)
 
     def _next(self, expr: object, timezone: object, after: datetime) -> datetime:
         if not isinstance(expr, str) or not expr.strip():
@@ -136,7 +129,6 @@ class Schedules:
                "enabled": int(enabled), "next_run_at": iso(self._next(cron, timezone or "UTC", now)),
                "created_at": iso(now), "updated_at": iso(now)}
         self.state.insert_row("schedules", row)
-        self._changed("schedules", row["id"])
         return self.get_schedule(row["id"])
 
     def get_schedule(self, schedule_id: str) -> dict[str, Any]:
@@ -165,12 +157,10 @@ class Schedules:
         now = self.clock()
         self.state.update_row("schedules", row["id"], cron=cron, timezone=timezone, enabled=int(enabled),
                               next_run_at=iso(self._next(cron, timezone, now)), updated_at=iso(now))
-        self._changed("schedules", row["id"])
         return self.get_schedule(row["id"])
 
     def delete_schedule(self, schedule_id: str) -> None:
         self.state.delete_row("schedules", _id(schedule_id), "schedule")
-        self._changed("schedules", schedule_id)
 
     # -- triggers ---------------------------------------------------------------------------------
     def _validate_trigger(self, pid: PipelineId, type_: str, config: Any) -> dict[str, Any]:
@@ -229,7 +219,6 @@ class Schedules:
                "next_run_at": iso(self._next(clean["cron_expr"], clean["timezone"], now)) if "cron_expr" in clean
                else None}
         self.state.insert_row("triggers", row)
-        self._changed("triggers", row["id"])
         out = self.get_trigger(pid, row["id"])
         if token:
             out["webhook_token"] = token  # shown once; only its hash is stored
@@ -267,14 +256,12 @@ class Schedules:
         if "cron_expr" in config:
             fields["next_run_at"] = iso(self._next(config["cron_expr"], config["timezone"], now))
         self.state.update_row("triggers", row["id"], **fields)
-        self._changed("triggers", row["id"])
         return self.get_trigger(pid, row["id"])
 
     def delete_trigger(self, namespace: str, layer: str, name: str, trigger_id: str) -> None:
         pid = self._pipeline(namespace, layer, name)
         self.get_trigger(pid, trigger_id)
         self.state.delete_row("triggers", trigger_id, "trigger")
-        self._changed("triggers", trigger_id)
 
     # -- firing -----------------------------------------------------------------------------------
     def _start_run(self, row: dict[str, Any], label: str) -> str:

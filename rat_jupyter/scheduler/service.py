@@ -2,11 +2,12 @@
 
 The domain — schedule and trigger CRUD, validation, firing by compare-and-set, webhooks, cooldowns, the
 pending-trigger retry — is ``rat_jupyter.core.schedules.Schedules``, reached as ``Workspace.schedules``. This
-module adds what only a long-running Jupyter server needs: a sweep every ``SWEEP_SECONDS`` that calls
-``tick()``, one precise job per enabled cron schedule or trigger, a check every ``DUE_SECONDS`` for slots that
-have come (schedules written by another process — a notebook's kernel on the same state store — have no
-precise job here, and must not wait for the sweep), and the leader lock (on PostgreSQL only one
-of the servers sharing a state store schedules; the others take over when it goes away).
+module adds what only a long-running Jupyter server needs: a check every ``DUE_SECONDS`` for the schedule and
+cron-trigger slots that have come (``fire_due``: two indexed queries; it finds a schedule whoever wrote it —
+this server or a notebook's kernel on the same state store — so no job per schedule is kept in step with the
+rows), a sweep every ``SWEEP_SECONDS`` that calls ``tick()`` (pending-trigger retries and the reaper), and the
+leader lock (on PostgreSQL only one of the servers sharing a state store schedules; the others take over
+when it goes away). A slot therefore fires at most ``DUE_SECONDS`` after its time.
 
 ``SchedulerService`` still answers the service's methods (``create_schedule``, ``tick``, ``webhook``, …) by
 delegation, so existing callers keep working; new code calls ``ws.schedules`` directly.
@@ -15,7 +16,6 @@ delegation, so existing callers keep working; new code calls ``ws.schedules`` di
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -41,7 +41,6 @@ class SchedulerService:
         self.service: Schedules = ws.schedules
         if clock is not None:
             self.service.clock = clock
-        self.service.on_change = self._sync_job
         self.service.listen(ws)
         self._aps: Any = None
         self.leader = False
@@ -69,16 +68,12 @@ class SchedulerService:
         if self.leader:
             self.ws.state.release_leader("scheduler")
             self.leader = False
-        if self.service.on_change == self._sync_job:
-            self.service.on_change = None
 
     async def _lead(self) -> bool:
         """Leader or not; a follower tries to take the lead (a lock attempt), so when the leader's server dies
         a survivor takes over within ``DUE_SECONDS``, not at its next sweep."""
         if not self.leader:
             self.leader = await asyncio.to_thread(self.ws.state.acquire_leader, "scheduler")
-            if self.leader:
-                await asyncio.to_thread(self._rebuild_jobs)
         return self.leader
 
     async def _sweep(self) -> None:
@@ -100,40 +95,3 @@ class SchedulerService:
             self.service.tick()
         except Exception:
             log.exception("scheduler tick failed")
-
-    def _rebuild_jobs(self) -> None:
-        state = self.ws.state
-        for schedule_id in state.schedule_ids():
-            self._sync_job("schedules", schedule_id)
-        for row in state.triggers_of_type("cron", "cron_dependency"):
-            self._sync_job("triggers", row["id"])
-
-    def _sync_job(self, table: str, row_id: str) -> None:
-        """One precise APScheduler job per enabled cron schedule/trigger (the sweep is the safety net)."""
-        if self._aps is None or not self.leader:
-            return
-        job_id = f"{table}:{row_id}"
-        self._remove_job(job_id)
-        state = self.ws.state
-        row = state.get_schedule_row(row_id) if table == "schedules" else state.get_trigger_row(row_id)
-        if row is None or not row["enabled"]:
-            return
-        if table == "schedules":
-            trigger, fire = parse_cron(row["cron"], row["timezone"]), self.service.fire_schedule
-        else:
-            config = json.loads(row["config"])
-            if "cron_expr" not in config:
-                return
-            trigger, fire = parse_cron(config["cron_expr"], config["timezone"]), self.service.fire_cron_trigger
-
-        async def job() -> None:
-            try:
-                await asyncio.to_thread(fire, row_id)
-            except Exception:
-                log.exception("firing %s failed", job_id)
-
-        self._aps.add_job(job, trigger, id=job_id, coalesce=True, max_instances=1, misfire_grace_time=None)
-
-    def _remove_job(self, job_id: str) -> None:
-        if self._aps is not None and self._aps.get_job(job_id):
-            self._aps.remove_job(job_id)

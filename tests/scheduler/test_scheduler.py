@@ -225,15 +225,19 @@ def test_invalid_triggers_are_rejected_with_a_message(workspace: Workspace, ns: 
     assert sched.list_triggers(ns, "bronze", "a") == []
 
 
+@pytest.mark.parametrize("kind", ["schedule", "cron trigger"])
 def test_a_schedule_written_by_another_process_fires_within_seconds(workspace: Workspace, ns: str,
-                                                                   sched: SchedulerService, clock: Clock) -> None:
-    """A notebook's kernel writes schedules straight into the shared state store: the server has no precise job
-    for them, and its 30 s sweep must not be what makes them fire (they fire within ``DUE_SECONDS``)."""
+                                                                   sched: SchedulerService, clock: Clock,
+                                                                   kind: str) -> None:
+    """A notebook's kernel writes schedules straight into the shared state store, and this server is not told:
+    no job per schedule or trigger exists anywhere, and its 30 s sweep must not be what makes them fire (they
+    fire within ``DUE_SECONDS``)."""
     import asyncio
 
     from rat_jupyter.scheduler.service import DUE_SECONDS, SWEEP_SECONDS
 
     make_pipeline(workspace, ns, "bronze", "elsewhere", "SELECT 1 AS v")
+    other = Schedules(workspace.state, lambda *_: "", clock=clock)  # another process's service on the same store
 
     async def drive() -> float:
         sched.start()
@@ -243,9 +247,11 @@ def test_a_schedule_written_by_another_process_fires_within_seconds(workspace: W
                 assert time.monotonic() < deadline, "the scheduler never became leader"
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.3)
-            sched.service.on_change = None  # as if another process wrote it: this server hears nothing
-            sched.service.create_schedule(ns, "bronze", "elsewhere", "0 * * * *")
-            assert sched._aps.get_jobs() and all(not j.id.startswith("schedules:") for j in sched._aps.get_jobs())
+            if kind == "schedule":
+                other.create_schedule(ns, "bronze", "elsewhere", "0 * * * *")
+            else:
+                other.create_trigger(ns, "bronze", "elsewhere", "cron", {"cron_expr": "0 * * * *"})
+            assert {j.id for j in sched._aps.get_jobs()} == {"sweep", "due"}
             clock.now = clock.now + timedelta(hours=1)  # the slot has come; the next sweep is ~30 s away
             started = time.monotonic()
             while not runs_of(workspace, ns, "elsewhere"):
@@ -257,5 +263,6 @@ def test_a_schedule_written_by_another_process_fires_within_seconds(workspace: W
 
     waited = asyncio.run(drive())
     assert waited <= DUE_SECONDS + 2.5, waited
-    assert [r["trigger"] for r in runs_of(workspace, ns, "elsewhere")] == ["schedule:0 * * * *"]
+    expected = "schedule:0 * * * *" if kind == "schedule" else "trigger:cron:0 * * * *"
+    assert [r["trigger"] for r in runs_of(workspace, ns, "elsewhere")] == [expected]
     settle(workspace, ns, 1)
