@@ -4,7 +4,8 @@ import { useEffect } from "react";
 import { MemoryRouter, Route, Routes, useLocation } from "react-router-dom";
 import type { PageConfig, PipelineKey, RatClient } from "@rat/client";
 import { RatProvider } from "@rat/ui";
-import { OpenPipelineInDrive, PANEL_ROUTES } from "./routes";
+import { PAGE_ROUTES, PIPELINE_PATH } from "@rat/ui/src/routes";
+import { OpenPipelineInDrive } from "./routes";
 
 function Where({ onChange }: { onChange: (path: string) => void }) {
   const loc = useLocation();
@@ -19,7 +20,7 @@ export interface PanelOptions {
   openPipeline: (k: PipelineKey) => void;
 }
 
-/** One of the portal's pages as a JupyterLab widget: the shared component under an in-memory router (links
+/** One of the portal's pages as a JupyterLab widget: the shared route table under an in-memory router (links
  * between pages stay inside the panel; a pipeline link opens its file in the RAT drive), styled by the
  * `--rat-*` → `--jp-*` mapping of `.rat-lab`. */
 export class RatPanel extends ReactWidget {
@@ -55,10 +56,10 @@ export class RatPanel extends ReactWidget {
           <Where onChange={this.onChange} />
           <div className="rat-main">
             <Routes>
-              {PANEL_ROUTES.map((r) => (
+              {PAGE_ROUTES.map((r) => (
                 <Route key={r.path} path={r.path} element={r.element} />
               ))}
-              <Route path="/pipelines/:ns/:layer/:name" element={<OpenPipelineInDrive open={openPipeline} />} />
+              <Route path={PIPELINE_PATH} element={<OpenPipelineInDrive open={openPipeline} />} />
               <Route path="*" element={<p>No RAT page at this path.</p>} />
             </Routes>
           </div>

@@ -1,16 +1,7 @@
-import { lazy, Suspense, useEffect, type ComponentType, type ReactElement } from "react";
+import { useEffect } from "react";
 import { useNavigate, useParams } from "react-router-dom";
 import type { PipelineKey } from "@rat/client";
 import { Loading } from "@rat/ui";
-
-function page<K extends string>(load: () => Promise<Record<K, ComponentType>>, name: K): ReactElement {
-  const Page = lazy<ComponentType>(() => load().then((m): { default: ComponentType } => ({ default: m[name] })));
-  return (
-    <Suspense fallback={<Loading what="Loading the page" />}>
-      <Page />
-    </Suspense>
-  );
-}
 
 /** A link to a pipeline inside a panel opens the pipeline's file in the RAT drive (JupyterLab's editor is the
  * pipeline page here) and leaves the panel where it was. */
@@ -23,22 +14,6 @@ export function OpenPipelineInDrive({ open }: { open: (k: PipelineKey) => void }
   }, [ns, layer, name, open, navigate]);
   return <Loading what={`Opening ${ns}.${layer}.${name}`} />;
 }
-
-/** The portal's pages a panel can show, by path (the same paths as the portal's, so links between pages work). */
-export const PANEL_ROUTES: readonly { path: string; element: ReactElement }[] = [
-  { path: "/", element: page(() => import("@rat/ui/src/pages/Home"), "Home") },
-  { path: "/pipelines", element: page(() => import("@rat/ui/src/pages/Pipelines"), "Pipelines") },
-  { path: "/runs", element: page(() => import("@rat/ui/src/pages/Runs"), "Runs") },
-  { path: "/runs/:id", element: page(() => import("@rat/ui/src/pages/RunDetail"), "RunDetail") },
-  { path: "/query", element: page(() => import("@rat/ui/src/query/QueryPage"), "QueryPage") },
-  { path: "/lineage", element: page(() => import("@rat/ui/src/lineage/LineagePage"), "LineagePage") },
-  { path: "/explorer", element: page(() => import("@rat/ui/src/explorer/ExplorerPage"), "ExplorerPage") },
-  { path: "/explorer/:ns/:layer/:name", element: page(() => import("@rat/ui/src/explorer/ExplorerPage"), "TablePage") },
-  { path: "/landing", element: page(() => import("@rat/ui/src/landing/LandingPage"), "LandingPage") },
-  { path: "/landing/:ns/:zone", element: page(() => import("@rat/ui/src/landing/LandingPage"), "ZonePage") },
-  { path: "/schedules", element: page(() => import("@rat/ui/src/schedules/SchedulesPage"), "SchedulesPage") },
-  { path: "/settings", element: page(() => import("@rat/ui/src/settings/SettingsPage"), "SettingsPage") },
-];
 
 /** A panel's title from its path. */
 export function titleOf(path: string): string {
