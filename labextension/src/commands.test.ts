@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CommandIDs, PANEL_OF, PUBLIC_COMMANDS, cellSql, pipelineNotebook } from "./commands";
+import { CommandIDs, PANEL_OF, PUBLIC_COMMANDS, cellSql } from "./commands";
 import { fqName, localPath, pipelineFile, pipelineOfPath } from "./paths";
 import { treeRows, type NamespaceData } from "./tree";
 import type { Pipeline } from "@rat/client";
@@ -24,15 +24,6 @@ describe("notebook cells", () => {
     expect(cellSql("%%rat\r\nSELECT 2")).toBe("SELECT 2");
     expect(cellSql("SELECT 3 -- a RAT SQL cell")).toBe("SELECT 3 -- a RAT SQL cell");
     expect(cellSql("%%ratsql\nSELECT 4")).toBe("%%ratsql\nSELECT 4");
-  });
-
-  it("build a RAT SQL notebook from a pipeline and its tests", () => {
-    const nb = pipelineNotebook("shop.bronze.orders", "SELECT 1", [{ name: "ids", sql: "SELECT 0" }]) as {
-      metadata: { kernelspec: { name: string } };
-      cells: { cell_type: string; source: string }[];
-    };
-    expect(nb.metadata.kernelspec.name).toBe("rat_sql");
-    expect(nb.cells.filter((c) => c.cell_type === "code").map((c) => c.source)).toEqual(["SELECT 1", "SELECT 0"]);
   });
 });
 

@@ -56,27 +56,3 @@ export function cellSql(source: string): string {
   if (/^%%rat(\s+sql)?\b/.test(first)) lines.shift();
   return lines.join("\n").trim();
 }
-
-/** A pipeline notebook: the pipeline's SQL and its quality tests as RAT SQL cells, ready to iterate. */
-export function pipelineNotebook(fq: string, sql: string, tests: readonly { name: string; sql: string }[]): object {
-  const cell = (cell_type: string, source: string): object => ({
-    cell_type,
-    metadata: {},
-    source,
-    ...(cell_type === "code" ? { outputs: [], execution_count: null } : {}),
-  });
-  return {
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {
-      kernelspec: { name: "rat_sql", display_name: "RAT SQL", language: "sql" },
-      language_info: { name: "sql" },
-      rat: { pipeline: fq },
-    },
-    cells: [
-      cell("markdown", `# ${fq}\n\nThe pipeline's SQL (cells compile like pipelines); save a changed cell back with *Save cell as pipeline*.`),
-      cell("code", sql),
-      ...tests.flatMap((t) => [cell("markdown", `Quality test \`${t.name}\``), cell("code", t.sql)]),
-    ],
-  };
-}

@@ -23,7 +23,7 @@ import { folderIcon, LabIcon } from "@jupyterlab/ui-components";
 import { Menu } from "@lumino/widgets";
 import { ApiError, LAYERS, locateLine, type Pipeline, type PipelineKey } from "@rat/client";
 import { labPageConfig, makeRatClient } from "./client";
-import { CommandIDs, PANEL_OF, cellSql, pipelineNotebook } from "./commands";
+import { CommandIDs, PANEL_OF, cellSql } from "./commands";
 import { askForm, confirm } from "./dialogs";
 import { RatDrive } from "./drive";
 import { RatPanel } from "./panel";
@@ -492,16 +492,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const k = await need(args, "open in a notebook");
         if (!k) return;
         try {
-          const [file, tests] = await Promise.all([
-            api.readFile(`${k.ns}/pipelines/${k.layer}/${k.name}/pipeline.sql`),
-            api.listTests(k).then((t) => t.tests, () => []),
-          ]);
-          const path = `rat-${fqName(k)}.ipynb`;
-          await app.serviceManager.contents.save(path, {
-            type: "notebook",
-            format: "json",
-            content: pipelineNotebook(fqName(k), file.content, tests.map((t) => ({ name: t.name, sql: t.sql }))),
+          // the server's notebook (the kernel's own builder): RAT SQL for a SQL pipeline, Python for a Python one,
+          // test cells that run as they are, and the metadata that saves a cell back to its file
+          const { notebook } = await api.http.call("GET", "/rat/api/v1/pipelines/{ns}/{layer}/{name}/notebook", {
+            params: { ns: k.ns, layer: k.layer, name: k.name },
           });
+          const path = `rat-${fqName(k)}.ipynb`;
+          await app.serviceManager.contents.save(path, { type: "notebook", format: "json", content: notebook });
           await docManager.openOrReveal(path);
         } catch (e) {
           await showErrorMessage(`Could not open ${fqName(k)} in a notebook`, message(e));
@@ -524,7 +521,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       [CommandIDs.validatePipeline, "Validate", "Validate the pipeline's files"],
       [CommandIDs.publishPipeline, "Publish", "Publish the draft as a new version"],
       [CommandIDs.diffPipeline, "Diff", "Compare with the published version"],
-      [CommandIDs.openPipelineInNotebook, "Notebook", "Open the pipeline in a RAT SQL notebook"],
+      [CommandIDs.openPipelineInNotebook, "Notebook", "Open the pipeline in a notebook (its source and quality tests as cells)"],
     ];
     app.docRegistry.addWidgetExtension("Editor", {
       createNew: (widget: IDocumentWidget, context: DocumentRegistry.IContext<DocumentRegistry.IModel>) => {

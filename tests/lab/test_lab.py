@@ -254,3 +254,33 @@ def test_context_menu_of_the_storage_browser_runs_the_pipeline(lab: Lab, lab_ser
     runs = lab_server.api("GET", f"runs?namespace={ns}&pipeline=orders")["runs"]
     assert any(r["trigger"] == "jupyterlab" and r["status"] == "success" for r in runs)
     lab.assert_no_console_errors()
+
+
+def test_open_pipeline_in_notebook_for_sql_and_python_pipelines(lab: Lab, lab_server: LabServer) -> None:
+    """The Notebook action writes the server's notebook on the pipeline: a RAT SQL notebook holding the SQL and
+    its quality test (with the ``-- @this:`` line that lets the test's ``{{ this }}`` run in a cell), and a
+    Python notebook of ``%rat`` magics for a Python pipeline, which has no ``pipeline.sql``."""
+    ns = unique("labnb")
+    lab_server.api("POST", "namespaces", {"name": ns})
+    lab_server.api("POST", "pipelines", {"namespace": ns, "layer": "bronze", "name": "sql_one",
+                                         "source": "SELECT 1 AS id"})
+    lab_server.api("POST", f"pipelines/{ns}/bronze/sql_one/tests",
+                   {"name": "ids", "sql": "SELECT * FROM {{ this }} WHERE id IS NULL"})
+    lab_server.api("POST", "pipelines", {"namespace": ns, "layer": "bronze", "name": "py_one", "type": "python",
+                                         "source": "result = duckdb_conn.sql('SELECT 1 AS id').arrow()\n"})
+    lab.open()
+    notebooks: dict[str, Any] = {}
+    for name in ("sql_one", "py_one"):
+        path = f"rat-{ns}.bronze.{name}.ipynb"
+        lab.command("rat:open-pipeline-in-notebook", {"namespace": ns, "layer": "bronze", "name": name})
+        notebooks[name] = lab.page.evaluate(
+            "(p) => window.jupyterapp.serviceManager.contents.get(p).then((m) => m.content)", path)
+    sql_nb, py_nb = notebooks["sql_one"], notebooks["py_one"]
+    assert sql_nb["metadata"]["kernelspec"]["name"] == "rat_sql"
+    sql_code = [c["source"] for c in sql_nb["cells"] if c["cell_type"] == "code"]
+    assert sql_code == [f"%namespace {ns}", "SELECT 1 AS id",
+                        "-- @this: bronze.sql_one\nSELECT * FROM {{ this }} WHERE id IS NULL"]
+    assert py_nb["metadata"]["kernelspec"]["name"] == "python3"
+    py_code = "\n".join(c["source"] for c in py_nb["cells"] if c["cell_type"] == "code")
+    assert f"%%rat pipeline {ns}.bronze.py_one\nresult = duckdb_conn.sql('SELECT 1 AS id').arrow()" in py_code
+    lab.assert_no_console_errors()
