@@ -37,10 +37,10 @@ class Unsupported(Exception):
 
 
 def _safe_type(t: pa.DataType) -> bool:
-    return (pa.types.is_int32(t) or pa.types.is_int64(t) or pa.types.is_float32(t) or pa.types.is_float64(t)
-            or pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_date32(t)
-            or pa.types.is_decimal128(t) or pa.types.is_binary(t)
-            or (pa.types.is_timestamp(t) and t.unit == "us" and t.tz in (None, "UTC", "Etc/UTC", "+00:00")))
+    """A result column type DuckDB writes as pyiceberg reads it (:func:`duck_type`), a time zone only UTC."""
+    if pa.types.is_timestamp(t) and t.tz not in (None, "UTC", "Etc/UTC", "+00:00"):
+        return False
+    return duck_type(t) is not None
 
 
 def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehouse: str) -> pa.Schema | None:
@@ -49,7 +49,7 @@ def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehous
     Only for a local warehouse for now: writing object storage from DuckDB is not covered by the tests yet,
     so S3 warehouses keep the Arrow path (pyiceberg's own file IO).
     """
-    if urlparse(warehouse).scheme not in ("", "file"):
+    if local_path(warehouse) is None:
         return None
     strategy = spec.config.merge_strategy
     if spec.kind != "sql" or spec.config.partition_by:
@@ -95,7 +95,7 @@ def check_staged(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, staged: St
     config = spec.config
     if config.merge_strategy not in FIRST_LOAD or not staged.rows or not config.unique_key:
         return
-    source = f"read_parquet('{(staged.local or staged.uri).replace(chr(39), chr(39) * 2)}')"
+    source = staged.relation
     q = quote_ident
     if config.null_keys != "allow":
         counts = conn.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {q(k)} IS NULL)"
@@ -143,6 +143,11 @@ class Staged:
     local: str | None
     rows: int
 
+    @property
+    def relation(self) -> str:
+        """The staged file as a DuckDB table function call."""
+        return f"read_parquet({_sql_str(self.local or self.uri)})"
+
     def discard(self) -> None:
         if self.local and os.path.exists(self.local):
             os.remove(self.local)
@@ -159,18 +164,30 @@ def field_ids(table: Table | None, columns: list[str]) -> dict[str, int]:
 
 def stage(conn: duckdb.DuckDBPyConnection, location: str, ids: dict[str, int], sql: str, run_id: str) -> Staged:
     """Run the query straight into a Parquet file under the table's data folder (not committed yet)."""
-    ids_sql = ", ".join(f"{quote_ident(name)}: {fid}" for name, fid in ids.items())
-    uri = f"{location.rstrip('/')}/data/rat-{run_id}-{uuid.uuid4().hex}.parquet"
-    parsed = urlparse(uri)
-    local = parsed.path if parsed.scheme in ("", "file") else None
-    target = local or uri
+    uri = _new_uri(location, run_id)
+    return Staged(uri, local_path(uri), _copy(conn, strip(sql), uri, ids))
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _new_uri(location: str, kind: str) -> str:
+    return f"{location.rstrip('/')}/data/rat-{kind}-{uuid.uuid4().hex}.parquet"
+
+
+def _copy(conn: duckdb.DuckDBPyConnection, query: str, uri: str, ids: dict[str, int]) -> int:
+    """``COPY`` a query to a new Parquet file at ``uri`` (zstd, Iceberg field ``ids`` by column); its rows.
+
+    Every file RAT writes goes through here: a first load's result, an upsert's new rows and its
+    position-delete file, a compaction."""
+    local = local_path(uri)
     if local:
         os.makedirs(os.path.dirname(local), exist_ok=True)
-    escaped = target.replace("'", "''")
-    result = conn.execute(
-        f"COPY (\n{strip(sql)}\n) TO '{escaped}' (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {{{ids_sql}}})")
-    row = result.fetchone()
-    return Staged(uri, local, int(row[0]) if row else 0)
+    ids_sql = ", ".join(f"{quote_ident(name)}: {fid}" for name, fid in ids.items())
+    row = conn.execute(f"COPY (\n{query}\n) TO {_sql_str(local or uri)} "
+                       f"(FORMAT parquet, COMPRESSION zstd, FIELD_IDS {{{ids_sql}}})").fetchone()
+    return int(row[0]) if row else 0
 
 
 def commit(table: Table, staged: Staged, target: str, replace: bool) -> None:
@@ -252,26 +269,13 @@ def _select_list(table: Table, available: dict[str, str], alias: str = "") -> st
     return ", ".join(parts)
 
 
-def _ids_sql(table: Table) -> str:
-    return ", ".join(f"{quote_ident(f.name)}: {f.field_id}" for f in table.schema().fields)
-
-
-def _new_uri(table: Table, kind: str = "data") -> str:
-    return f"{table.location().rstrip('/')}/data/rat-{kind}-{uuid.uuid4().hex}.parquet"
-
-
 def copy_to_data_file(conn: duckdb.DuckDBPyConnection, table: Table, relation_sql: str) -> Any:
     """``COPY`` a relation (already in the table's columns and types) to a new data file; its DataFile.
 
     Returns None for an empty relation (the file is removed again)."""
-    uri = _new_uri(table)
-    path = local_path(uri) or uri
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    escaped = path.replace("'", "''")
-    row = conn.execute(f"COPY ({relation_sql}) TO '{escaped}' "
-                       f"(FORMAT parquet, COMPRESSION zstd, FIELD_IDS {{{_ids_sql(table)}}})").fetchone()
-    if not row or not int(row[0]):
-        os.remove(path)
+    uri = _new_uri(table.location(), "data")
+    if not _copy(conn, relation_sql, uri, {f.name: f.field_id for f in table.schema().fields}):
+        os.remove(local_path(uri) or uri)
         return None
     return parquet_file_to_data_file(table.io, table.metadata, uri)
 
@@ -322,15 +326,15 @@ def live_files(table: Table, target: str) -> LiveFiles:
     return out
 
 
-def _register_files(conn: duckdb.DuckDBPyConnection, name: str, files: list[Any]) -> None:
-    paths = [f.file_path for f in files]
-    conn.register(name, pa.table({"file_path": pa.array(paths, pa.string()),
-                                  "local": pa.array([local_path(p) or p for p in paths], pa.string())}))
-
-
 def _parquet_list(files: list[Any]) -> str:
-    return "[" + ", ".join("'" + (local_path(f.file_path) or f.file_path).replace("'", "''") + "'"
-                           for f in files) + "]"
+    return "[" + ", ".join(_sql_str(local_path(f.file_path) or f.file_path) for f in files) + "]"
+
+
+def _path_map(files: list[Any]) -> str:
+    """``m(file_path, local)`` for ``files``: read_parquet's ``filename`` is the local path, while a
+    position-delete file names a data file by its Iceberg path."""
+    return "(VALUES " + ", ".join(f"({_sql_str(f.file_path)}, {_sql_str(local_path(f.file_path) or f.file_path)})"
+                                  for f in files) + ") AS m(file_path, local)"
 
 
 def _deleted_positions_sql(live: LiveFiles) -> str | None:
@@ -357,8 +361,6 @@ def merge_on_read(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table,
         candidates = _candidate_files(table, live.data, data, keys[0])
         positions = None
         if candidates:
-            files = f"__rat_files_{uuid.uuid4().hex[:8]}"
-            _register_files(conn, files, candidates)
             # NULL keys only match with null_keys: allow; plain equality is the faster join otherwise
             nullable = any(data[k].null_count for k in keys)
             match = " AND ".join(f"f.{q(k)} IS NOT DISTINCT FROM b.{q(k)}" if nullable else f"f.{q(k)} = b.{q(k)}"
@@ -366,13 +368,13 @@ def merge_on_read(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table,
             by_name = ", union_by_name = true" if _schemas_differ(table, candidates, keys) else ""
             hits = (f"SELECT f.filename, f.file_row_number AS pos FROM read_parquet({_parquet_list(candidates)}, "
                     f"filename = true, file_row_number = true{by_name}) f SEMI JOIN {batch} b ON {match}")
-            positions = f"SELECT m.file_path, h.pos FROM ({hits}) h JOIN {files} m ON h.filename = m.local"
+            positions = (f"SELECT m.file_path, h.pos FROM ({hits}) h JOIN {_path_map(candidates)} "
+                         "ON h.filename = m.local")
             deleted = _deleted_positions_sql(live)
             if deleted:
                 positions = (f"SELECT p.file_path, p.pos FROM ({positions}) p ANTI JOIN ({deleted}) d "
                              "ON p.file_path = d.file_path AND p.pos = d.pos")
             conn.execute(f"CREATE OR REPLACE TEMP TABLE __rat_positions AS {positions}")
-            conn.unregister(files)
         replaced = int(conn.execute("SELECT count(*) FROM __rat_positions").fetchone()[0]) if positions else 0
         if (live.deleted + replaced > COMPACT_DELETED_RATIO * max(live.records, 1)
                 or len(live.deletes) + 1 > COMPACT_DELETE_FILES):
@@ -426,10 +428,8 @@ def _live_rows_sql(table: Table, live: LiveFiles, extra_deletes: str = "") -> st
     deletes = " UNION ALL ".join(s for s in (deleted, extra_deletes.removeprefix("UNION ALL ")) if s)
     if not deletes:
         return f"SELECT * EXCLUDE (__rat_file, __rat_pos) FROM ({rows})"
-    mapping = "(VALUES " + ", ".join(
-        "('" + f.file_path.replace("'", "''") + "', '" + (local_path(f.file_path) or f.file_path).replace("'", "''")
-        + "')" for f in live.data) + ") AS m(file_path, local)"
-    return (f"SELECT r.* EXCLUDE (__rat_file, __rat_pos) FROM ({rows}) r JOIN {mapping} ON r.__rat_file = m.local "
+    return (f"SELECT r.* EXCLUDE (__rat_file, __rat_pos) FROM ({rows}) r JOIN {_path_map(live.data)} "
+            "ON r.__rat_file = m.local "
             f"ANTI JOIN ({deletes}) d ON d.file_path = m.file_path AND d.pos = r.__rat_pos")
 
 
@@ -437,16 +437,13 @@ def _write_deletes(conn: duckdb.DuckDBPyConnection, table: Table) -> Any:
     from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
     from pyiceberg.typedef import Record
 
-    uri = _new_uri(table, "deletes")
-    path = local_path(uri) or uri
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    row = conn.execute(
-        f"COPY (SELECT file_path, pos::BIGINT AS pos FROM __rat_positions ORDER BY file_path, pos) "
-        f"TO '{path.replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION zstd, "
-        f"FIELD_IDS {{file_path: {POS_FILE_PATH_ID}, pos: {POS_POS_ID}}})").fetchone()
+    uri = _new_uri(table.location(), "deletes")
+    rows = _copy(conn, "SELECT file_path, pos::BIGINT AS pos FROM __rat_positions ORDER BY file_path, pos", uri,
+                 {"file_path": POS_FILE_PATH_ID, "pos": POS_POS_ID})
     return DataFile.from_args(content=DataFileContent.POSITION_DELETES, file_path=uri,
-                              file_format=FileFormat.PARQUET, partition=Record(), record_count=int(row[0]),
-                              file_size_in_bytes=os.path.getsize(path), spec_id=table.metadata.default_spec_id)
+                              file_format=FileFormat.PARQUET, partition=Record(), record_count=rows,
+                              file_size_in_bytes=os.path.getsize(local_path(uri) or uri),
+                              spec_id=table.metadata.default_spec_id)
 
 
 def _candidate_files(table: Table, files: list[Any], data: pa.Table, key: str) -> list[Any]:

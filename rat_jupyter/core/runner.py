@@ -673,7 +673,7 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table | None, schema:
             _write_audit_publish(session, spec, table, plan, write, branch, started, outcome, phases, reporter)
             return table
         if spec.tests:
-            view = f"SELECT * FROM read_parquet('{(staged.local or staged.uri).replace(chr(39), chr(39) * 2)}')"
+            view = f"SELECT * FROM {staged.relation}"
             engine.register_empty_view(session.conn, pid, view, session.attached)
             engine.register_table_sql(session.conn, pid, view)
             session.registered[pid] = pid.sql
