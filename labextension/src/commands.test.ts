@@ -25,6 +25,12 @@ describe("notebook cells", () => {
     expect(cellSql("SELECT 3 -- a RAT SQL cell")).toBe("SELECT 3 -- a RAT SQL cell");
     expect(cellSql("%%ratsql\nSELECT 4")).toBe("%%ratsql\nSELECT 4");
   });
+
+  it("leave out the leading directives and cell annotations, as the kernel's %%rat pipeline does", () => {
+    expect(cellSql("%namespace zoo\n-- @name: kept\n-- @merge_strategy: full_refresh\nSELECT 1 AS x -- @name: here\n%late"))
+      .toBe("-- @merge_strategy: full_refresh\nSELECT 1 AS x -- @name: here\n%late");
+    expect(cellSql("%%rat sql\n%limit 5\n-- @this: silver.x\nSELECT * FROM {{ this }}")).toBe("SELECT * FROM {{ this }}");
+  });
 });
 
 describe("paths", () => {

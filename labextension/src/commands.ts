@@ -49,10 +49,25 @@ export const PANEL_OF: Readonly<Record<string, string>> = {
   [CommandIDs.openSettings]: "/settings",
 };
 
-/** The SQL a notebook cell ran: a RAT SQL cell as it is, a `%%rat sql` cell without its magic line. */
+// What configures a cell rather than a pipeline, among its leading lines: the RAT SQL kernel's `%` directives
+// and the cell-only annotations (the kernel's rule, rat_jupyter/kernel/notebooks.py `cell_to_file`).
+const DIRECTIVE_LINE = /^\s*%\w+/;
+const CELL_ANNOTATION = /^\s*--\s*@(name|limit|namespace|this)\s*:/;
+
+/** The SQL a notebook cell ran, as a pipeline saves it: a RAT SQL cell or a `%%rat sql` cell without its magic
+ * line, without the leading directives and cell-only annotations that configure the notebook (`%namespace`,
+ * `-- @name:` …), so the saved pipeline runs exactly the SQL the cell ran. */
 export function cellSql(source: string): string {
   const lines = source.replace(/\r\n/g, "\n").split("\n");
   const first = (lines[0] ?? "").trim();
   if (/^%%rat(\s+sql)?\b/.test(first)) lines.shift();
-  return lines.join("\n").trim();
+  let leading = true;
+  const kept = lines.filter((line) => {
+    if (!leading) return true;
+    if (DIRECTIVE_LINE.test(line) || CELL_ANNOTATION.test(line)) return false;
+    const text = line.trim();
+    if (text && !text.startsWith("--")) leading = false;
+    return true;
+  });
+  return kept.join("\n").trim();
 }
