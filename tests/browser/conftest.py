@@ -12,20 +12,16 @@ The tests skip with a reason when Chromium, Playwright or the portal build is mi
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.fixtures.server import JupyterProcess, data_dir_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -74,72 +70,23 @@ def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
         loop.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    origin: str  # http://127.0.0.1:PORT
-    token: str
-    data_dir: Path
-    process: subprocess.Popen[bytes]
-
-    @property
-    def root(self) -> str:
-        return self.origin + BASE_URL
-
+class Server(JupyterProcess):
     def portal(self, path: str = "") -> str:
         return f"{self.root}rat/{path.lstrip('/')}"
-
-    def api(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the API with the token (test setup and checks; the pages themselves use the cookie)."""
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.root}rat/api/v1/{path.lstrip('/')}", data=data, method=method,
-                                     headers={"Authorization": f"token {self.token}",
-                                              "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            raw = resp.read()
-            return json.loads(raw) if raw else None
 
 
 @pytest.fixture(scope="session")
 def rat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     ARTIFACTS.mkdir(exist_ok=True)
     data = tmp_path_factory.mktemp("rat-browser")
-    port = _free_port()
-    token = secrets.token_hex(16)
-    env = {**os.environ, "RAT_DATA_DIR": str(data), "JUPYTER_RUNTIME_DIR": str(data / "runtime")}
-    env.pop("RAT_SETTINGS", None)
-    args = [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-            f"--ServerApp.base_url={BASE_URL}", f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={data}", f"--RatApp.data_dir={data}",
-            "--ServerApp.jpserver_extensions=rat_jupyter=True", "--allow-root"]
-    log = (ARTIFACTS / "server.log").open("wb")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(data))
-    server = Server(f"http://127.0.0.1:{port}", token, data, proc)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if server.api("GET", "health") is not None:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"jupyter server did not start; see {ARTIFACTS / 'server.log'}")
-        time.sleep(0.3)
+    server = Server(f"--ServerApp.root_dir={data}", f"--RatApp.data_dir={data}",
+                    "--ServerApp.jpserver_extensions=rat_jupyter=True", cwd=data, log=ARTIFACTS / "server.log",
+                    env=data_dir_env(data), token=secrets.token_hex(16), base_url=BASE_URL)
     try:
+        server.wait_until(lambda: server.api("GET", "health") is not None, what="jupyter server")
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.stop(20)
 
 
 @pytest.fixture(scope="module")
