@@ -625,7 +625,7 @@ def _arrow_run(session: Session, spec: PipelineSpec, table: Table | None, has_da
         else:
             target = _evolve_empty(target, final.schema, spec)
         try:
-            strategies.commit(target, final, MAIN)  # the table has no data yet: one append snapshot
+            strategies.commit(target, final, MAIN, session.conn)  # the table has no data yet: one append snapshot
         except BaseException:
             if created:
                 session.catalog.drop(pid)

@@ -382,39 +382,39 @@ def apply(
     existing = table.metadata.snapshot_by_name(target) is not None
 
     if strategy == "full_refresh":
-        commit(table, data, target, delete_all=True, conn=conn)
+        commit(table, data, target, conn, delete_all=True)
         return WriteResult(data.num_rows)
 
     if strategy == "append_only":
-        commit(table, data, target)
+        commit(table, data, target, conn)
         return WriteResult(data.num_rows)
 
     if strategy in ("incremental", "delete_insert"):
         if config.hard_deletes == "delete" or not existing:
-            commit(table, data, target, delete_all=True, conn=conn)
+            commit(table, data, target, conn, delete_all=True)
         elif data.num_rows == 0:
             pass
         elif fastwrite.row_level(table):
             detail = fastwrite.merge_on_read(conn, table, data, keys, target)
             return WriteResult(data.num_rows, detail)
         elif len(keys) == 1:
-            commit(table, data, target, delete_column=keys[0], delete_values=pc.unique(data[keys[0]]))
+            commit(table, data, target, conn, delete_column=keys[0], delete_values=pc.unique(data[keys[0]]))
         else:
-            commit(table, _merge_composite(conn, current_sql, data, keys), target, delete_all=True)
+            commit(table, _merge_composite(conn, current_sql, data, keys), target, conn, delete_all=True)
         return WriteResult(data.num_rows)
 
     if strategy == "snapshot":
         column = config.partition_column or ""
         if not existing:
-            commit(table, data, target, delete_all=True, conn=conn)
+            commit(table, data, target, conn, delete_all=True)
         elif data.num_rows:
-            commit(table, data, target, delete_column=column, delete_values=pc.unique(data[column]))
+            commit(table, data, target, conn, delete_column=column, delete_values=pc.unique(data[column]))
         return WriteResult(data.num_rows)
 
     if strategy == "scd2":
         final, inserted, closed = _scd2(conn, current_sql if existing else None, data, config, run_ts, [])
         if inserted or closed:
-            commit(table, final, target, delete_all=True, conn=conn)
+            commit(table, final, target, conn, delete_all=True)
         return WriteResult(inserted, f"{inserted} new version(s), {closed} closed")
 
     raise Invalid(f"unknown merge_strategy '{strategy}'")
@@ -514,16 +514,16 @@ def align(data: pa.Table, schema: Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=pa.schema([pa.field(f.name, f.type) for f in target]))
 
 
-def commit(table: Table, add: pa.Table | None, target: str, *, delete_all: bool = False,
-           delete_column: str | None = None, delete_values: Any = None,
-           conn: duckdb.DuckDBPyConnection | None = None) -> bool:
+def commit(table: Table, add: pa.Table | None, target: str, conn: duckdb.DuckDBPyConnection, *,
+           delete_all: bool = False, delete_column: str | None = None, delete_values: Any = None) -> bool:
     """ONE snapshot on ``target``: drop every current row (``delete_all``) or the rows whose
     ``delete_column`` is in ``delete_values`` (NULL included when present), then add ``add``.
 
     pyiceberg's own delete + append makes two snapshots (the first one a table without the replaced rows);
     this copy-on-write version rewrites the affected files and adds the new ones in a single commit.
-    ``add`` is written by DuckDB's parallel Parquet writer when the table allows it (``conn``, or a private
-    in-memory DuckDB), else by pyiceberg. Returns False when there was nothing to change (no snapshot).
+    ``add`` is written by DuckDB's parallel Parquet writer on ``conn`` (the run's database, with its thread
+    and memory settings) when the table allows it, else by pyiceberg. Returns False when there was nothing
+    to change (no snapshot).
     """
     from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 
@@ -558,13 +558,7 @@ def commit(table: Table, add: pa.Table | None, target: str, *, delete_all: bool 
                                                       write_uuid=write_uuid, counter=counter))
     if add is not None and add.num_rows:
         if fastwrite.row_level(table):
-            own = conn is None
-            writer = conn if conn is not None else duckdb.connect(config={"autoinstall_known_extensions": False})
-            try:
-                added.extend(fastwrite.write_arrow(writer, table, add))
-            finally:
-                if own:
-                    writer.close()
+            added.extend(fastwrite.write_arrow(conn, table, add))
         else:
             added.extend(_dataframe_to_data_files(table_metadata=metadata, df=align(add, schema), io=table.io,
                                                   write_uuid=write_uuid, counter=counter))

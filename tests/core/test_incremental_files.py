@@ -240,7 +240,7 @@ def test_replacing_the_whole_table_drops_its_delete_files_and_lists_the_manifest
     monkeypatch.setattr(fastwrite, "live_files", lambda t, target: listings.append(target) or real(t, target))
     t = table(workspace, ns)
     new = t.scan(limit=3).to_arrow()
-    assert strategies.commit(t, new, "main", delete_all=True)
+    assert strategies.commit(t, new, "main", duckdb.connect(), delete_all=True)
     assert listings == ["main"]  # one listing serves both the data files and the delete files removed
     monkeypatch.undo()
     live = fastwrite.live_files(table(workspace, ns), "main")
@@ -251,7 +251,7 @@ def test_replacing_the_whole_table_drops_its_delete_files_and_lists_the_manifest
 
     listings.clear()  # a table without delete files: still one listing
     monkeypatch.setattr(fastwrite, "live_files", lambda t, target: listings.append(target) or real(t, target))
-    assert strategies.commit(table(workspace, ns), new.slice(0, 2), "main", delete_all=True)
+    assert strategies.commit(table(workspace, ns), new.slice(0, 2), "main", duckdb.connect(), delete_all=True)
     assert listings == ["main"]
     monkeypatch.undo()
     assert table(workspace, ns).scan().to_arrow().num_rows == 2
