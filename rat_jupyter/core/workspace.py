@@ -14,9 +14,10 @@ The concrete stores are built by :meth:`Workspace.open` through the composition 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..stores.protocols import StateStore
 from . import composition
@@ -64,6 +65,8 @@ from .services.pipelines import PYTHON_TEMPLATE, sql_template
 from .settings import CLIENT_EXECUTOR, Settings
 
 __all__ = ["PYTHON_TEMPLATE", "VERSIONS", "RunView", "Workspace", "file_type", "sql_template"]
+
+T = TypeVar("T")
 
 
 class Workspace:
@@ -132,23 +135,27 @@ class Workspace:
         self.close()
 
     # -- lazily built parts -----------------------------------------------------------------------
+    def _once(self, attr: str, build: Callable[[], T]) -> T:
+        """``self.<attr>``, built by ``build`` on first use and by one thread only (two executors would mean
+        two sets of worker processes). The lock is re-entrant: a part may be built from another's builder."""
+        value = getattr(self, attr)
+        if value is None:
+            with self._lock:
+                value = getattr(self, attr)
+                if value is None:
+                    value = build()
+                    setattr(self, attr, value)
+        return value
+
     @property
     def catalog(self) -> Any:
         """The Iceberg catalog, built on first use (pyiceberg is not free to load)."""
-        if self._catalog is None:
-            with self._lock:
-                if self._catalog is None:
-                    self._catalog = composition.open_catalog(self.settings)
-        return self._catalog
+        return self._once("_catalog", lambda: composition.open_catalog(self.settings))
 
     @property
     def executor(self) -> Executor:
         """Where tasks execute (``Settings.executor_class``), built on first use."""
-        if self._executor is None:
-            with self._lock:
-                if self._executor is None:
-                    self._executor = build_executor(self.settings)
-        return self._executor
+        return self._once("_executor", lambda: build_executor(self.settings))
 
     @property
     def executor_if_started(self) -> Executor | None:
@@ -163,28 +170,23 @@ class Workspace:
     @property
     def runs(self) -> RunManager:
         """Run submission, cancel and wait; on a server also the claimer that executes runs."""
-        if self._runs is None:
-            executor = self.executor if self.server else None
-            with self._lock:
-                if self._runs is None:
-                    self._runs = RunManager(self.state, executor, self.settings.run_timeout_seconds,
-                                            self.settings.resolved_server_id, self.files.for_run)
-        return self._runs
+        return self._once("_runs", lambda: RunManager(
+            self.state, self.executor if self.server else None, self.settings.run_timeout_seconds,
+            self.settings.resolved_server_id, self.files.for_run))
 
     @property
     def schedules(self) -> Any:
         """Schedules and triggers (``core.schedules.Schedules``), built on first use. On a server its event
         triggers listen to this server's runs and uploads; APScheduler (``rat_jupyter.scheduler``) only times it."""
-        if self._schedules is None:
-            from .schedules import Schedules
+        return self._once("_schedules", self._build_schedules)
 
-            with self._lock:
-                if self._schedules is None:
-                    service = Schedules.for_workspace(self)
-                    if self.server:
-                        service.listen(self)
-                    self._schedules = service
-        return self._schedules
+    def _build_schedules(self) -> Any:
+        from .schedules import Schedules
+
+        service = Schedules.for_workspace(self)
+        if self.server:
+            service.listen(self)
+        return service
 
     @property
     def query_service(self) -> Any:
