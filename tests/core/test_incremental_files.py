@@ -7,6 +7,7 @@ from typing import Any
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 from pyiceberg.manifest import DataFileContent
 
 from rat_jupyter.core import fastwrite
@@ -255,3 +256,24 @@ def test_replacing_the_whole_table_drops_its_delete_files_and_lists_the_manifest
     assert listings == ["main"]
     monkeypatch.undo()
     assert table(workspace, ns).scan().to_arrow().num_rows == 2
+
+
+def test_rows_duckdb_writes_go_through_the_runs_database(workspace: Workspace, ns: str, monkeypatch: Any) -> None:
+    """An append writes its file on the run's connection (with its thread and memory settings), never on
+    a database of its own."""
+    from datetime import UTC, datetime
+
+    from rat_jupyter.core import strategies
+    from rat_jupyter.core.config import PipelineConfig
+
+    make_pipeline(workspace, ns, "silver", "t", "-- @merge_strategy: append_only\n" + source(1, 5, "a"))
+    assert run_one(workspace, ns, "silver", "t").status == "success"
+    t = table(workspace, ns)
+    assert fastwrite.row_level(t)
+    conn = duckdb.connect()
+    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: pytest.fail("commit opened a database of its own"))
+    config = PipelineConfig(merge_strategy="append_only")
+    result = strategies.apply(t, t.scan().to_arrow(), config, "main", conn, None, datetime.now(UTC))
+    assert result.rows_written == 5
+    monkeypatch.undo()
+    assert table(workspace, ns).scan().to_arrow().num_rows == 10
