@@ -53,11 +53,16 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** A validation report's errors, `path: message` each. */
+function validationLines(files: readonly { path: string; errors: readonly string[] }[] | undefined): string[] {
+  return (files ?? []).flatMap((f) => f.errors.map((m) => `${f.path}: ${m}`));
+}
+
 /** Validation messages of a refused publish (422 with details.validation), one per line. */
 function validationText(e: unknown): string {
   if (!(e instanceof ApiError)) return message(e);
   const d = e.details as { validation?: { files?: { path: string; errors: string[] }[] } } | undefined;
-  const lines = (d?.validation?.files ?? []).flatMap((f) => f.errors.map((m) => `${f.path}: ${m}`));
+  const lines = validationLines(d?.validation?.files);
   return lines.length ? `${e.message}\n${lines.join("\n")}` : e.message;
 }
 
@@ -245,6 +250,30 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (!k) await showErrorMessage(`Nothing to ${what}`, "Open a pipeline file from the RAT drive, or pick a pipeline in the RAT sidebar.");
       return k;
     };
+    /** A command on one pipeline (from its arguments, else the file in view): with none, a dialog says how to
+     * pick one; a failure shows the server's message under `failed(k)`. */
+    const pipelineCommand = (id: string, options: {
+      label: string;
+      caption?: string;
+      what: string;
+      failed: (k: PipelineKey) => string;
+      errorText?: (e: unknown) => string;
+    }, run: (k: PipelineKey) => Promise<void>): void => {
+      const { label, caption, what, failed, errorText = message } = options;
+      commands.addCommand(id, {
+        label,
+        caption,
+        execute: async (args) => {
+          const k = await need(args, what);
+          if (!k) return;
+          try {
+            await run(k);
+          } catch (e) {
+            await showErrorMessage(failed(k), errorText(e));
+          }
+        },
+      });
+    };
 
     commands.addCommand(CommandIDs.openPanel, {
       label: (args) => titleOf(typeof args.path === "string" ? args.path : "/"),
@@ -299,79 +328,47 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       },
     });
-    commands.addCommand(CommandIDs.runPipeline, {
-      label: "Run RAT Pipeline",
-      caption: "Run the pipeline (its draft) and follow it in the runs panel",
-      execute: async (args) => {
-        const k = await need(args, "run");
-        if (k) await runOne(k, false);
-      },
-    });
-    commands.addCommand(CommandIDs.runWithDownstream, {
-      label: "Run RAT Pipeline with Downstream",
-      execute: async (args) => {
-        const k = await need(args, "run");
-        if (k) await runOne(k, true);
-      },
-    });
-    commands.addCommand(CommandIDs.previewPipeline, {
-      label: "Preview RAT Pipeline",
-      execute: async (args) => {
-        const k = await need(args, "preview");
-        if (!k) return;
-        try {
-          const doc = currentDoc();
-          const code = doc && JSON.stringify(pipelineOfPath(doc.context.path)) === JSON.stringify(k) &&
-            /\/pipeline\.(sql|py)$/.test(doc.context.path) ? doc.context.model.toString() : undefined;
-          const result = await api.preview(k, code, 100);
-          if (result.error) {
-            // a pipeline that fails to render or run is a 200 with `error`: show DuckDB's message and its line
-            const line = code !== undefined ? locateLine(result.error, code) : undefined;
-            await showErrorMessage(`Preview of ${fqName(k)} failed`, line ? `line ${line}: ${result.error}` : result.error);
-            return;
-          }
-          const content = new PreviewPanel(fqName(k), result);
-          const widget = new MainAreaWidget({ content });
-          widget.title.label = `Preview ${fqName(k)}`;
-          widget.title.icon = ratIcon;
-          shell.add(widget, "main", { mode: "split-bottom" });
-        } catch (e) {
-          await showErrorMessage(`Preview of ${fqName(k)} failed`, message(e));
+    const couldNotRun = (k: PipelineKey): string => `Could not run ${fqName(k)}`;  // runOne reports its own failures
+    pipelineCommand(CommandIDs.runPipeline, {
+      label: "Run RAT Pipeline", caption: "Run the pipeline (its draft) and follow it in the runs panel", what: "run",
+      failed: couldNotRun,
+    }, (k) => runOne(k, false));
+    pipelineCommand(CommandIDs.runWithDownstream, { label: "Run RAT Pipeline with Downstream", what: "run",
+      failed: couldNotRun }, (k) => runOne(k, true));
+    const previewFailed = (k: PipelineKey): string => `Preview of ${fqName(k)} failed`;
+    pipelineCommand(CommandIDs.previewPipeline, { label: "Preview RAT Pipeline", what: "preview", failed: previewFailed },
+      async (k) => {
+        const doc = currentDoc();
+        const code = doc && JSON.stringify(pipelineOfPath(doc.context.path)) === JSON.stringify(k) &&
+          /\/pipeline\.(sql|py)$/.test(doc.context.path) ? doc.context.model.toString() : undefined;
+        const result = await api.preview(k, code, 100);
+        if (result.error) {
+          // a pipeline that fails to render or run is a 200 with `error`: show DuckDB's message and its line
+          const line = code !== undefined ? locateLine(result.error, code) : undefined;
+          await showErrorMessage(previewFailed(k), line ? `line ${line}: ${result.error}` : result.error);
+          return;
         }
-      },
+        const content = new PreviewPanel(fqName(k), result);
+        const widget = new MainAreaWidget({ content });
+        widget.title.label = `Preview ${fqName(k)}`;
+        widget.title.icon = ratIcon;
+        shell.add(widget, "main", { mode: "split-bottom" });
+      });
+    pipelineCommand(CommandIDs.validatePipeline, { label: "Validate RAT Pipeline", what: "validate",
+      failed: (k) => `Could not validate ${fqName(k)}` }, async (k) => {
+      await saveIfDirty(k);
+      const v = await api.validate(k);
+      if (v.valid) Notification.success(`${fqName(k)} is valid`, { autoClose: 3000 });
+      else await showErrorMessage(`${fqName(k)} is not valid`, validationLines(v.files).join("\n"));
     });
-    commands.addCommand(CommandIDs.validatePipeline, {
-      label: "Validate RAT Pipeline",
-      execute: async (args) => {
-        const k = await need(args, "validate");
-        if (!k) return;
-        try {
-          await saveIfDirty(k);
-          const v = await api.validate(k);
-          const problems = (v.files ?? []).flatMap((f) => [...f.errors.map((m) => `${f.path}: ${m}`)]);
-          if (v.valid) Notification.success(`${fqName(k)} is valid`, { autoClose: 3000 });
-          else await showErrorMessage(`${fqName(k)} is not valid`, problems.join("\n"));
-        } catch (e) {
-          await showErrorMessage(`Could not validate ${fqName(k)}`, message(e));
-        }
-      },
-    });
-    commands.addCommand(CommandIDs.publishPipeline, {
-      label: "Publish RAT Pipeline…",
-      execute: async (args) => {
-        const k = await need(args, "publish");
-        if (!k) return;
-        const v = await askForm(`Publish ${fqName(k)}`, [{ name: "message", label: "Message", placeholder: "what changed" }], "Publish");
-        if (!v) return;
-        try {
-          await saveIfDirty(k);
-          const r = await api.publish(k, v.message ?? "");
-          Notification.success(`Published ${fqName(k)} as version ${r.version}`, { autoClose: 4000 });
-          sidebar.refresh();
-        } catch (e) {
-          await showErrorMessage(`Could not publish ${fqName(k)}`, validationText(e));
-        }
-      },
+    pipelineCommand(CommandIDs.publishPipeline, { label: "Publish RAT Pipeline…", what: "publish",
+      failed: (k) => `Could not publish ${fqName(k)}`, errorText: validationText }, async (k) => {
+      const v = await askForm(`Publish ${fqName(k)}`, [{ name: "message", label: "Message", placeholder: "what changed" }], "Publish");
+      if (!v) return;
+      await saveIfDirty(k);
+      const r = await api.publish(k, v.message ?? "");
+      Notification.success(`Published ${fqName(k)} as version ${r.version}`, { autoClose: 4000 });
+      sidebar.refresh();
     });
     commands.addCommand(CommandIDs.diffPipeline, {
       label: "Diff RAT File with Published",
@@ -486,24 +483,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       },
     });
-    commands.addCommand(CommandIDs.openPipelineInNotebook, {
-      label: "Open RAT Pipeline in Notebook",
-      execute: async (args) => {
-        const k = await need(args, "open in a notebook");
-        if (!k) return;
-        try {
-          // the server's notebook (the kernel's own builder): RAT SQL for a SQL pipeline, Python for a Python one,
-          // test cells that run as they are, and the metadata that saves a cell back to its file
-          const { notebook } = await api.http.call("GET", "/rat/api/v1/pipelines/{ns}/{layer}/{name}/notebook", {
-            params: { ns: k.ns, layer: k.layer, name: k.name },
-          });
-          const path = `rat-${fqName(k)}.ipynb`;
-          await app.serviceManager.contents.save(path, { type: "notebook", format: "json", content: notebook });
-          await docManager.openOrReveal(path);
-        } catch (e) {
-          await showErrorMessage(`Could not open ${fqName(k)} in a notebook`, message(e));
-        }
-      },
+    pipelineCommand(CommandIDs.openPipelineInNotebook, { label: "Open RAT Pipeline in Notebook",
+      what: "open in a notebook", failed: (k) => `Could not open ${fqName(k)} in a notebook` }, async (k) => {
+      // the server's notebook (the kernel's own builder): RAT SQL for a SQL pipeline, Python for a Python one,
+      // test cells that run as they are, and the metadata that saves a cell back to its file
+      const { notebook } = await api.http.call("GET", "/rat/api/v1/pipelines/{ns}/{layer}/{name}/notebook", {
+        params: { ns: k.ns, layer: k.layer, name: k.name },
+      });
+      const path = `rat-${fqName(k)}.ipynb`;
+      await app.serviceManager.contents.save(path, { type: "notebook", format: "json", content: notebook });
+      await docManager.openOrReveal(path);
     });
     if (notebooks) {
       app.contextMenu.addItem({ command: CommandIDs.saveCellAsPipeline, selector: ".jp-Notebook .jp-CodeCell", rank: 60 });
