@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from ..core import models as m
 from ..core.errors import Invalid, NotFound
@@ -139,12 +140,17 @@ class NotebookHandler(RatAPIHandler):
 
     @endpoint
     async def get(self, ns: str, layer: str, name: str) -> None:
-        from ..kernel.notebooks import pipeline_notebook  # nbformat is loaded by the first request, not at start
-
         args: m.PipelineNotebookQuery = self.args()
-        nb = await self.call(pipeline_notebook, ns, layer, name, workspace=self.ws, version=args.version,
-                             kernel=args.kernel)
+        nb = await self.call(_pipeline_notebook, self.ws, ns, layer, name, args.version, args.kernel)
         self.reply({"name": f"{name}.{layer}.{ns}.ipynb", "notebook": dict(nb)})
+
+
+def _pipeline_notebook(ws: Any, ns: str, layer: str, name: str, version: str, kernel: str | None) -> Any:
+    """The notebook, built in the request's thread: the notebook builder (and nbformat's v4 helpers) is
+    imported by the first request, not at start, and that import does not hold the event loop either."""
+    from ..kernel.notebooks import pipeline_notebook
+
+    return pipeline_notebook(ns, layer, name, workspace=ws, version=version, kernel=kernel)
 
 
 class QualityMetadataHandler(MetadataHandler):
