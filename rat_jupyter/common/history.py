@@ -2,7 +2,7 @@
 
 Every Iceberg commit writes a new ``metadata.json`` that carries every live snapshot and every earlier
 metadata file in its logs. Left alone, a pipeline that runs every minute pays a little more per commit for
-each run before it (ADR 0016). Three things keep it flat:
+each run before it (ADR 0018). Three things keep it flat:
 
 - table properties RAT sets when it creates a table (and, for a table created before, in the same commit
   that publishes its next successful run — never on a failed run): keep the last

@@ -207,11 +207,11 @@ def commit(table: Table, staged: Staged, target: str, replace: bool) -> None:
 #
 # Keyed strategies (incremental, delete_insert) change a few rows of a large table. Rewriting every data
 # file that holds one of the keys would, for keys spread over the table, rewrite all of it on every run
-# (ADR 0019). Instead a run adds ONE Iceberg v2 position-delete file naming the (file, row) pairs of the
+# (ADR 0023). Instead a run adds ONE Iceberg v2 position-delete file naming the (file, row) pairs of the
 # replaced rows and ONE data file with the new rows, in one snapshot; DuckDB's iceberg_scan and pyiceberg
-# both apply position deletes on read. A table whose deletes pile up is compacted by a later run (or the
-# reaper): its live rows are rewritten into fresh files and every old data and delete file leaves the
-# snapshot in the same commit.
+# both apply position deletes on read. A table whose deletes pile up is compacted by the upsert run that
+# passes the threshold (never by the reaper): its live rows are rewritten into a fresh file and every old
+# data and delete file leaves the snapshot in the same commit.
 
 POS_FILE_PATH_ID = 2147483546  # Iceberg's reserved field ids of a position-delete file
 POS_POS_ID = 2147483545
