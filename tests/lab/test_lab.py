@@ -284,3 +284,18 @@ def test_open_pipeline_in_notebook_for_sql_and_python_pipelines(lab: Lab, lab_se
     py_code = "\n".join(c["source"] for c in py_nb["cells"] if c["cell_type"] == "code")
     assert f"%%rat pipeline {ns}.bronze.py_one\nresult = duckdb_conn.sql('SELECT 1 AS id').arrow()" in py_code
     lab.assert_no_console_errors()
+
+
+def test_validate_says_valid_and_without_a_pipeline_how_to_pick_one(lab: Lab, shop: dict[str, Any]) -> None:
+    ns = shop["ns"]
+    lab.open()
+    lab.command("rat:validate-pipeline", {"namespace": ns, "layer": "silver", "name": "orders_clean"})
+    lab.page.get_by_text(f"{ns}.silver.orders_clean is valid").first.wait_for()
+    # no arguments and no pipeline file in view: a dialog says how to pick one
+    lab.command("rat:validate-pipeline", wait=False)
+    dialog = lab.page.locator(".jp-Dialog")
+    dialog.wait_for()
+    text = dialog.inner_text()
+    assert "Nothing to validate" in text and "RAT sidebar" in text, text
+    lab.page.click(".jp-Dialog .jp-Dialog-footer button >> nth=-1")
+    lab.assert_no_console_errors()
