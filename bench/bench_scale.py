@@ -53,20 +53,14 @@ def platform_services(work: Path) -> Iterator[tuple[Any, Any, Any]]:
     """PostgreSQL, SeaweedFS and a Dask LocalCluster on loopback, for the duration of the benchmark."""
     import distributed
 
-    import tests.fixtures.postgres as pg_fixture
+    from tests.fixtures.postgres import run_postgres
     from tests.fixtures.seaweed import run_seaweed
 
-    pg_gen = pg_fixture.postgres._get_wrapped_function()()  # the fixture's generator, outside pytest
-    postgres = next(pg_gen)
     (work / "seaweed").mkdir(parents=True, exist_ok=True)
-    try:
-        with run_seaweed(work / "seaweed") as seaweed, distributed.LocalCluster(
-                processes=True, n_workers=2, threads_per_worker=1, resources={"rat": 1}, host="127.0.0.1",
-                dashboard_address=None) as cluster:
-            yield postgres, seaweed, cluster
-    finally:
-        with contextlib.suppress(StopIteration):
-            next(pg_gen)
+    with run_postgres() as postgres, run_seaweed(work / "seaweed") as seaweed, distributed.LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, resources={"rat": 1}, host="127.0.0.1",
+            dashboard_address=None) as cluster:
+        yield postgres, seaweed, cluster
 
 
 def open_profiles(work: Path, postgres: Any, seaweed: Any, cluster: Any) -> dict[str, Any]:
