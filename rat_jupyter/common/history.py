@@ -15,6 +15,7 @@ each run before it (ADR 0018). Three things keep it flat:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 MAX_SNAPSHOTS_PROPERTY = "rat.history.max-snapshots"
@@ -71,12 +72,19 @@ def overwrite(update: Any, commit_uuid: Any = None) -> Any:
     and scan opens them all. They describe no live file, so the new snapshot can leave them out (Iceberg's
     own writers drop them too); the snapshot that deleted those files still lists them.
     """
+    producer = update.overwrite(commit_uuid=commit_uuid)
+    producer.__class__ = _live_overwrite()
+    return producer
+
+
+@functools.cache
+def _live_overwrite() -> type:
+    """The producer class of :func:`overwrite`, made once per process (pyiceberg imported on first use):
+    a class per commit would pile up in a long-lived worker, with every class derived from it."""
     from pyiceberg.table.update.snapshot import _OverwriteFiles
 
     class _LiveOverwrite(_OverwriteFiles):
         def _existing_manifests(self) -> list[Any]:
             return [m for m in super()._existing_manifests() if m.has_added_files() or m.has_existing_files()]
 
-    producer = update.overwrite(commit_uuid=commit_uuid)
-    producer.__class__ = _LiveOverwrite
-    return producer
+    return _LiveOverwrite

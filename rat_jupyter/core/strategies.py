@@ -16,6 +16,7 @@ snapshot, the de-duplicated rows for incremental, and the new versions for scd2.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import uuid
 from dataclasses import dataclass, field
@@ -611,9 +612,7 @@ def commit_files(table: Table, target: str, removed: list[Any], added: list[Any]
                 files.append_data_file(f)
 
 
-_ROW_LEVEL: dict[type, type] = {}
-
-
+@functools.cache
 def _row_level(base: type) -> type:
     """``base`` (pyiceberg's overwrite producer) that also adds position-delete files and removes them.
 
@@ -621,8 +620,6 @@ def _row_level(base: type) -> type:
     of content ``deletes`` (sequence number inherited from the snapshot), and the snapshot summary counts
     them; removed delete files leave the rewritten manifests like removed data files do.
     """
-    if base in _ROW_LEVEL:
-        return _ROW_LEVEL[base]
     from pyiceberg.manifest import (
         DataFileContent,
         ManifestContent,
@@ -671,5 +668,4 @@ def _row_level(base: type) -> type:
             finally:
                 self._deleted_data_files = required
 
-    _ROW_LEVEL[base] = _RowLevel
     return _RowLevel

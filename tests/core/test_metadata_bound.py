@@ -87,3 +87,24 @@ def test_a_table_created_before_the_bound_gets_it_only_with_a_successful_publish
     assert run_one(workspace, ns, "silver", "old").status == "success"
     props = workspace.catalog.load(workspace.pid(ns, "silver", "old")).metadata.properties
     assert {k: props[k] for k in TABLE_PROPERTIES} == TABLE_PROPERTIES
+
+
+def test_commits_reuse_one_producer_class(workspace: Workspace, ns: str) -> None:
+    """A long-lived worker commits many times: the producer classes are made once, not one pair per commit."""
+    import duckdb
+
+    from rat_jupyter.common import history
+    from rat_jupyter.core import strategies
+
+    make_pipeline(workspace, ns, "silver", "t", "SELECT range AS id FROM range(5)")
+    assert run_one(workspace, ns, "silver", "t").status == "success"
+    pid = workspace.pid(ns, "silver", "t")
+    classes = [type(history.overwrite(workspace.catalog.load(pid).transaction().update_snapshot()))
+               for _ in range(2)]
+    assert classes[0] is classes[1]
+    conn = duckdb.connect()
+    for n in (3, 2):  # two full replacements in this process: the row-level producer is derived once
+        table = workspace.catalog.load(pid)
+        assert strategies.commit(table, table.scan(limit=n).to_arrow(), "main", conn, delete_all=True)
+    assert strategies._row_level.cache_info().currsize == 1
+    assert workspace.catalog.load(pid).scan().to_arrow().num_rows == 2
