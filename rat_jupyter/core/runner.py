@@ -515,6 +515,17 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
     return outcome
 
 
+def _audit_first_load(session: Session, spec: PipelineSpec, rows_sql: str, started: str, outcome: RunOutcome,
+                      phases: _Phases, reporter: Reporter) -> None:
+    """Audit a first load before its table holds anything: ``{{ this }}`` and ``ref()`` of the pipeline read
+    ``rows_sql`` (the rows about to be committed), so a failing test leaves no table behind."""
+    pid = spec.pid
+    engine.register_empty_view(session.conn, pid, rows_sql, session.attached)
+    engine.register_table_sql(session.conn, pid, rows_sql)
+    session.registered[pid] = pid.sql
+    _audit(session, spec, started, outcome, phases, reporter)
+
+
 def _audit(session: Session, spec: PipelineSpec, started: str, outcome: RunOutcome, phases: _Phases,
            reporter: Reporter) -> None:
     outcome.quality = phases.run(
@@ -611,10 +622,7 @@ def _arrow_run(session: Session, spec: PipelineSpec, table: Table | None, has_da
                                lambda r: {"rows_written": r[1].rows_written, "target": "main"})
     if spec.tests:
         session.conn.register("__rat_first_write", final)
-        engine.register_empty_view(session.conn, pid, "SELECT * FROM __rat_first_write", session.attached)
-        engine.register_table_sql(session.conn, pid, "SELECT * FROM __rat_first_write")
-        session.registered[pid] = pid.sql
-        _audit(session, spec, started, outcome, phases, reporter)
+        _audit_first_load(session, spec, "SELECT * FROM __rat_first_write", started, outcome, phases, reporter)
     session.cancel.fence()
 
     def create_and_write() -> int | None:
@@ -673,11 +681,7 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table | None, schema:
             _write_audit_publish(session, spec, table, plan, write, branch, started, outcome, phases, reporter)
             return table
         if spec.tests:
-            view = f"SELECT * FROM {staged.relation}"
-            engine.register_empty_view(session.conn, pid, view, session.attached)
-            engine.register_table_sql(session.conn, pid, view)
-            session.registered[pid] = pid.sql
-            _audit(session, spec, started, outcome, phases, reporter)
+            _audit_first_load(session, spec, f"SELECT * FROM {staged.relation}", started, outcome, phases, reporter)
         session.cancel.fence()
 
         def create_and_commit() -> Table:
