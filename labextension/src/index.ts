@@ -22,6 +22,7 @@ import { IStatusBar } from "@jupyterlab/statusbar";
 import { folderIcon, LabIcon } from "@jupyterlab/ui-components";
 import { Menu } from "@lumino/widgets";
 import { ApiError, LAYERS, locateLine, type Pipeline, type PipelineKey } from "@rat/client";
+import { STRATEGIES } from "@rat/ui";
 import { labPageConfig, makeRatClient } from "./client";
 import { CommandIDs, PANEL_OF, cellSql } from "./commands";
 import { askForm, confirm } from "./dialogs";
@@ -46,8 +47,6 @@ interface CursorEditor {
   setCursorPosition(position: { line: number; column: number }): void;
   focus(): void;
 }
-
-const STRATEGIES = ["full_refresh", "incremental", "append_only", "delete_insert", "snapshot", "scd2"];
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);

@@ -9,3 +9,4 @@ export { Tabs, TabPanel } from "./components/Tabs";
 export { DataGrid, formatCell, typeClass, type GridColumn, type TypeClass } from "./components/DataGrid";
 export { Shell, PageHeader, NAV, useTheme } from "./components/Shell";
 export { Placeholder } from "./pages/Placeholder";
+export { STRATEGIES } from "./strategies";

@@ -1,8 +1,9 @@
 import type { Completion, CompletionContext, CompletionResult, CompletionSource } from "@codemirror/autocomplete";
+import { STRATEGIES } from "../strategies";
 
 /** Annotation keys a pipeline file understands (`-- @key: value`), with the values some of them take. */
 export const ANNOTATIONS: Record<string, readonly string[]> = {
-  merge_strategy: ["full_refresh", "incremental", "append_only", "delete_insert", "scd2", "snapshot"],
+  merge_strategy: STRATEGIES,
   unique_key: [],
   watermark_column: [],
   description: [],

@@ -10,8 +10,8 @@ import { ErrorBox } from "../components/ErrorBox";
 import { SelectField, TextField } from "../components/Field";
 import { PageHeader } from "../components/Shell";
 import { LayerBadge, StatusBadge } from "../components/Status";
+import { STRATEGIES } from "../strategies";
 
-export const STRATEGIES = ["full_refresh", "incremental", "append_only", "delete_insert", "scd2", "snapshot"] as const;
 
 export function pipelinePath(p: { namespace: string; layer: string; name: string }, tab?: string): string {
   const base = `/pipelines/${encodeURIComponent(p.namespace)}/${p.layer}/${encodeURIComponent(p.name)}`;
