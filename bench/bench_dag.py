@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from common import BenchError
 from results_md import hardware, replace_section
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -732,10 +733,6 @@ def write_if_changed(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 def run_timed(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> float:

@@ -34,30 +34,24 @@ for the idle server, also of USS (pages only that process holds: what would be f
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import bench_dag as bd
-from bench_rest import free_port
+import common
+from common import MiB, Peak, RatServer, Rest, tree, tree_rss, tree_uss
 from results_md import replace_section
 
 SECTION_TITLE = "## Pipeline DAG at scale, one pipeline, memory: RAT server vs dbt-duckdb vs raw DuckDB"
-API = "/rat/api/v1"
 SIZES = (50, 200, 500)
 LABELS = {**bd.LABELS, "rat0": "RAT before"}
-MiB = 1024 * 1024
-PAGE = 200  # the largest page GET /runs serves
 
 
 # --------------------------------------------------------------------------------------------------
@@ -112,82 +106,9 @@ def scale_models(n: int) -> list[bd.Model]:
     return models
 
 
-# --------------------------------------------------------------------------------------------------
-# Memory sampling
-# --------------------------------------------------------------------------------------------------
-
-
-def tree(pid: int) -> list[Any]:
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def tree_rss(pid: int) -> int:
-    import psutil
-
-    total = 0
-    for p in tree(pid):
-        try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
-def tree_uss(pid: int) -> int:
-    import psutil
-
-    total = 0
-    for p in tree(pid):
-        try:
-            total += p.memory_full_info().uss
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
-class PeakSampler:
-    """Samples the RSS of a process tree every 50 ms in a thread; ``peak`` is the largest sum seen."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.pid))
-            self._stop.wait(0.05)
-
-    def __enter__(self) -> PeakSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, tree_rss(self.pid))
-
-
 def run_sampled(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[float, int]:
     """Run ``cmd`` to completion: wall seconds and peak RSS of its process tree."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as fh:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=bd.REPO_ROOT)
-        with PeakSampler(proc.pid) as sampler:
-            code = proc.wait(timeout=bd.RUN_TIMEOUT_S)
-        wall = time.perf_counter() - t0
-    if code != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-        raise bd.BenchError(f"command failed (exit {code}): {' '.join(cmd)}\n--- {log} ---\n{tail}")
-    return wall, sampler.peak
+    return common.run_sampled(cmd, log, env, cwd=bd.REPO_ROOT, timeout=bd.RUN_TIMEOUT_S)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -215,122 +136,31 @@ class Raw(bd.RawDuckDB):
         return {"wall": wall, "peak": peak, "counts": counts}
 
 
-class Rest:
-    """A keep-alive HTTP/1.1 client of the RAT API (JSON and one multipart upload)."""
-
-    def __init__(self, port: int, token: str) -> None:
-        self.port = port
-        self.token = token
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-
-    def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
-             content_type: str = "application/json") -> tuple[int, Any]:
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        if data is None and method in ("POST", "PUT"):
-            data = b"{}"
-        headers = {"Authorization": f"token {self.token}", "Content-Type": content_type}
-        for attempt in (1, 2):
-            try:
-                self.conn.request(method, API + path, body=data, headers=headers)
-                resp = self.conn.getresponse()
-                out = resp.read()
-                return resp.status, json.loads(out) if out else None
-            except (ConnectionError, http.client.HTTPException):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def ok(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
-        status, out = self.call(method, path, body, **kw)
-        if status not in (200, 201, 202, 204):
-            raise bd.BenchError(f"{method} {path} -> {status}: {out}")
-        return out
-
-    def all_runs(self, query: str) -> list[dict[str, Any]]:
-        """Every run matching ``query``, page by page: the API answers at most ``PAGE`` runs per request."""
-        runs: list[dict[str, Any]] = []
-        while True:
-            page = self.ok("GET", f"/runs?{query}&limit={PAGE}&offset={len(runs)}")
-            runs += page["runs"]
-            if not page["runs"] or len(runs) >= page["total"]:
-                return runs
-
-    def upload(self, path: str, filename: str, content: bytes, fields: dict[str, str] | None = None) -> Any:
-        boundary = uuid.uuid4().hex
-        body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
-                        for k, v in (fields or {}).items())
-        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
-                 "Content-Type: application/octet-stream\r\n\r\n").encode()
-        body += content + f"\r\n--{boundary}--\r\n".encode()
-        return self.ok("POST", path, raw=body, content_type=f"multipart/form-data; boundary={boundary}")
+def start_server(work: Path, concurrency: int, code: Path | None = None) -> RatServer:
+    """One resident ``jupyter server`` with the RAT extension on a fresh data dir, idle (workers warmed up).
+    ``code``: a checkout of another version of rat-jupyter to serve instead of this one (``--baseline``)."""
+    bd.rm(work / "data")
+    (work / "data").mkdir(parents=True)
+    env = bd.rat_env()
+    if code is not None:  # first on the path: its rat_jupyter shadows the installed one, in workers too
+        env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
+    server = RatServer(work / "data", f"--RatApp.concurrency={concurrency}", f"--ServerApp.root_dir={work}",
+                       cwd=work, log=work / "server.log", env=env, python=bd.project_python())
+    server.settle(concurrency)
+    return server
 
 
-class Server:
-    """One resident ``jupyter server`` with the RAT extension on a fresh data dir."""
-
-    def __init__(self, work: Path, concurrency: int, code: Path | None = None) -> None:
-        """``code``: a checkout of another version of rat-jupyter to serve instead of this one (``--baseline``)."""
-        self.work = work
-        bd.rm(work / "data")
-        (work / "data").mkdir(parents=True)
-        port, token = free_port(), secrets.token_hex(16)
-        cmd = [bd.project_python(), "-m", "jupyter", "server", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
-               f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
-               f"--RatApp.data_dir={work / 'data'}", f"--RatApp.concurrency={concurrency}",
-               f"--ServerApp.root_dir={work}"]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            cmd.append("--allow-root")
-        self.log = (work / "server.log").open("wb")
-        env = bd.rat_env()
-        if code is not None:  # first on the path: its rat_jupyter shadows the installed one, in workers too
-            env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=work, env=env)
-        self.rest = Rest(port, token)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise bd.BenchError(f"jupyter server exited with {self.proc.returncode}; see {work / 'server.log'}")
-            try:
-                status, _ = self.rest.call("GET", "/health/ready")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise bd.BenchError("the server did not become ready")
-        # Idle means the workers are up and done importing: wait until the health check counts them.
-        while time.monotonic() < deadline:
-            _, info = self.rest.call("GET", "/health")
-            if (info or {}).get("executor", {}).get("workers", 0) >= concurrency or self._workers() >= concurrency:
-                break
-            time.sleep(0.2)
-        # Let the workers finish their warm-up (imports, catalog, DuckDB extensions): resident memory stops growing.
-        last = -1
-        while time.monotonic() < deadline:
-            time.sleep(1.0)
-            now = tree_rss(self.proc.pid)
-            if abs(now - last) < 2 * MiB:
-                break
-            last = now
-
-    def _workers(self) -> int:
-        return len(tree(self.proc.pid)) - 1
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+def idle_memory(server: RatServer, prefix: str) -> dict[str, Any]:
+    """The idle server's summed RSS and USS (MiB), its process count and each process's RSS, keys prefixed."""
+    procs = tree(server.proc.pid)
+    each = ", ".join(f"{'server' if p.pid == server.proc.pid else 'worker'} {p.memory_info().rss / MiB:.0f}"
+                     for p in procs)
+    return {f"{prefix}rss": tree_rss(server.proc.pid) / MiB, f"{prefix}uss": tree_uss(server.proc.pid) / MiB,
+            f"{prefix}procs": len(procs), f"{prefix}each": each}
 
 
 class RatDag:
-    def __init__(self, server: Server, ns: str, models: list[bd.Model], parquet: Path) -> None:
+    def __init__(self, server: RatServer, ns: str, models: list[bd.Model], parquet: Path) -> None:
         self.server = server
         self.rest = server.rest
         self.ns = ns
@@ -348,7 +178,7 @@ class RatDag:
 
     def run(self, round_no: int) -> dict[str, object]:
         n = len(self.models)
-        with PeakSampler(self.server.proc.pid) as sampler:
+        with Peak(self.server.proc.pid) as sampler:
             t0 = time.perf_counter()
             out = self.rest.ok("POST", "/runs", {"select": f"{self.ns}.*", "trigger": "bench"})
             batch = out["runs"][0].get("batch_id")
@@ -367,7 +197,7 @@ class RatDag:
                 time.sleep(0.02)
             wall = time.perf_counter() - t0
         counts = {r["name"]: int(r["rows_written"] or 0) for r in self.rest.all_runs(f"batch_id={batch}")}
-        return {"wall": wall, "peak": sampler.peak, "counts": counts}
+        return {"wall": wall, "peak": sampler.tree, "counts": counts}
 
 
 def one_pipeline(rest: Rest, measured: int, history: int) -> dict[str, Any]:
@@ -560,23 +390,17 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.sizes:
         print(f"DAG {n}: depth {shapes[n]['depth']}, {shapes[n]['edges']} refs, widths {shapes[n]['widths']}")
 
-    server = Server(work / "rat", args.threads)
+    server = start_server(work / "rat", args.threads)
     base = None
     results: dict[int, dict[str, list[dict[str, Any]]]] = {
         n: {"rat": [], "dbt": [], "duckdb": [], "rat0": []} for n in args.sizes}
     try:
-        procs = tree(server.proc.pid)
-        idle = {"rss": tree_rss(server.proc.pid) / MiB, "uss": tree_uss(server.proc.pid) / MiB, "procs": len(procs)}
-        idle["each"] = ", ".join(f"{'server' if p.pid == server.proc.pid else 'worker'} "
-                                 f"{p.memory_info().rss / MiB:.0f}" for p in procs)
-        print(f"idle server: {idle['rss']:.0f} MiB RSS, {idle['uss']:.0f} MiB USS over {len(procs)} processes "
+        idle: dict[str, Any] = idle_memory(server, "")
+        print(f"idle server: {idle['rss']:.0f} MiB RSS, {idle['uss']:.0f} MiB USS over {idle['procs']} processes "
               f"(RSS each: {idle['each']})")
         if args.baseline is not None:
-            base = Server(work / "rat_base", args.threads, args.baseline.resolve())
-            idle["base_rss"] = tree_rss(base.proc.pid) / MiB
-            idle["base_uss"] = tree_uss(base.proc.pid) / MiB
-            idle["base_each"] = ", ".join(f"{'server' if p.pid == base.proc.pid else 'worker'} "
-                                          f"{p.memory_info().rss / MiB:.0f}" for p in tree(base.proc.pid))
+            base = start_server(work / "rat_base", args.threads, args.baseline.resolve())
+            idle.update(idle_memory(base, "base_"))
             print(f"idle baseline server: {idle['base_rss']:.0f} MiB RSS, {idle['base_uss']:.0f} MiB USS "
                   f"(RSS each: {idle['base_each']})")
         systems: dict[int, dict[str, Any]] = {}

@@ -28,18 +28,17 @@ import argparse
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.common import RatServer, data_dir_env  # noqa: E402
 from bench.results_md import hardware, replace_section  # noqa: E402
 
 CHROMIUM = os.environ.get("RAT_CHROMIUM", "/usr/bin/chromium")
@@ -48,53 +47,15 @@ SECTION = "## JupyterLab extension in the browser"
 SHOWN: list[float] = []  # sidebar shown → populated, per round
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Api:
-    def __init__(self, root: str, token: str) -> None:
-        self.root, self.token = root, token
-
-    def __call__(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.root}rat/api/v1/{path}", data=data, method=method,
-                                     headers={"Authorization": f"token {self.token}",
-                                              "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            raw = resp.read()
-            return json.loads(raw) if raw else None
-
-
-def start_lab(data: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    port, token = free_port(), secrets.token_hex(16)
+def start_lab(data: Path) -> RatServer:
     (data / "notebooks").mkdir(exist_ok=True)
     settings = data / "lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    env = {**os.environ, "RAT_DATA_DIR": str(data), "JUPYTER_RUNTIME_DIR": str(data / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(data / "lab-settings"), "JUPYTERLAB_WORKSPACES_DIR": str(data / "ws")}
-    env.pop("RAT_SETTINGS", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.base_url={BASE}", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={data / 'notebooks'}", f"--RatApp.data_dir={data}",
-         "--ServerApp.jpserver_extensions=rat_jupyter=True", "--LabApp.expose_app_in_browser=True",
-         "--LabApp.news_url=", "--allow-root"],
-        stdout=(data / "lab.log").open("wb"), stderr=subprocess.STDOUT, env=env, cwd=str(data))
-    root = f"http://127.0.0.1:{port}{BASE}"
-    api = Api(root, token)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            api("GET", "health")
-            return proc, root, token
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"jupyter lab did not start; see {data / 'lab.log'}") from None
-            time.sleep(0.3)
+    env = data_dir_env(data, JUPYTERLAB_SETTINGS_DIR=str(data / "lab-settings"),
+                       JUPYTERLAB_WORKSPACES_DIR=str(data / "ws"))
+    return RatServer(data, f"--ServerApp.root_dir={data / 'notebooks'}", "--LabApp.expose_app_in_browser=True",
+                     "--LabApp.news_url=", app="lab", base_url=BASE, cwd=data, log=data / "lab.log", env=env)
 
 
 LONG_TASKS = """() => { window.__longest = 0; const from = performance.now();
@@ -134,8 +95,8 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "rat_jupyter.demo", "--data-dir", str(data)], check=True,
                        env={**os.environ, "RAT_DATA_DIR": str(data)}, stdout=subprocess.DEVNULL, timeout=600)
         print(f"demo seeded and run in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        proc, root, token = start_lab(data)
-        api = Api(root, token)
+        lab = start_lab(data)
+        root, token, api = lab.root, lab.token, lab.rest.ok
         ready: list[float] = []
         expand: list[float] = []
         scroll: list[float] = []
@@ -199,11 +160,7 @@ def main() -> None:
                     ctx.close()
                 browser.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            lab.close()
 
     hw = hardware()
     lines = [

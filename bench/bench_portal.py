@@ -24,78 +24,32 @@ What it does:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.common import RatServer, Rest, data_dir_env  # noqa: E402
 from bench.results_md import hardware, replace_section  # noqa: E402
 
 CHROMIUM = os.environ.get("RAT_CHROMIUM", "/usr/bin/chromium")
 BASE = "/user/alice/"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def run(api: Rest, ns: str, layer: str, name: str) -> str:
+    run_id = api.ok("POST", "runs", {"namespace": ns, "layer": layer, "pipeline": name})["run_id"]
+    api.wait_run(run_id, poll=0.3, timeout=300)
+    return str(run_id)
 
 
-class Api:
-    def __init__(self, root: str, token: str) -> None:
-        self.root, self.token = root, token
-
-    def __call__(self, method: str, path: str, body: Any = None) -> Any:
-        req = urllib.request.Request(f"{self.root}rat/api/v1/{path}", method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Authorization": f"token {self.token}",
-                                              "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            raw = resp.read()
-            return json.loads(raw) if raw else None
-
-    def run(self, ns: str, layer: str, name: str) -> str:
-        run_id = self("POST", "runs", {"namespace": ns, "layer": layer, "pipeline": name})["run_id"]
-        deadline = time.monotonic() + 300
-        while (run := self("GET", f"runs/{run_id}"))["status"] in ("pending", "queued", "running"):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"run {run_id} did not finish")
-            time.sleep(0.3)
-        if run["status"] != "success":
-            raise RuntimeError(f"run {run_id}: {run['status']} {run['error']}")
-        return run_id
-
-
-def start_server(data: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "RAT_DATA_DIR": str(data), "JUPYTER_RUNTIME_DIR": str(data / "runtime")}
-    env.pop("RAT_SETTINGS", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.base_url={BASE}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={data}",
-         f"--RatApp.data_dir={data}", "--ServerApp.jpserver_extensions=rat_jupyter=True", "--allow-root"],
-        stdout=(data / "server.log").open("wb"), stderr=subprocess.STDOUT, env=env, cwd=str(data))
-    root = f"http://127.0.0.1:{port}{BASE}"
-    api = Api(root, token)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            api("GET", "health")
-            return proc, root, token
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {data / 'server.log'}") from None
-            time.sleep(0.3)
+def start_server(data: Path) -> RatServer:
+    return RatServer(data, f"--ServerApp.root_dir={data}", base_url=BASE, cwd=data, log=data / "server.log",
+                     env=data_dir_env(data))
 
 
 def fcp(page: Any) -> float:
@@ -115,21 +69,22 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="rat-bench-portal-") as tmp:
-        proc, root, token = start_server(Path(tmp))
+        server = start_server(Path(tmp))
+        root, token, rest = server.root, server.token, server.rest
+        api = rest.ok
         try:
-            api = Api(root, token)
             api("POST", "namespaces", {"name": "bench"})
             api("POST", "pipelines", {"namespace": "bench", "layer": "silver", "name": "orders",
                                       "source": "SELECT range AS id, range % 7 AS k FROM range(1000)"})
             api("POST", "pipelines/bench/silver/orders/publish", {"message": "bench"})
-            api.run("bench", "silver", "orders")
+            run(rest, "bench", "silver", "orders")
             code = (f"for i in range({args.lines}):\n"
                     "    log(f'line {i} of the benchmark log', 'error' if i % 500 == 0 else 'info')\n"
                     "result = pa.table({'n': [1]})\n")
             api("POST", "pipelines", {"namespace": "bench", "layer": "bronze", "name": "chatty", "type": "python",
                                       "source": code})
             api("POST", "pipelines/bench/bronze/chatty/publish", {"message": "bench"})
-            big_run = api.run("bench", "bronze", "chatty")
+            big_run = run(rest, "bench", "bronze", "chatty")
             total_lines = len(api("GET", f"runs/{big_run}/logs")["logs"])
 
             results: dict[str, list[float]] = {}
@@ -181,8 +136,7 @@ def main() -> None:
                     ctx.close()
                 browser.close()
         finally:
-            proc.terminate()
-            proc.wait(30)
+            server.close()
 
     hw = hardware()
     lines = [

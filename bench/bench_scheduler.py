@@ -12,32 +12,23 @@ Writes the section "## Scheduler: 1,000 schedules" of bench/results.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from common import PAGE, RatServer
 from results_md import hardware, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.md"
 SECTION = "## Scheduler: 1,000 schedules"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def seed(data_dir: Path, schedules: int, due: int) -> None:
@@ -83,13 +74,6 @@ def proc_stats(pid: int) -> tuple[int, float]:
     return rss, cpu
 
 
-def api(port: int, token: str, path: str) -> dict:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/rat/api/v1/{path}",
-                                 headers={"Authorization": f"token {token}"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--schedules", type=int, default=1000)
@@ -102,40 +86,22 @@ def main() -> int:
     t0 = time.perf_counter()
     seed(work / "data", args.schedules, args.due)
     seed_s = time.perf_counter() - t0
-    port, token = free_port(), secrets.token_hex(16)
-    cmd = [sys.executable, "-m", "jupyter", "server", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
-           f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
-           f"--RatApp.data_dir={work / 'data'}", f"--ServerApp.root_dir={work}"]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
-    log = open(work / "server.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+    server = RatServer(work / "data", f"--ServerApp.root_dir={work}", cwd=work, log=work / "server.log")
     try:
-        for _ in range(300):
-            try:
-                api(port, token, "health")
-                break
-            except OSError:
-                time.sleep(0.1)
         time.sleep(5)  # let the start-up sweep and worker warm-up finish
-        _rss0, cpu0 = proc_stats(server.pid)
+        _rss0, cpu0 = proc_stats(server.proc.pid)
         idle_s = 30.0
         started = time.monotonic()
         time.sleep(idle_s)
-        rss1, cpu1 = proc_stats(server.pid)
+        rss1, cpu1 = proc_stats(server.proc.pid)
         idle_cpu_pct = 100 * (cpu1 - cpu0) / (time.monotonic() - started)
         # wait for `minutes` minute boundaries and collect the runs the due schedules started
         now = datetime.now(UTC)
         wait = 60 - now.second - now.microsecond / 1e6 + 60 * (args.minutes - 1) + 8
         time.sleep(wait)
-        runs = api(port, token, "runs?limit=200&sort=-created_at")["runs"]
+        runs = server.rest.ok("GET", f"runs?limit={PAGE}&sort=-created_at")["runs"]
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        server.close()
     delays, created_delays = [], []
     for run in runs:
         if not run["trigger"].startswith("schedule:") or not run["started_at"]:

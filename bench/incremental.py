@@ -34,25 +34,20 @@ What it does, the same workload for every system:
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import secrets
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import bench_dag as bd
-from bench_rest import free_port
+from common import MiB, Peak, RatServer, run_sampled
 from results_md import hardware, replace_section
 
 SECTION_TITLE = "## Incremental upsert: 1% of a large table"
-API = "/rat/api/v1"
-MiB = 1024 * 1024
 NS, LAYER, ZONE, FILE = "inc", "silver", "raw", "source.parquet"
 BASE_TS = "2026-01-01 00:00:00"
 
@@ -110,6 +105,18 @@ def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def duckdb_count(db: Path) -> tuple[int, int]:
+    """Rows of the target table in a DuckDB file, and how many of them an upsert changed."""
+    import duckdb
+
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        n, changed = conn.execute("SELECT count(*), count(*) FILTER (WHERE status = 'changed') FROM orders").fetchone()
+        return int(n), int(changed)
+    finally:
+        conn.close()
+
+
 def duckdb_size(db: Path) -> int:
     import duckdb
 
@@ -120,67 +127,8 @@ def duckdb_size(db: Path) -> int:
                                 if db.with_suffix(".duckdb.wal").exists() else 0)
 
 
-# --------------------------------------------------------------------------------------------------
-# Memory
-# --------------------------------------------------------------------------------------------------
-
-class Peak:
-    """Largest RSS of any one process and of the whole tree under ``pid``, sampled every 50 ms."""
-
-    def __init__(self, pid: int) -> None:
-        import threading
-
-        self.pid = pid
-        self.one = 0
-        self.tree = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def sample(self) -> None:
-        import psutil
-
-        try:
-            root = psutil.Process(self.pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return
-        sizes = []
-        for p in procs:
-            try:
-                sizes.append(p.memory_info().rss)
-            except psutil.NoSuchProcess:
-                pass
-        if sizes:
-            self.one = max(self.one, max(sizes[1:] or sizes))  # a worker (or the process itself)
-            self.tree = max(self.tree, sum(sizes))
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.sample()
-            self._stop.wait(0.05)
-
-    def __enter__(self) -> Peak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sample()
-
-
 def run_process(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[float, int]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as fh:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=bd.REPO_ROOT)
-        with Peak(proc.pid) as peak:
-            code = proc.wait(timeout=bd.RUN_TIMEOUT_S)
-        wall = time.perf_counter() - t0
-    if code != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise bd.BenchError(f"command failed (exit {code}): {' '.join(cmd)}\n{tail}")
-    return wall, max(peak.one, peak.tree)
+    return run_sampled(cmd, log, env, cwd=bd.REPO_ROOT, timeout=bd.RUN_TIMEOUT_S)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -225,13 +173,7 @@ class Dbt:
         return {"wall": wall, "peak": peak}
 
     def count(self) -> tuple[int, int]:
-        import duckdb
-
-        conn = duckdb.connect(str(self.db), read_only=True)
-        try:
-            return conn.execute("SELECT count(*), count(*) FILTER (WHERE status = 'changed') FROM orders").fetchone()
-        finally:
-            conn.close()
+        return duckdb_count(self.db)
 
     def storage(self) -> int:
         return duckdb_size(self.db)
@@ -268,86 +210,10 @@ class Raw:
         return {"wall": wall, "peak": peak}
 
     def count(self) -> tuple[int, int]:
-        import duckdb
-
-        conn = duckdb.connect(str(self.db), read_only=True)
-        try:
-            return conn.execute("SELECT count(*), count(*) FILTER (WHERE status = 'changed') FROM orders").fetchone()
-        finally:
-            conn.close()
+        return duckdb_count(self.db)
 
     def storage(self) -> int:
         return duckdb_size(self.db)
-
-
-class Rest:
-    """A keep-alive HTTP/1.1 JSON client of the RAT API."""
-
-    def __init__(self, port: int, token: str) -> None:
-        self.port, self.token = port, token
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else (b"{}" if method == "POST" else None)
-        headers = {"Authorization": f"token {self.token}", "Content-Type": "application/json"}
-        for attempt in (1, 2):
-            try:
-                self.conn.request(method, API + path, body=data, headers=headers)
-                resp = self.conn.getresponse()
-                out = resp.read()
-                return resp.status, json.loads(out) if out else None
-            except (ConnectionError, http.client.HTTPException):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def ok(self, method: str, path: str, body: Any = None) -> Any:
-        status, out = self.call(method, path, body)
-        if status not in (200, 201, 202, 204):
-            raise bd.BenchError(f"{method} {path} -> {status}: {out}")
-        return out
-
-
-class Server:
-    """One resident ``jupyter server`` with the RAT extension on a fresh data dir."""
-
-    def __init__(self, work: Path, concurrency: int) -> None:
-        bd.rm(work / "data")
-        (work / "data").mkdir(parents=True)
-        port, token = free_port(), secrets.token_hex(16)
-        cmd = [bd.project_python(), "-m", "jupyter", "server", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
-               f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
-               f"--RatApp.data_dir={work / 'data'}", f"--RatApp.concurrency={concurrency}",
-               f"--ServerApp.root_dir={work}"]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            cmd.append("--allow-root")
-        self.log = (work / "server.log").open("wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=work, env=bd.rat_env())
-        self.rest = Rest(port, token)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise bd.BenchError(f"jupyter server exited with {self.proc.returncode}; see {work / 'server.log'}")
-            try:
-                if self.rest.call("GET", "/health/ready")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise bd.BenchError("the server did not become ready")
-        time.sleep(3.0)  # the workers finish their warm-up (catalog, DuckDB extensions)
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 class Rat:
@@ -355,7 +221,12 @@ class Rat:
 
     def __init__(self, work: Path) -> None:
         self.work = work / "rat"
-        self.server = Server(self.work, concurrency=2)
+        bd.rm(self.work / "data")
+        (self.work / "data").mkdir(parents=True)
+        self.server = RatServer(self.work / "data", "--RatApp.concurrency=2", f"--ServerApp.root_dir={self.work}",
+                                cwd=self.work, log=self.work / "server.log", env=bd.rat_env(),
+                                python=bd.project_python())
+        self.server.settle(2)
         self.rest = self.server.rest
         self.rest.ok("POST", "/namespaces", {"name": NS})
         self.rest.ok("POST", "/landing-zones", {"namespace": NS, "name": ZONE})
@@ -378,11 +249,8 @@ class Rat:
         with Peak(self.server.proc.pid) as peak:
             t0 = time.perf_counter()
             run_id = self.rest.ok("POST", "/runs", {"namespace": NS, "layer": LAYER, "pipeline": name})["run_id"]
-            while (run := self.rest.ok("GET", f"/runs/{run_id}"))["status"] in ("pending", "running"):
-                time.sleep(0.005)
+            self.rest.wait_run(run_id, poll=0.005)
             wall = time.perf_counter() - t0
-        if run["status"] != "success":
-            raise bd.BenchError(f"RAT run {run_id} of {name}: {run['status']}: {run.get('error')}")
         return {"wall": wall, "peak": peak.one, "tree": peak.tree}
 
     def table_dir(self, name: str) -> Path:
