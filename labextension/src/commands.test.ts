@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CommandIDs, PANEL_OF, PUBLIC_COMMANDS, cellSql } from "./commands";
-import { fqName, localPath, pipelineFile, pipelineOfPath } from "./paths";
+import { fqName, localPath, pipelineFile, pipelineOfPath, samePipeline } from "./paths";
 import { treeRows, type NamespaceData } from "./tree";
 import type { Pipeline } from "@rat/client";
 
@@ -42,6 +42,11 @@ describe("paths", () => {
     expect(localPath("RAT:/shop/x")).toBe("shop/x");
     expect(pipelineFile({ ns: "a", layer: "gold", name: "b" }, "python")).toBe("RAT:a/pipelines/gold/b/pipeline.py");
     expect(fqName({ ns: "a", layer: "gold", name: "b" })).toBe("a.gold.b");
+    expect(localPath(pipelineFile({ ns: "a", layer: "gold", name: "b" }))).toBe("a/pipelines/gold/b/pipeline.sql");
+    const k = { ns: "shop", layer: "bronze", name: "orders" };
+    expect(samePipeline(pipelineOfPath("RAT:shop/pipelines/bronze/orders/tests/quality/t.sql"), k)).toBe(true);
+    expect(samePipeline(pipelineOfPath("RAT:shop/pipelines/bronze/other/pipeline.sql"), k)).toBe(false);
+    expect(samePipeline(pipelineOfPath("RAT:shop/landing/raw/a.csv"), k)).toBe(false);
   });
 });
 

@@ -30,7 +30,7 @@ import { RatDrive } from "./drive";
 import { RatPanel } from "./panel";
 import { DiffPanel } from "./diff";
 import { PreviewPanel } from "./preview";
-import { DRIVE_NAME, fqName, isRatPath, localPath, pipelineFile, pipelineOfPath } from "./paths";
+import { DRIVE_NAME, fqName, isRatPath, localPath, pipelineFile, pipelineOfPath, samePipeline } from "./paths";
 import { titleOf } from "./routes";
 import { prefetchSidebar, RatSidebar } from "./sidebar";
 import { RunsStatusItem } from "./status";
@@ -224,7 +224,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     /** Save the open file of that pipeline first, so a run or preview sees what is on screen. */
     const saveIfDirty = async (k: PipelineKey): Promise<void> => {
       const doc = currentDoc();
-      if (doc && doc.context.model.dirty && JSON.stringify(pipelineOfPath(doc.context.path)) === JSON.stringify(k)) {
+      if (doc && doc.context.model.dirty && samePipeline(pipelineOfPath(doc.context.path), k)) {
         await doc.context.save();
       }
     };
@@ -287,16 +287,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: "Open the RAT Storage Browser",
       execute: () => shell.activateById(files.id),
     });
+    /** The namespaces a form offers; null (after saying why) when they cannot be listed. */
+    const namespaceNames = async (): Promise<string[] | null> => {
+      try {
+        return (await api.listNamespaces()).namespaces.map((n) => n.name);
+      } catch (e) {
+        await showErrorMessage("Could not list the namespaces", message(e));
+        return null;
+      }
+    };
     commands.addCommand(CommandIDs.newPipeline, {
       label: "New RAT Pipeline…",
       execute: async (args) => {
-        let namespaces: string[] = [];
-        try {
-          namespaces = (await api.listNamespaces()).namespaces.map((n) => n.name);
-        } catch (e) {
-          await showErrorMessage("Could not list the namespaces", message(e));
-          return false;
-        }
+        const namespaces = await namespaceNames();
+        if (!namespaces) return false;
         if (!namespaces.length) {
           await showErrorMessage("No namespace yet", "Create a namespace first (the NS+ button of the RAT sidebar).");
           return false;
@@ -338,7 +342,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     pipelineCommand(CommandIDs.previewPipeline, { label: "Preview RAT Pipeline", what: "preview", failed: previewFailed },
       async (k) => {
         const doc = currentDoc();
-        const code = doc && JSON.stringify(pipelineOfPath(doc.context.path)) === JSON.stringify(k) &&
+        const code = doc && samePipeline(pipelineOfPath(doc.context.path), k) &&
           /\/pipeline\.(sql|py)$/.test(doc.context.path) ? doc.context.model.toString() : undefined;
         const result = await api.preview(k, code, 100);
         if (result.error) {
@@ -445,13 +449,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: async () => {
         const sql = activeCellSql();
         if (!sql) return;
-        let namespaces: string[] = [];
-        try {
-          namespaces = (await api.listNamespaces()).namespaces.map((n) => n.name);
-        } catch (e) {
-          await showErrorMessage("Could not list the namespaces", message(e));
-          return;
-        }
+        const namespaces = await namespaceNames();
+        if (!namespaces) return;
         const v = await askForm("Save cell as pipeline", [
           { name: "namespace", label: "Namespace", options: namespaces },
           { name: "layer", label: "Layer", options: LAYERS },
@@ -467,7 +466,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           } catch (e) {
             if (!(e instanceof ApiError) || e.status !== 409) throw e;
             // it exists: the cell becomes its new SQL
-            await api.writeFile(`${k.ns}/pipelines/${k.layer}/${k.name}/pipeline.sql`, sql);
+            await api.writeFile(localPath(pipelineFile(k, "sql")), sql);
           }
           sidebar.refresh();
           Notification.success(`Saved the cell as ${fqName(k)}`, {

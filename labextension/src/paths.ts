@@ -17,6 +17,11 @@ export function pipelineOfPath(path: string): PipelineKey | null {
   return { ns, layer, name };
 }
 
+/** Whether two keys name the same pipeline (a missing one names none). */
+export function samePipeline(a: PipelineKey | null, b: PipelineKey | null): boolean {
+  return a !== null && b !== null && a.ns === b.ns && a.layer === b.layer && a.name === b.name;
+}
+
 /** Whether a JupyterLab path lives in the RAT drive. */
 export function isRatPath(path: string): boolean {
   return path.startsWith(`${DRIVE_NAME}:`);
