@@ -70,10 +70,11 @@ class SchedulerService:
             self.leader = False
 
     async def _lead(self) -> bool:
-        """Leader or not; a follower tries to take the lead (a lock attempt), so when the leader's server dies
-        a survivor takes over within ``DUE_SECONDS``, not at its next sweep."""
-        if not self.leader:
-            self.leader = await asyncio.to_thread(self.ws.state.acquire_leader, "scheduler")
+        """Leader or not, asked of the store at every check: a follower tries to take the lead (a lock
+        attempt), so when the leader's server dies a survivor takes over within ``DUE_SECONDS``; a leader
+        whose session with the store ended (and so lost the lock) stops scheduling instead of leading next
+        to the server that took over."""
+        self.leader = await asyncio.to_thread(self.ws.state.acquire_leader, "scheduler")
         return self.leader
 
     async def _sweep(self) -> None:

@@ -64,11 +64,20 @@ class PostgresState(SqlState):
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_key("rat:submit"),))
 
     def acquire_leader(self, name: str) -> bool:
-        """Hold ``pg_try_advisory_lock`` on a dedicated connection; True while this server leads."""
+        """Hold ``pg_try_advisory_lock`` on a dedicated connection; True while this server leads.
+
+        A holder asks its connection whether its session is still alive (one ``SELECT 1``): a session the
+        database ended (a restart, a network cut, ``pg_terminate_backend``) took the lock with it, and another
+        server may lead by now, so this one tries the lock again rather than answering from memory."""
         with self._leader_lock:
             conn = self._leader_conns.get(name)
-            if conn is not None and not conn.closed:
-                return True
+            if conn is not None:
+                try:
+                    conn.execute("SELECT 1")
+                    return True
+                except self._psycopg.Error:
+                    del self._leader_conns[name]
+                    conn.close()
             conn = self._leader_tries.pop(name, None)
             if conn is None or conn.closed:
                 conn = self._psycopg.connect(self.url, autocommit=True)
@@ -87,7 +96,10 @@ class PostgresState(SqlState):
         with self._leader_lock:
             conn = self._leader_conns.pop(name, None)
             if conn is not None and not conn.closed:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (_key(f"rat:leader:{name}"),))
+                try:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (_key(f"rat:leader:{name}"),))
+                except self._psycopg.Error:
+                    pass  # the session already ended, and its lock with it
                 conn.close()
 
     # -- presence: who is alive among the servers sharing this store ------------------------------

@@ -188,3 +188,30 @@ def test_presence_of_other_claimers_is_read_without_opening_connections(postgres
     finally:
         watcher.close()
         claimers.close()
+
+
+def test_a_leader_whose_session_ended_no_longer_leads(postgres: PostgresServer) -> None:  # noqa: F811
+    """The leader lock lives with the leader's session: when the database ends that session (a restart, a
+    network cut), the former leader must not keep answering "I lead" next to the server that took over."""
+    import time
+
+    url = postgres.create_database(f"leader_{next(_db)}")
+    one, two = open_state(url), open_state(url)
+    try:
+        assert one.acquire_leader("scheduler") is True
+        backend = one._leader_conns["scheduler"].info.backend_pid  # type: ignore[attr-defined]
+        assert two.scalar("SELECT pg_terminate_backend(?)", (backend,)) is True
+        deadline = time.monotonic() + 10
+        while not two.acquire_leader("scheduler"):  # the session's end frees the lock a moment later
+            assert time.monotonic() < deadline, "the ended session's lock was never freed"
+            time.sleep(0.05)
+        assert one.acquire_leader("scheduler") is False
+        two.release_leader("scheduler")
+        assert one.acquire_leader("scheduler") is True  # the former leader can lead again once it is free
+        backend = one._leader_conns["scheduler"].info.backend_pid  # type: ignore[attr-defined]
+        assert two.scalar("SELECT pg_terminate_backend(?)", (backend,)) is True
+        one.release_leader("scheduler")  # a lock whose session is already gone: nothing to release, no error
+        assert "scheduler" not in one._leader_conns  # type: ignore[attr-defined]
+    finally:
+        one.close()
+        two.close()
