@@ -11,8 +11,6 @@ The tests skip with a reason when Chromium, Playwright or the portal build is mi
 
 from __future__ import annotations
 
-import asyncio
-import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,24 +19,29 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures import browser as shared
+from tests.fixtures.browser import (
+    assert_no_console_errors,
+    playwright_missing,
+    shot_if_failed,
+    skip_missing,
+    unique,  # noqa: F401 - the tests take it from here
+    watch_console,
+)
 from tests.fixtures.server import JupyterProcess, data_dir_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = os.environ.get("RAT_CHROMIUM", "/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 INDEX = ROOT / "rat_jupyter" / "portal_static" / "index.html"
 BASE_URL = "/user/alice/"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+# shared fixtures and hook, registered by being in this conftest's namespace
+browser = shared.browser
+jp_asyncio_loop = shared.jp_asyncio_loop
+pytest_runtest_makereport = shared.pytest_runtest_makereport
 
 
 def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "python playwright is not installed (pip install -e '.[test]')"
-    if not Path(CHROMIUM).exists():
-        return f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
     if not INDEX.is_file():
         return "the portal is not built (make setup, or npm ci && npm run build)"
     if not AXE.is_file():
@@ -47,27 +50,7 @@ def _missing() -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    reason = _missing()
-    if reason is None:
-        return
-    here = Path(__file__).resolve().parent
-    browser_items = [i for i in items if here in Path(str(i.fspath)).resolve().parents]
-    if os.environ.get("RAT_BROWSER_TESTS") == "required":
-        raise pytest.UsageError(f"browser tests are required here but {reason}")
-    for item in browser_items:
-        item.add_marker(pytest.mark.skip(reason=reason))
-
-
-@pytest.fixture(autouse=True)
-def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """Replaces pytest-jupyter's per-test event loop here: Playwright's sync API adopts the loop current when the
-    session's browser starts and keeps it running, so that loop must not be closed under it. These tests talk to
-    a server subprocess and need no loop of their own."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield loop
-    if not loop.is_running():
-        loop.close()
+    skip_missing(items, Path(__file__).resolve().parent, "browser", playwright_missing() or _missing())
 
 
 class Server(JupyterProcess):
@@ -87,18 +70,6 @@ def rat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
     finally:
         server.stop(20)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Per module: Playwright's sync API keeps an event loop running while it is open, which would break the
-    asyncio tests of other folders run later in the same session (``make test`` runs them all)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -143,10 +114,7 @@ class Portal:
         return [v for v in found if v["impact"] in ("serious", "critical")]
 
     def assert_no_console_errors(self, expected: tuple[str, ...] = ()) -> None:
-        """No console error; ``expected`` are substrings of errors a test provokes on purpose (the browser logs
-        every 4xx response it receives as "Failed to load resource")."""
-        unexpected = [e for e in self.console_errors if not any(x in e for x in expected)]
-        assert not unexpected, "console errors:\n" + "\n".join(unexpected)
+        assert_no_console_errors(self.console_errors, expected)
 
 
 @pytest.fixture
@@ -155,27 +123,7 @@ def portal(browser: Any, rat_server: Server, login_state: str, request: pytest.F
     page = ctx.new_page()
     page.set_default_timeout(20_000)
     p = Portal(page, rat_server)
-
-    def on_console(msg: Any) -> None:
-        if msg.type == "error":
-            p.console_errors.append(f"{msg.text} ({msg.location.get('url', '')})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: p.console_errors.append(f"uncaught: {exc}"))
+    watch_console(page, p.console_errors)
     yield p
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        p.shot(f"FAILED-{request.node.name}")
+    shot_if_failed(request, p.shot)
     ctx.close()
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    rep = yield
-    if rep.when == "call":
-        item.rep_call = rep  # type: ignore[attr-defined]
-    return rep
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(3)}"

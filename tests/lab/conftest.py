@@ -9,9 +9,7 @@ Skips with a reason when Chromium, Playwright or the extension build is missing;
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import secrets
 import sys
 import time
@@ -23,13 +21,24 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures import browser as shared
+from tests.fixtures.browser import (
+    assert_no_console_errors,
+    playwright_missing,
+    shot_if_failed,
+    skip_missing,
+    unique,  # noqa: F401 - the tests take it from here
+    watch_console,
+)
 from tests.fixtures.server import JupyterProcess, data_dir_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = os.environ.get("RAT_CHROMIUM", "/usr/bin/chromium")
 BASE_URL = "/user/alice/"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+# shared fixtures and hook, registered by being in this conftest's namespace
+browser = shared.browser
+jp_asyncio_loop = shared.jp_asyncio_loop
+pytest_runtest_makereport = shared.pytest_runtest_makereport
 
 
 def _extension_dir() -> Path | None:
@@ -42,40 +51,16 @@ def _extension_dir() -> Path | None:
 
 def _missing() -> str | None:
     try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "python playwright is not installed (pip install -e '.[test]')"
-    try:
         import jupyterlab  # noqa: F401
     except ImportError:
         return "jupyterlab is not installed (pip install -e '.[dev]')"
-    if not Path(CHROMIUM).exists():
-        return f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
     if _extension_dir() is None:
         return "the RAT lab extension is not built and linked (make lab)"
     return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    reason = _missing()
-    if reason is None:
-        return
-    here = Path(__file__).resolve().parent
-    mine = [i for i in items if here in Path(str(i.fspath)).resolve().parents]
-    if os.environ.get("RAT_BROWSER_TESTS") == "required" and mine:
-        raise pytest.UsageError(f"JupyterLab tests are required here but {reason}")
-    for item in mine:
-        item.add_marker(pytest.mark.skip(reason=reason))
-
-
-@pytest.fixture(autouse=True)
-def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """Playwright's sync API keeps the loop it adopts running: give it one pytest-jupyter will not close."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield loop
-    if not loop.is_running():
-        loop.close()
+    skip_missing(items, Path(__file__).resolve().parent, "JupyterLab", playwright_missing() or _missing())
 
 
 class LabServer(JupyterProcess):
@@ -110,16 +95,6 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         yield server
     finally:
         server.stop(20)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @dataclass
@@ -172,8 +147,7 @@ class Lab:
         return path
 
     def assert_no_console_errors(self, expected: tuple[str, ...] = ()) -> None:
-        unexpected = [e for e in self.console_errors if not any(x in e for x in expected)]
-        assert not unexpected, "console errors:\n" + "\n".join(unexpected)
+        assert_no_console_errors(self.console_errors, expected)
 
 
 @pytest.fixture
@@ -182,27 +156,7 @@ def lab(browser: Any, lab_server: LabServer, request: pytest.FixtureRequest) -> 
     page = ctx.new_page()
     page.set_default_timeout(30_000)
     lab = Lab(page, lab_server)
-
-    def on_console(msg: Any) -> None:
-        if msg.type == "error":
-            lab.console_errors.append(f"{msg.text} ({msg.location.get('url', '')})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: lab.console_errors.append(f"uncaught: {exc}"))
+    watch_console(page, lab.console_errors)
     yield lab
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        lab.shot(f"FAILED-{request.node.name}")
+    shot_if_failed(request, lab.shot)
     ctx.close()
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    rep = yield
-    if rep.when == "call":
-        item.rep_call = rep  # type: ignore[attr-defined]
-    return rep
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(3)}"
