@@ -492,6 +492,11 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
     except RatError as exc:
         outcome.status, outcome.error = "failed", exc.message
         reporter.log("error", exc.message)
+    except duckdb.InterruptException:
+        # Only a cancel interrupts the run's connection, and never once the fence let the run publish: this is
+        # DuckDB work outside Session.query (a strategy writing its files on the run's connection).
+        outcome.status, outcome.error = "cancelled", "run cancelled while writing; main was not changed"
+        reporter.log("warn", f"Cancelled: {outcome.error}")
     except (CommitFailedException, ValidationException) as exc:
         # ValidationException: pyiceberg found another writer's files in the table since the run read it
         outcome.status = "failed"

@@ -217,3 +217,34 @@ def test_log_lines_reach_the_sink_in_order_batched_or_not(tmp_path: Path, batche
             assert not any(kind == "logs" for kind, _ in sink.events)
     finally:
         executor.close()
+
+
+def test_a_cancel_that_interrupts_a_strategys_write_ends_the_run_cancelled(workspace: Workspace, ns: str,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strategies write their files with DuckDB on the run's connection, which a cancel interrupts: the run
+    ends ``cancelled`` (not ``failed`` with DuckDB's interrupt), its branch is gone and ``main`` unchanged."""
+    import threading
+
+    from rat_jupyter.core import fastwrite
+    from rat_jupyter.core.reporter import ListReporter
+
+    make_pipeline(workspace, ns, "silver", "w", "-- @merge_strategy: append_only\nSELECT 1 AS v",
+                  tests={"positive": "SELECT * FROM {{ this }} WHERE v < 0"})
+    assert run_one(workspace, ns, "silver", "w").status == "success"
+    pid = workspace.pid(ns, "silver", "w")
+    before = workspace.catalog.load(pid).metadata.snapshot_by_name("main").snapshot_id
+    files, _ = workspace.published_files(pid)
+    token = runner.CancelToken()
+
+    def slow_write(conn: Any, table: Any, data: Any) -> list[Any]:  # a write long enough to be cancelled
+        threading.Timer(0.3, token.cancel).start()
+        conn.execute("SELECT count(*) FROM range(1000000000000) t(i) WHERE i % 7 = 3").fetchall()
+        return []
+
+    monkeypatch.setattr(fastwrite, "write_arrow", slow_write)
+    monkeypatch.setattr(fastwrite, "plan", lambda *a, **k: None)  # the Arrow path: strategies.apply writes
+    outcome = runner.execute_run(workspace.settings, "cancelwrite1", pid, files, ListReporter(), token)
+    assert (outcome.status, outcome.error) == ("cancelled", "run cancelled while writing; main was not changed")
+    table = workspace.catalog.load(pid)
+    assert table.metadata.snapshot_by_name("main").snapshot_id == before
+    assert list(table.metadata.refs) == ["main"]
