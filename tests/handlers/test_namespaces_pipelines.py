@@ -262,3 +262,24 @@ async def test_a_pipeline_opens_as_a_notebook_of_its_source_and_tests(api: Api) 
     assert is_error(await api("GET", "pipelines/nbs/silver/orders/notebook", kernel="julia"), 400)
     status, error = await api("GET", "pipelines/nbs/silver/ordrs/notebook")
     assert status == 404 and "orders" in error["message"], error
+
+
+async def test_one_quality_test_is_read_from_its_own_file(api: Api, jp_serverapp, monkeypatch) -> None:
+    """GET of one test (and the reply of a save) reads that test's file, not every file of the pipeline; the
+    answer is the one the listing gives for it, published flag included."""
+    from tests.core.test_dag_cache import CountingStorage
+
+    ws = jp_serverapp.web_app.settings["rat_workspace"]
+    await create_pipeline(api, "shop", "bronze", "many", "SELECT * FROM range(3) t(id)")
+    base = "pipelines/shop/bronze/many/tests"
+    for i in range(6):
+        assert (await api("POST", base, {"name": f"t{i}", "sql": f"SELECT * FROM {{{{ this }}}} WHERE id > {i}"}))[0] \
+            == 201
+    assert (await api("POST", "pipelines/shop/bronze/many/publish", {}))[0] == 200
+    listed = {t["name"]: t for t in (await api("GET", base))[1]["tests"]}
+    storage = CountingStorage(ws.storage)
+    monkeypatch.setattr(ws, "storage", storage)
+    status, body = await api("GET", f"{base}/t3")
+    assert status == 200 and body == listed["t3"] and body["published"] is True
+    assert storage.paths == ["shop/pipelines/bronze/many/tests/quality/t3.sql"], storage.paths
+    assert is_error(await api("GET", f"{base}/nope"), 404)

@@ -17,9 +17,7 @@ from .base import Service
 class QualityService(Service):
     def list(self, pid: PipelineId) -> list[dict[str, Any]]:
         row = self.state.get_pipeline(*pid.table_identifier)
-        published: set[str] = set()
-        if row["published_version"]:
-            published = set(self.state.get_version(row["id"], row["published_version"])["files"])
+        published = self._published(row)
         out = []
         for path, content in sorted(self.ws.files.draft(pid).items()):
             if path.startswith(TEST_DIR) and path.endswith(".sql") and path.count("/") == 2:
@@ -27,17 +25,29 @@ class QualityService(Service):
                     test = parse_test(path[len(TEST_DIR):-4], content).to_dict()
                 except Invalid:
                     continue
-                test["published"] = path in published
-                test["path"] = pid.prefix + path
-                out.append(test)
+                out.append(self._describe(pid, test, path, published))
         return out
 
     def get(self, pid: PipelineId, test: str) -> dict[str, Any]:
+        """One test, reading its own file only (not every file of the pipeline, as :meth:`list` does)."""
         validate_name(test, "test name")
-        for t in self.list(pid):
-            if t["name"] == test:
-                return t
-        raise NotFound(f"quality test '{test}' not found")
+        row = self.state.get_pipeline(*pid.table_identifier)
+        path = f"{TEST_DIR}{test}.sql"
+        try:
+            found = parse_test(test, self.storage.read_text(pid.prefix + path)).to_dict()
+        except (NotFound, Invalid):  # missing, not text, or not a test: what list() leaves out
+            raise NotFound(f"quality test '{test}' not found") from None
+        return self._describe(pid, found, path, self._published(row))
+
+    def _published(self, row: dict[str, Any]) -> set[str]:
+        """The paths of the pipeline's published version (empty when it was never published)."""
+        if not row["published_version"]:
+            return set()
+        return set(self.state.get_version(row["id"], row["published_version"])["files"])
+
+    @staticmethod
+    def _describe(pid: PipelineId, test: dict[str, Any], path: str, published: set[str]) -> dict[str, Any]:
+        return {**test, "published": path in published, "path": pid.prefix + path}
 
     def save(self, pid: PipelineId, test: str, req: CreateTest | UpdateTest, *, create: bool = True) -> dict:
         """Write ``tests/<test>.sql``: ``create`` refuses an existing test, otherwise a missing one."""
