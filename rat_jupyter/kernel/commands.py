@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import getpass
 import html
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -499,9 +501,13 @@ class JobCommands:
         print(f"Wrote {path}: {len(nb.cells)} cells for {pid} ({nb.metadata['kernelspec']['display_name']})")
 
     def _user(self) -> str:
-        from .magics import _user
+        return notebook_user()
 
-        return _user()
+
+def notebook_user() -> str:
+    """Who submits a notebook's runs and owns what it creates: the JupyterHub user when there is one, else the
+    OS user."""
+    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
 
 
 def same_text(stored: str | None, cell: str) -> bool:

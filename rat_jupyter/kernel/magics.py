@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import getpass
-import os
 import re
 import shlex
 import signal
@@ -30,7 +28,7 @@ from traitlets import Bool, Enum, Float, Integer, Unicode, observe
 from ..core.errors import Conflict, RatError
 from ..core.names import PipelineId
 from ..core.settings import Settings
-from .commands import PENDING_HINT_SECONDS, TERMINAL, JobCommands
+from .commands import PENDING_HINT_SECONDS, TERMINAL, JobCommands, notebook_user
 from .display import STATUS_COLOURS, Rich, html_listing, mime_bundle
 from .frontdoor import FrontDoor, open_workspace
 from .lineage import lineage_svg
@@ -339,7 +337,7 @@ class RatMagics(JobCommands, Magics):
         check_selection(self.session.workspace, selection)
         ws = self.workspace
         runs = ws.run_selection(selection, trigger="notebook",
-                                version="draft" if args.draft else "published", submitted_by=_user())
+                                version="draft" if args.draft else "published", submitted_by=notebook_user())
         self.last_runs = self._follow(runs, verbose=args.verbose, timeout=args.timeout)
         bad = [r for r in self.last_runs if r.status in UNSUCCESSFUL]
         if bad and self.raise_on_failure:
@@ -461,7 +459,3 @@ class RatMagics(JobCommands, Magics):
                           title=f"lineage of {namespace}" if namespace else "lineage", namespace=namespace)
         return SVG(data=svg)
 
-
-def _user() -> str:
-    """Who submits a notebook's runs: the JupyterHub user when there is one, else the OS user."""
-    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
