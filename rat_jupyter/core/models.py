@@ -929,7 +929,10 @@ class UploadedFile(WrittenFile):
 class QueryResult(Response):
     columns: list[Column]
     rows: Rows
-    total_rows: int
+    total_rows: int = Field(description="rows in this answer")
+    matched_rows: int | None = Field(description="rows the whole query returns: total_rows unless truncated; "
+                                                 "when truncated, counted within the statement timeout (at most "
+                                                 "5 s), null when that count did not finish")
     truncated: bool
     limit: int
     duration_ms: int

@@ -50,6 +50,7 @@ MAX_FORMAT_WIDTH = 10_000  # widths in printf()/format() strings, and bar() widt
 MAX_RESULT_BYTES = 32 * 1024 * 1024  # Arrow bytes fetched for one response before it is truncated
 MEMORY_MARGIN_BYTES = 256 * 1024 * 1024  # the process guard's allowance above the DuckDB memory limit
 FETCH_BATCH_ROWS = 256
+COUNT_SECONDS = 5.0  # at most this long (and never past the statement timeout) counting a truncated result
 # Table functions a read-only query may call: generators and introspection, nothing that reads files.
 ALLOWED_TABLE_FUNCTIONS = frozenset({
     "range", "generate_series", "unnest", "duckdb_columns", "duckdb_tables", "duckdb_views",
@@ -467,7 +468,11 @@ class QueryService:
         return text
 
     def execute(self, sql: str, namespace: str | None = None, limit: int | None = None,
-                timeout: float | None = None) -> dict[str, Any]:
+                timeout: float | None = None, count: bool = True) -> dict[str, Any]:
+        """Run a read-only query; at most ``limit`` rows come back. When the result is truncated and ``count``
+        is set, the rows the whole query returns are counted with the time the statement timeout leaves (at most
+        ``COUNT_SECONDS``), so a console can say "N of M"; ``matched_rows`` is None when that count did not
+        finish or hit a limit (the rows themselves are still answered)."""
         limit = self.settings.query_row_limit if limit is None else limit
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1 or limit > 100_000:
             raise Invalid("limit must be between 1 and 100000")
@@ -489,19 +494,31 @@ class QueryService:
                     cursor.execute(f"USE {engine.quote_ident(namespace)}")
                 except duckdb.Error:
                     raise NotFound(f"namespace '{namespace}' has no tables yet") from None
-            table, clipped = self._run(cursor, f"SELECT * FROM ({text.strip().rstrip(';')}) AS q LIMIT {limit + 1}",
-                                       timeout, limit + 1)
+            body = text.strip().rstrip(";")
+            table, clipped = self._run(cursor, f"SELECT * FROM ({body}) AS q LIMIT {limit + 1}", timeout, limit + 1)
+            truncated = table.num_rows > limit or clipped
+            if table.num_rows > limit:
+                table = table.slice(0, limit)
+            matched: int | None = table.num_rows
+            if truncated:
+                left = timeout - (time.perf_counter() - start)
+                matched = self._count(cursor, body, min(COUNT_SECONDS, left)) if count and left > 0 else None
         finally:
             cursor.close()
-        truncated = table.num_rows > limit or clipped
-        if table.num_rows > limit:
-            table = table.slice(0, limit)
         return {
             "columns": [{"name": f.name, "type": _type_name(f.type)} for f in table.schema],
             "rows": _rows(table),
-            "total_rows": table.num_rows, "truncated": truncated, "limit": limit,
+            "total_rows": table.num_rows, "matched_rows": matched, "truncated": truncated, "limit": limit,
             "duration_ms": int((time.perf_counter() - start) * 1000),
         }
+
+    def _count(self, cursor: duckdb.DuckDBPyConnection, body: str, budget: float) -> int | None:
+        """How many rows ``body`` returns, under the same guards as the query itself; None past them."""
+        try:
+            counted, _ = self._run(cursor, f"SELECT count(*) AS n FROM ({body}) AS q", budget, 1)
+        except RatError:
+            return None
+        return int(counted.column(0)[0].as_py())
 
     def _run(self, cursor: duckdb.DuckDBPyConnection, sql: str, timeout: float,
              max_rows: int) -> tuple[pa.Table, bool]:

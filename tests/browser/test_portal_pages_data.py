@@ -141,11 +141,11 @@ def test_table_in_explorer_then_queried_in_the_console(portal: Portal, seed: See
     assert "rat-type-string" in (grid.get_by_role("gridcell", name="item 24").get_attribute("class") or "")
     _check(portal, "query-results")
 
-    # truncated results say so, in the API's terms
+    # truncated results say so, with the server's count of the whole result ("N of M")
     page.get_by_role("combobox", name="Row limit").select_option("100")
     _run_in_editor(portal, "SELECT * FROM range(150)")
     page.get_by_test_id("query-summary").filter(has_text="truncated").wait_for()
-    assert "showing 100 of more than 100 rows" in page.get_by_test_id("query-summary").inner_text()
+    assert "showing 100 of 150 rows (truncated at the limit)" in page.get_by_test_id("query-summary").inner_text()
 
     # CSV export downloads what the grid shows
     with page.expect_download() as info:

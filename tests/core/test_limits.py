@@ -84,6 +84,17 @@ def test_the_timeout_interrupts_at_the_deadline(service: QueryService) -> None:
 def test_results_are_capped_in_bytes(service: QueryService) -> None:
     out = service.execute("SELECT repeat('x', 1000000) AS big FROM range(100)", limit=100)
     assert out["truncated"] is True and 0 < out["total_rows"] < 100
+    assert out["matched_rows"] == 100
+
+
+def test_a_truncated_result_is_counted_only_within_the_time_left(service: QueryService) -> None:
+    """The count of a truncated result runs under the same deadline: a result too big to count in time is
+    still answered, with its rows and no count."""
+    start = time.perf_counter()
+    out = service.execute("SELECT a.range AS x FROM range(100000000) a, range(100000) b", limit=5, timeout=2.0)
+    assert (len(out["rows"]), out["truncated"], out["matched_rows"]) == (5, True, None)
+    assert time.perf_counter() - start < 4
+    assert service.execute("SELECT * FROM range(10)", limit=5, count=False)["matched_rows"] is None
 
 
 def test_numbers_come_back_as_numbers_and_odd_dates_as_text(service: QueryService) -> None:

@@ -135,6 +135,7 @@ async def test_read_only_queries_answer_with_columns_rows_and_limits(api: Api) -
     assert body["columns"] == [{"name": "id", "type": "int32"}, {"name": "v", "type": "string"}]
     assert body["rows"] == [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}, {"id": 3, "v": "c"}]
     assert (body["total_rows"], body["truncated"], body["limit"]) == (3, False, 1000)
+    assert body["matched_rows"] == 3
     assert isinstance(body["duration_ms"], int)
     status, body = await api("POST", "query", {"sql": "SELECT count(*) AS n FROM bronze.orders", "namespace": "shop"})
     assert (status, body["rows"]) == (200, [{"n": 3}])
@@ -146,6 +147,7 @@ async def test_read_only_queries_answer_with_columns_rows_and_limits(api: Api) -
     assert body["rows"] == [{"v": "b"}, {"v": "c"}]
     status, body = await api("POST", "query", {"sql": "SELECT * FROM range(10)", "limit": 4})
     assert (len(body["rows"]), body["truncated"], body["limit"]) == (4, True, 4)
+    assert body["matched_rows"] == 10  # "showing 4 of 10": the whole result is counted
     status, body = await api("POST", "query", {"sql": "SELECT 1.5::DOUBLE AS d, NULL AS n, [1, 2] AS l, "
                                                       "'nan'::DOUBLE AS nan, DATE '2024-01-02' AS day"})
     assert body["rows"] == [{"d": 1.5, "n": None, "l": [1, 2], "nan": None, "day": "2024-01-02"}]
@@ -194,6 +196,7 @@ async def test_queries_and_table_routes_always_see_the_latest_published_snapshot
     assert is_error(await api("GET", "tables/shop/platinum/orders"), 400)
     status, body = await api("GET", "tables/shop/bronze/orders/preview", limit="2")
     assert status == 200 and len(body["rows"]) == 2 and body["truncated"] is True
+    assert body["matched_rows"] == 3  # from the table's snapshot, not a second scan
     status, body = await api("GET", "tables/shop/bronze/orders/preview")
     assert body["limit"] == 50 and len(body["rows"]) == 3
     for limit in ("0", "1001", "x"):

@@ -34,6 +34,7 @@ export type FileContent = S["FileContent"];
 export type Version = S["PipelineVersion"];
 export type ColumnInfo = S["Column"];
 export type PreviewResult = S["PreviewResult"];
+export type QueryResult = S["QueryResult"];
 export type FileValidation = S["FileReport"];
 export type Validation = S["ValidationReport"];
 export type QualityTest = S["QualityTest"];

@@ -2325,8 +2325,16 @@ export interface components {
                     [key: string]: unknown;
                 } | null;
             }[];
-            /** Total Rows */
+            /**
+             * Total Rows
+             * @description rows in this answer
+             */
             total_rows: number;
+            /**
+             * Matched Rows
+             * @description rows the whole query returns: total_rows unless truncated; when truncated, counted within the statement timeout (at most 5 s), null when that count did not finish
+             */
+            matched_rows: number | null;
             /** Truncated */
             truncated: boolean;
             /** Limit */

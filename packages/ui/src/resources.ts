@@ -3,17 +3,10 @@
  * settings pages. Paths are checked against the generated OpenAPI paths (`ApiPath`); the shapes follow
  * docs/api.md and become aliases of the generated component schemas once the typed document declares them.
  */
-import type { ColumnInfo, Layer, RatClient } from '@rat/client';
+import type { Layer, QueryResult, RatClient } from '@rat/client';
 import type { LineageGraph } from './lineage/graph';
 
-export interface QueryResult {
-  columns: ColumnInfo[];
-  rows: Record<string, unknown>[];
-  total_rows: number;
-  truncated: boolean;
-  limit: number;
-  duration_ms: number;
-}
+export type { QueryResult };
 
 export interface TableSummary {
   namespace: string;

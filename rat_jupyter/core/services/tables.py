@@ -88,10 +88,14 @@ class TableService(Service):
         return out
 
     def preview(self, pid: PipelineId, limit: int = 50) -> dict[str, Any]:
-        self.load(pid)
+        table = self.load(pid)
         if not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise Invalid("limit must be between 1 and 1000")
-        return self.query_service.execute(f"SELECT * FROM {pid.sql}", None, limit)
+        # the table's own snapshot says how many rows it has: no second scan to count them
+        out = self.query_service.execute(f"SELECT * FROM {pid.sql}", None, limit, count=False)
+        if out["truncated"]:
+            out["matched_rows"] = self._summary(pid, table)["row_count"]
+        return out
 
     def history(self, pid: PipelineId) -> list[dict[str, Any]]:
         """Iceberg snapshots of ``main``, newest first (what each run published)."""

@@ -209,7 +209,9 @@ function TablePreview({ tableKey }: { tableKey: { ns: string; layer: string; nam
   }));
   return (
     <>
-      <p className="rat-muted" role="status">{data.truncated ? `first ${data.total_rows} rows` : `${data.total_rows} rows`}</p>
+      <p className="rat-muted" role="status">{data.truncated
+        ? `first ${data.total_rows.toLocaleString("en-US")}${data.matched_rows === null ? "" : ` of ${data.matched_rows.toLocaleString("en-US")}`} rows`
+        : `${data.total_rows} rows`}</p>
       <DataGrid rows={data.rows} columns={columns} label="Preview rows" rowNumbers height={420} />
     </>
   );

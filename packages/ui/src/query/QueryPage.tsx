@@ -33,11 +33,15 @@ export function completionSchema(tables: readonly SchemaTable[]): SQLNamespace {
   return root as SQLNamespace;
 }
 
-/** "showing N of M rows (truncated)" in the API's terms: the service stops at `limit`, so M is "more than". */
+/** "showing N of M rows (truncated)": M is the server's count of the whole result; when the server could not
+ * count it within the statement timeout, M is only known to be more than the limit. */
 export function resultSummary(r: QueryResult): string {
   const n = r.total_rows.toLocaleString("en-US");
   const time = `${r.duration_ms.toLocaleString("en-US")} ms`;
   if (r.truncated) {
+    if (r.matched_rows !== null) {
+      return `showing ${n} of ${r.matched_rows.toLocaleString("en-US")} rows (truncated at the limit) · ${time}`;
+    }
     return `showing ${n} of more than ${r.limit.toLocaleString("en-US")} rows (truncated at the limit) · ${time}`;
   }
   return `${n} row${r.total_rows === 1 ? "" : "s"} · ${time}`;

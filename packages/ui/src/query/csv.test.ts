@@ -74,9 +74,11 @@ describe('query console helpers', () => {
       { namespace: 'shop', layer: 'bronze', name: 'orders', columns: [{ name: 'id', type: 'BIGINT' }] },
       { namespace: 'shop', layer: 'silver', name: 'clean', columns: [{ name: 'id', type: 'BIGINT' }, { name: 'v', type: 'DOUBLE' }] },
     ])).toEqual({ shop: { bronze: { orders: ['id'] }, silver: { clean: ['id', 'v'] } } });
-    expect(resultSummary({ columns: [], rows: [], total_rows: 1000, truncated: true, limit: 1000, duration_ms: 12 }))
+    expect(resultSummary({ columns: [], rows: [], total_rows: 1000, matched_rows: null, truncated: true, limit: 1000, duration_ms: 12 }))
       .toBe('showing 1,000 of more than 1,000 rows (truncated at the limit) · 12 ms');
-    expect(resultSummary({ columns: [], rows: [], total_rows: 1, truncated: false, limit: 1000, duration_ms: 3 }))
+    expect(resultSummary({ columns: [], rows: [], total_rows: 1000, matched_rows: 25_000, truncated: true, limit: 1000, duration_ms: 12 }))
+      .toBe('showing 1,000 of 25,000 rows (truncated at the limit) · 12 ms');
+    expect(resultSummary({ columns: [], rows: [], total_rows: 1, matched_rows: 1, truncated: false, limit: 1000, duration_ms: 3 }))
       .toBe('1 row · 3 ms');
   });
 });
