@@ -65,7 +65,7 @@ Offset = Annotated[int, Field(ge=0, le=MAX_INT)]
 Layer = Literal["bronze", "silver", "gold"]
 VersionRef = Literal["draft", "published"] | Positive
 Severity = Literal["error", "warn", "warning"]
-RunStatus = Literal["pending", "queued", "running", "success", "failed", "cancelled", "skipped"]
+RunStatus = Literal["pending", "running", "success", "failed", "cancelled", "skipped"]
 
 
 class ErrorCode(StrEnum):

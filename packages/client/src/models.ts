@@ -9,7 +9,7 @@ type S = components["schemas"];
 export type Layer = "bronze" | "silver" | "gold";
 export const LAYERS: readonly Layer[] = ["bronze", "silver", "gold"];
 export type RunStatus = S["Run"]["status"];
-export const RUN_STATUSES: readonly RunStatus[] = ["pending", "queued", "running", "success", "failed", "cancelled", "skipped"];
+export const RUN_STATUSES: readonly RunStatus[] = ["pending", "running", "success", "failed", "cancelled", "skipped"];
 export type LogLevel = string;
 
 export type Namespace = S["Namespace"];

@@ -1048,7 +1048,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            status: "pending" | "running" | "success" | "failed" | "cancelled" | "skipped";
         };
         /** Column */
         Column: {
@@ -1168,7 +1168,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            status: "pending" | "running" | "success" | "failed" | "cancelled" | "skipped";
             /**
              * Runs
              * @description every run created, in DAG order: the run and, with downstream, every run after it; with select, one run per selected pipeline
@@ -1402,7 +1402,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            status: "pending" | "running" | "success" | "failed" | "cancelled" | "skipped";
             /** Trigger */
             trigger: string;
             /**
@@ -1682,7 +1682,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            status: "pending" | "running" | "success" | "failed" | "cancelled" | "skipped";
             /**
              * Created At
              * @default null
@@ -1768,7 +1768,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            status: "pending" | "running" | "success" | "failed" | "cancelled" | "skipped";
             /**
              * Started At
              * @default null
@@ -2460,7 +2460,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            status: "pending" | "running" | "success" | "failed" | "cancelled" | "skipped";
             /** Trigger */
             trigger: string;
             /**
@@ -2575,7 +2575,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            status: "pending" | "running" | "success" | "failed" | "cancelled" | "skipped";
         };
         /** RunQuery */
         RunQuery: {
@@ -2601,7 +2601,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+            status: "pending" | "running" | "success" | "failed" | "cancelled" | "skipped";
             /**
              * Error
              * @default null
@@ -4921,7 +4921,7 @@ export interface operations {
                 namespace?: string;
                 layer?: "bronze" | "silver" | "gold";
                 pipeline?: string;
-                status?: "pending" | "queued" | "running" | "success" | "failed" | "cancelled" | "skipped";
+                status?: "pending" | "running" | "success" | "failed" | "cancelled" | "skipped";
                 batch_id?: string;
                 /** @description ISO timestamp */
                 started_after?: string;
