@@ -17,6 +17,7 @@ from .names import PipelineId
 from .retention import RetentionConfig
 
 STATUS_KEY = "reaper_status"
+LEFTOVER_AGE_S = 3600  # a temporary file or an unknown run's pins untouched this long is a leftover
 
 
 def _ago(now: datetime, **delta: float) -> str:
@@ -44,6 +45,7 @@ class Reaper:
             ("snapshots_expired", self.expire_snapshots),
             ("orphan_files_deleted", self.delete_orphan_files),
             ("landing_files_purged", self.purge_processed_landing),
+            ("leftovers_removed", self.remove_leftovers),
             ("audit_pruned", self.prune_audit),
         ]
         for name, task in tasks:
@@ -154,6 +156,26 @@ class Reaper:
         return count
 
     # -- Iceberg ----------------------------------------------------------------------------------
+    def remove_leftovers(self, config: RetentionConfig, now: datetime) -> int:
+        """Pins of runs that ended without releasing them, and stale temporary upload files.
+
+        A run releases its pins when it ends; a worker killed mid-run cannot, and its pins would keep every
+        file it read alive (hard links locally, copies on S3) after archiving moved the originals. A pin
+        area is removed once its run is no longer pending or running; one whose run is unknown (pruned, or
+        never recorded) only after an hour, so a run being created is never touched."""
+        count = self.ws.storage.sweep_tmp(now - timedelta(seconds=LEFTOVER_AGE_S))
+        areas = {k: t for k, t in self.ws.storage.pin_areas().items() if k.startswith("run-")}
+        statuses = self.ws.state.run_statuses([k[4:] for k in areas]) if areas else {}
+        for key, last_pinned in areas.items():
+            status = statuses.get(key[4:])
+            if status in ("pending", "running"):
+                continue
+            if status is None and last_pinned > now - timedelta(seconds=LEFTOVER_AGE_S):
+                continue
+            self.ws.storage.unpin(key)
+            count += 1
+        return count
+
     def _tables(self) -> list[tuple[PipelineId, Any]]:
         out = []
         for pid in self.ws.catalog.list_tables():

@@ -108,6 +108,16 @@ class Storage(ABC):
     def unpin(self, key: str) -> None:
         """Drop everything pinned under ``key`` (the originals are untouched)."""
 
+    @abstractmethod
+    def pin_areas(self) -> dict[str, datetime]:
+        """Every pin area present (what runs pinned and have not released yet): key → last pinned into."""
+
+    def sweep_tmp(self, older_than: datetime) -> int:
+        """Remove temporary upload files last written before ``older_than`` (left by a killed writer).
+
+        Only local storage has a temporary area: an S3 write is a single PUT."""
+        return 0
+
     @property
     def cheap_pins(self) -> bool:
         """Whether pinning costs no data copy (local hard links); S3 pins are server-side copies."""
@@ -372,6 +382,40 @@ class LocalStorage(Storage):
         shutil.rmtree(self._pin_dir(key), ignore_errors=True)
         self._tidy_root()
 
+    def pin_areas(self) -> dict[str, datetime]:
+        out: dict[str, datetime] = {}
+        try:
+            keys = [e for e in os.scandir(self.root / RUNS_AREA) if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return out
+        for key in keys:
+            newest = 0.0
+            for folder, _dirs, files in os.walk(key.path):
+                for name in [".", *files]:  # a hard link keeps the source's mtime: use the link's ctime
+                    try:
+                        newest = max(newest, os.lstat(os.path.join(folder, name)).st_ctime)
+                    except FileNotFoundError:
+                        continue
+            out[key.name] = datetime.fromtimestamp(newest, UTC)
+        return out
+
+    def sweep_tmp(self, older_than: datetime) -> int:
+        cutoff = older_than.timestamp()
+        count = 0
+        try:
+            entries = list(os.scandir(self.root / TMP_AREA))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    count += 1
+            except FileNotFoundError:
+                continue  # renamed into place or removed meanwhile
+        self._tidy_root()
+        return count
+
 
 def _local_info(path: str, st: os.stat_result) -> FileInfo:
     return FileInfo(path, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC),
@@ -493,6 +537,16 @@ class S3Storage(Storage):
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self._pin_key(key)):
             for obj in page.get("Contents", []):
                 self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
+
+    def pin_areas(self) -> dict[str, datetime]:
+        area = f"{self.base}{RUNS_AREA}/"
+        out: dict[str, datetime] = {}
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=area):
+            for obj in page.get("Contents", []):
+                key = obj["Key"][len(area):].split("/", 1)[0]
+                out[key] = max(out.get(key, obj["LastModified"]), obj["LastModified"])
+        return out
 
 
 def _etag(value: object) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from rat_jupyter.core.workspace import Workspace
 from rat_jupyter.stores.state import new_id
@@ -171,3 +172,36 @@ def test_orphan_file_age_cannot_go_below_a_day(workspace: Workspace) -> None:
         workspace.update_retention_config({"nope": 1})
     with pytest.raises(Invalid, match="must be an integer"):
         workspace.update_retention_config({"runs_max_age_days": "10"})
+
+
+def test_pins_of_ended_runs_and_stale_upload_files_are_removed(workspace: Workspace, ns: str) -> None:
+    """A worker killed mid-run never releases its pins, which would keep every file it read alive."""
+    configure(workspace)
+    storage = workspace.storage
+    workspace.create_landing_zone(ns, "pins")
+    storage.write(f"{ns}/landing/pins/a.csv", b"a")
+    ended = add_run(workspace, ns, "p", "failed", ago(minutes=5))
+    running = add_run(workspace, ns, "q", "running", ago(minutes=1))
+    unknown = new_id()
+    for run_id in (ended, running, unknown):
+        storage.pin(f"{ns}/landing/pins/a.csv", f"run-{run_id}")
+    tmp = Path(storage.uri("")) / ".rat-tmp"
+    tmp.mkdir(exist_ok=True)
+    (tmp / "w-killed").write_bytes(b"half an upload")
+    old = time.time() - 7200
+    os.utime(tmp / "w-killed", (old, old))
+
+    now = datetime.now(UTC)
+    stats = workspace.run_reaper(lambda: now)["stats"]
+    assert stats["leftovers_removed"] == 2  # the ended run's pins and the stale upload file
+    assert set(storage.pin_areas()) >= {f"run-{running}", f"run-{unknown}"}
+    assert f"run-{ended}" not in storage.pin_areas()
+    assert not (tmp / "w-killed").exists()
+
+    later = now + timedelta(hours=2)  # an unknown run's pins go once nobody pinned into them for an hour
+    assert workspace.run_reaper(lambda: later)["stats"]["leftovers_removed"] == 1
+    assert set(storage.pin_areas()) == {f"run-{running}"}
+    assert storage.read(f"{ns}/landing/pins/a.csv") == b"a"  # originals are never touched
+    workspace.state.update_run(running, status="success")
+    assert workspace.run_reaper(lambda: later)["stats"]["leftovers_removed"] == 1
+    assert storage.pin_areas() == {}

@@ -548,6 +548,35 @@ def test_pinning_a_file_deleted_meanwhile_is_not_found(store: Storage) -> None:
         store.pin("ns/landing/z/gone.csv", "run-2")
 
 
+def test_pin_areas_list_what_runs_pinned_and_unpin_empties_them(store: Storage) -> None:
+    assert store.pin_areas() == {}
+    store.write("ns/landing/z/a.csv", b"a")
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    store.pin("ns/landing/z/a.csv", "run-1")
+    store.pin("ns/landing/z/a.csv", "run-2")
+    areas = store.pin_areas()
+    assert sorted(areas) == ["run-1", "run-2"]
+    assert all(before <= t <= datetime.now(UTC) + timedelta(seconds=5) for t in areas.values())
+    store.unpin("run-1")
+    assert sorted(store.pin_areas()) == ["run-2"]
+    assert paths(store) == ["ns/landing/z/a.csv"]  # the original is untouched
+
+
+def test_sweep_tmp_removes_only_stale_temporary_files(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    area = tmp_path / ".rat-tmp"
+    area.mkdir()
+    (area / "w-stale").write_bytes(b"half an upload")
+    (area / "w-fresh").write_bytes(b"an upload in progress")
+    old = time.time() - 7200
+    os.utime(area / "w-stale", (old, old))
+    assert store.sweep_tmp(datetime.now(UTC) - timedelta(hours=1)) == 1
+    assert sorted(p.name for p in area.iterdir()) == ["w-fresh"]
+    (area / "w-fresh").unlink()
+    assert store.sweep_tmp(datetime.now(UTC)) == 0
+    assert not area.exists()  # an emptied area is tidied away
+
+
 def test_storage_races_answer_not_found_never_an_error(tmp_path: Path) -> None:
     """Writers, deleters, movers and readers on the same few paths at once: every failure is NotFound."""
     import threading
