@@ -263,6 +263,10 @@ class CreatePipeline(Request):
         return self.unique_key
 
 
+class RenamePipeline(Request):
+    name: Ident = Field(description="the new name (same namespace and layer)")
+
+
 class UpdatePipeline(Request):
     description: Text | None = None
     owner: Short | None = None
@@ -458,6 +462,10 @@ class RunLogsQuery(Query):
     after: Count = Field(0, description="only lines with a greater seq")
 
 
+class TreeQuery(Query):
+    namespace: Ident | None = Field(None, description="the namespace to expand (default: the only one, if one)")
+
+
 class NamespaceFilter(Query):
     namespace: Ident | None = None
 
@@ -607,6 +615,30 @@ class Pipeline(Response):
 
 class PipelineListItem(Pipeline):
     last_run: LastRun | None = None
+
+
+class TreeTable(Response):
+    namespace: str
+    layer: str
+    name: str
+
+
+class TreeZone(Response):
+    namespace: str
+    name: str
+
+
+class TreeNamespace(Response):
+    name: str
+    description: str
+    pipeline_count: int
+    pipelines: list[PipelineListItem] | None = Field(None, description="set when the namespace is expanded")
+    tables: list[TreeTable] | None = None
+    zones: list[TreeZone] | None = None
+
+
+class WorkspaceTree(Response):
+    namespaces: list[TreeNamespace]
 
 
 class CreatedPipeline(Pipeline):

@@ -32,6 +32,7 @@ from .models import (
     CreateZone,
     PreviewPipeline,
     PublishPipeline,
+    RenamePipeline,
     RollbackPipeline,
     RunTests,
     UpdateLifecycle,
@@ -54,9 +55,11 @@ from .services import (
     PipelineService,
     PreviewService,
     QualityService,
+    RenameService,
     RunService,
     RunView,
     TableService,
+    TreeService,
     VersionService,
 )
 from .services.base import given, parse, zone_key
@@ -100,6 +103,8 @@ class Workspace:
         self.tables = TableService(self)
         self.lineage_service = LineageService(self)
         self.admin = AdminService(self)
+        self.renames = RenameService(self)
+        self.tree = TreeService(self)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, server: bool = True, warm: bool = False) -> Workspace:
@@ -241,6 +246,10 @@ class Workspace:
     def update_pipeline(self, namespace: str, layer: str, name: str, **fields: Any) -> dict[str, Any]:
         """``description``, ``owner`` (``type`` only unchanged)."""
         return self.pipelines.update(self.pid(namespace, layer, name), parse(UpdatePipeline, fields))
+
+    def rename_pipeline(self, namespace: str, layer: str, name: str, new_name: str) -> dict[str, Any]:
+        """Rename a pipeline with its files, table, runs, schedules and triggers (refused while it is used)."""
+        return self.renames.rename(self.pid(namespace, layer, name), parse(RenamePipeline, {"name": new_name}))
 
     def delete_pipeline(self, namespace: str, layer: str, name: str) -> None:
         """Soft delete: the record is hidden at once; files and table are purged by the reaper later."""

@@ -55,6 +55,29 @@ class PipelineHandler(RatAPIHandler):
         self.no_content()
 
 
+class RenameHandler(RatAPIHandler):
+    ops = {"post": Op("renamePipeline", "Rename a pipeline with its files, Iceberg table (history kept), runs, "
+                                        "schedules and triggers; 409 while other pipelines ref() it, a run of it "
+                                        "is pending or running, or the new name exists", m.Pipeline,
+                      body=m.RenamePipeline)}
+
+    @endpoint
+    async def post(self, ns: str, layer: str, name: str) -> None:
+        body: m.RenamePipeline = self.body()
+        self.reply(await self.call(self.ws.renames.rename, _pid(ns, layer, name), body))
+
+
+class TreeHandler(RatAPIHandler):
+    ops = {"get": Op("getTree", "What a sidebar shows in one answer: every namespace with its pipeline count, "
+                                "and for the one asked for (else the only one) its pipelines with their latest "
+                                "run, table names and landing zone names", m.WorkspaceTree, query=m.TreeQuery)}
+
+    @endpoint
+    async def get(self) -> None:
+        args: m.TreeQuery = self.args()
+        self.reply(await self.call(self.ws.tree.tree, args.namespace))
+
+
 class PublishHandler(RatAPIHandler):
     ops = {"post": Op("publishPipeline", "Validate and publish the draft as a new immutable version (422 when "
                                          "invalid)", m.PublishResult, body=m.PublishPipeline)}

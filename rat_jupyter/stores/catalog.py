@@ -9,11 +9,17 @@ from urllib.parse import urlparse
 import pyarrow as pa
 from pyiceberg.catalog import Catalog as IcebergCatalog
 from pyiceberg.catalog import load_catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchNamespaceError, NoSuchTableError
+from pyiceberg.exceptions import (
+    NamespaceAlreadyExistsError,
+    NoSuchNamespaceError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionField, PartitionSpec
 from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform, MonthTransform, YearTransform
 
+from ..common.errors import Conflict
 from ..common.history import TABLE_PROPERTIES
 from ..common.names import PipelineId
 from ..common.settings import Settings
@@ -149,6 +155,17 @@ class Catalog:
             self.iceberg.drop_table(pid.table_identifier)
         except (NoSuchTableError, NoSuchNamespaceError):
             pass
+
+    def rename(self, pid: PipelineId, new: PipelineId) -> bool:
+        """Rename the table of ``pid`` to ``new`` in the catalog (its snapshots, history and files stay as
+        they are); False when there is no such table."""
+        if not self.exists(pid):
+            return False
+        try:
+            self.iceberg.rename_table(pid.table_identifier, new.table_identifier)
+        except TableAlreadyExistsError:
+            raise Conflict(f"a table {new} already exists in the catalog") from None
+        return True
 
     def locations(self) -> dict[PipelineId, str | None]:
         """Every RAT table and its current metadata location, in one catalog round trip when possible."""

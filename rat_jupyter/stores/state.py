@@ -331,6 +331,48 @@ class SqlState:
             cur.execute(self._sql("DELETE FROM pipeline_versions WHERE pipeline_id = ?"), (pipeline_id,))
             cur.execute(self._sql("DELETE FROM pipelines WHERE id = ?"), (pipeline_id,))
 
+    def rename_pipeline(self, pipeline_id: str, new_name: str) -> None:
+        """Rename a live pipeline in one transaction, with what refers to it by name: its runs and quality
+        results (history and the last-run badge follow it), table metadata, the schedules and triggers that
+        target it, and the triggers that fire after it (``pipeline_success``, ``cron_dependency``)."""
+        row = self.one("SELECT * FROM pipelines WHERE id = ? AND deleted_at IS NULL", (pipeline_id,))
+        if row is None:
+            raise NotFound("pipeline not found")
+        ns, layer, old = row["namespace"], row["layer"], row["name"]
+        key, new_key = f"{ns}.{layer}.{old}", f"{ns}.{layer}.{new_name}"
+        try:
+            with self.tx() as cur:
+                cur.execute(self._sql("UPDATE pipelines SET name = ?, updated_at = ? WHERE id = ?"),
+                            (new_name, now_iso(), pipeline_id))
+                cur.execute(self._sql("UPDATE runs SET name = ? WHERE namespace = ? AND layer = ? AND name = ?"),
+                            (new_name, ns, layer, old))
+                cur.execute(self._sql("UPDATE quality_results SET pipeline = ? WHERE namespace = ? AND layer = ?"
+                                      " AND pipeline = ?"), (new_name, ns, layer, old))
+                cur.execute(self._sql("DELETE FROM table_metadata WHERE namespace = ? AND layer = ? AND name = ?"),
+                            (ns, layer, new_name))
+                cur.execute(self._sql("UPDATE table_metadata SET name = ? WHERE namespace = ? AND layer = ?"
+                                      " AND name = ?"), (new_name, ns, layer, old))
+                for table in ("schedules", "triggers"):
+                    cur.execute(self._sql(f"UPDATE {table} SET pipeline = ? WHERE namespace = ? AND layer = ?"
+                                          " AND pipeline = ?"), (new_name, ns, layer, old))
+                cur.execute(self._sql("SELECT id, type, config FROM triggers WHERE type IN"
+                                      " ('pipeline_success', 'cron_dependency')"))
+                for trigger_id, type_, text in cur.fetchall():
+                    config = json.loads(text)
+                    if type_ == "pipeline_success" and (config.get("namespace"), config.get("layer"),
+                                                        config.get("pipeline")) == (ns, layer, old):
+                        config["pipeline"] = new_name
+                    elif type_ == "cron_dependency" and key in (config.get("dependencies") or []):
+                        config["dependencies"] = [new_key if d == key else d for d in config["dependencies"]]
+                    else:
+                        continue
+                    cur.execute(self._sql("UPDATE triggers SET config = ? WHERE id = ?"),
+                                (json.dumps(config), trigger_id))
+        except Exception as exc:
+            if self._is_unique_violation(exc):
+                raise Conflict(f"pipeline {new_key} already exists") from None
+            raise
+
     def pipelines_fingerprint(self) -> tuple[Any, ...]:
         """Changes when any pipeline row does (created, updated, published, deleted, purged): one aggregate
         row, so a cached DAG is checked without reading every pipeline (``Workspace.dag``)."""

@@ -126,6 +126,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/rat/api/v1/tree": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What a sidebar shows in one answer: every namespace with its pipeline count, and for the one asked for (else the only one) its pipelines with their latest run, table names and landing zone names */
+        get: operations["getTree"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/rat/api/v1/pipelines": {
         parameters: {
             query?: never;
@@ -158,6 +175,23 @@ export interface paths {
         post?: never;
         /** Soft-delete the pipeline */
         delete: operations["deletePipeline"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rat/api/v1/pipelines/{ns}/{layer}/{name}/rename": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rename a pipeline with its files, Iceberg table (history kept), runs, schedules and triggers; 409 while other pipelines ref() it, a run of it is pending or running, or the new name exists */
+        post: operations["renamePipeline"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -2392,6 +2426,14 @@ export interface components {
             /** Interval Minutes */
             interval_minutes: number;
         };
+        /** RenamePipeline */
+        RenamePipeline: {
+            /**
+             * Name
+             * @description the new name (same namespace and layer)
+             */
+            name: string;
+        };
         /** RetentionConfig */
         RetentionConfig: {
             /** Runs Max Per Pipeline */
@@ -2893,6 +2935,47 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** TreeNamespace */
+        TreeNamespace: {
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /** Pipeline Count */
+            pipeline_count: number;
+            /**
+             * Pipelines
+             * @description set when the namespace is expanded
+             * @default null
+             */
+            pipelines: components["schemas"]["PipelineListItem"][] | null;
+            /**
+             * Tables
+             * @default null
+             */
+            tables: components["schemas"]["TreeTable"][] | null;
+            /**
+             * Zones
+             * @default null
+             */
+            zones: components["schemas"]["TreeZone"][] | null;
+        };
+        /** TreeTable */
+        TreeTable: {
+            /** Namespace */
+            namespace: string;
+            /** Layer */
+            layer: string;
+            /** Name */
+            name: string;
+        };
+        /** TreeZone */
+        TreeZone: {
+            /** Namespace */
+            namespace: string;
+            /** Name */
+            name: string;
+        };
         /** Trigger */
         Trigger: {
             /** Id */
@@ -3190,6 +3273,11 @@ export interface components {
             run_id: string | null;
             /** Status */
             status: string;
+        };
+        /** WorkspaceTree */
+        WorkspaceTree: {
+            /** Namespaces */
+            namespaces: components["schemas"]["TreeNamespace"][];
         };
         /** WriteFile */
         WriteFile: {
@@ -3558,6 +3646,38 @@ export interface operations {
             };
         };
     };
+    getTree: {
+        parameters: {
+            query?: {
+                /** @description the namespace to expand (default: the only one, if one) */
+                namespace?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What a sidebar shows in one answer: every namespace with its pipeline count, and for the one asked for (else the only one) its pipelines with their latest run, table names and landing zone names */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspaceTree"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     listPipelines: {
         parameters: {
             query?: {
@@ -3719,6 +3839,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    renamePipeline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ns: string;
+                layer: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenamePipeline"];
+            };
+        };
+        responses: {
+            /** @description Rename a pipeline with its files, Iceberg table (history kept), runs, schedules and triggers; 409 while other pipelines ref() it, a run of it is pending or running, or the new name exists */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pipeline"];
+                };
             };
             /** @description error */
             default: {

@@ -17,6 +17,8 @@ Where each feature lives (the facade attribute in brackets; every facade method 
 - ``landing.py`` [``ws.landing``]: landing zones, their uploaded files, samples and lifecycle.
 - ``tables.py`` [``ws.tables``]: the explorer: tables, their metadata and history, the read-only query service.
 - ``lineage.py`` [``ws.lineage_service``]: the lineage graph of pipelines, tables and zones.
+- ``rename.py`` [``ws.renames``]: rename a pipeline with its files, table, runs, schedules and triggers.
+- ``tree.py`` [``ws.tree``]: the tree a sidebar shows (namespaces; pipelines, tables, zones of the open ones).
 - ``admin.py`` [``ws.admin``]: retention and the reaper, the audit log, metrics, readiness, executor details.
 
 Schedules and triggers are ``core/schedules.py`` (``ws.schedules``). A service sees the workspace's parts
@@ -36,10 +38,12 @@ from .namespaces import NamespaceService
 from .pipelines import PipelineService
 from .previews import PreviewService
 from .quality import QualityService
+from .rename import RenameService
 from .runs import RunService, RunView
 from .tables import TableService
+from .tree import TreeService
 from .versions import VersionService
 
 __all__ = ["AdminService", "FileService", "GraphService", "LandingService", "LineageService", "NamespaceService",
-           "PipelineService", "PreviewService", "QualityService", "RunService", "RunView", "TableService",
-           "VersionService"]
+           "PipelineService", "PreviewService", "QualityService", "RenameService", "RunService", "RunView",
+           "TableService", "TreeService", "VersionService"]
