@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { CommandIDs, PANEL_OF, PUBLIC_COMMANDS, cellSql } from "./commands";
+import { ApiError } from "@rat/client";
+import { CommandIDs, PANEL_OF, PUBLIC_COMMANDS, cellSql, pipelineOfRow, renameFlow } from "./commands";
 import { fqName, localPath, pipelineFile, pipelineOfPath, samePipeline } from "./paths";
 import { treeRows, type NamespaceData } from "./tree";
 import type { Pipeline } from "@rat/client";
@@ -71,6 +72,14 @@ describe("sidebar tree", () => {
     expect(treeRows(["web"], partial, new Set(["web"]), "").map((r) => r.key)).toEqual(["web", "web/loading"]);
   });
 
+  it("shows a namespace's pipeline count before its pipelines are loaded", () => {
+    const counted = new Map<string, NamespaceData>([["big", { count: 1000 }]]);
+    const [row] = treeRows(["big"], counted, new Set(), "");
+    expect(row).toMatchObject({ kind: "namespace", key: "big", count: 1000, open: false });
+    expect(treeRows(["big"], counted, new Set(["big"]), "").map((r) => r.key)).toEqual(["big", "big/loading"]);
+    expect(treeRows(["big"], counted, new Set(), "p0").map((r) => r.key)).toEqual(["big"]);
+  });
+
   it("searches leaves and opens their parents", () => {
     const rows = treeRows(["shop", "web"], data, new Set(), "orde").map((r) => r.key);
     expect(rows).toEqual(["shop", "shop/layer/bronze", "shop/layer/bronze/orders", "web"]);
@@ -83,5 +92,53 @@ describe("sidebar tree", () => {
     const rows = treeRows(["big"], d, new Set(["big"]), "");
     expect(rows.length).toBe(1 + 3 + 1000);
     expect(performance.now() - t0).toBeLessThan(200);
+  });
+});
+
+describe("renaming from the sidebar", () => {
+  const k = { ns: "shop", layer: "bronze", name: "raw" };
+
+  it("finds the pipeline of the row right-clicked (or of an element inside it), nothing elsewhere", () => {
+    document.body.innerHTML = `<div class="rat-lab-row rat-lab-row-pipeline" data-ns="shop" data-layer="bronze"
+      data-name="raw"><span class="rat-lab-label">raw</span></div><div class="rat-lab-row rat-lab-row-table"></div>`;
+    expect(pipelineOfRow(document.querySelector(".rat-lab-label"))).toEqual(k);
+    expect(pipelineOfRow(document.querySelector(".rat-lab-row-pipeline"))).toEqual(k);
+    expect(pipelineOfRow(document.querySelector(".rat-lab-row-table"))).toBeNull();
+    expect(pipelineOfRow(null)).toBeNull();
+  });
+
+  it("renames to the name asked for and answers the new key", async () => {
+    const calls: string[] = [];
+    const out = await renameFlow(k, {
+      ask: async () => " landed ",
+      rename: async (p, name) => calls.push(`${p.ns}.${p.layer}.${p.name}->${name}`),
+      fail: async () => calls.push("fail"),
+    });
+    expect(out).toEqual({ ...k, name: "landed" });
+    expect(calls).toEqual(["shop.bronze.raw->landed"]);
+  });
+
+  it("does nothing when cancelled or the name is unchanged", async () => {
+    const calls: string[] = [];
+    const steps = (name: string | null) => ({ ask: async () => name,
+      rename: async () => calls.push("rename"), fail: async () => calls.push("fail") });
+    expect(await renameFlow(k, steps(null))).toBeNull();
+    expect(await renameFlow(k, steps(""))).toBeNull();
+    expect(await renameFlow(k, steps("raw"))).toBeNull();
+    expect(calls).toEqual([]);
+  });
+
+  it("shows the server's refusal with its message", async () => {
+    const shown: string[] = [];
+    const refusal = new ApiError(409,
+      "pipeline shop.bronze.raw is referenced by shop.silver.clean: change their ref() first", "CONFLICT");
+    const out = await renameFlow(k, {
+      ask: async () => "landed",
+      rename: async () => { throw refusal; },
+      fail: async (title, message) => shown.push(`${title}: ${message}`),
+    });
+    expect(out).toBeNull();
+    expect(shown).toEqual(["Could not rename shop.bronze.raw: pipeline shop.bronze.raw is referenced by " +
+      "shop.silver.clean: change their ref() first"]);
   });
 });

@@ -1,3 +1,5 @@
+import type { PipelineKey } from "@rat/client";
+
 /** The stable command ids of the RAT extension: tests, menus and users' own shortcuts rely on them. */
 export const CommandIDs = {
   openSidebar: "rat:open-sidebar",
@@ -20,6 +22,7 @@ export const CommandIDs = {
   openFiles: "rat:open-files",
   saveCellAsPipeline: "rat:save-cell-as-pipeline",
   openPipelineInNotebook: "rat:open-pipeline-in-notebook",
+  renamePipeline: "rat:rename-pipeline",
 } as const;
 
 /** The ids the issue names as the public surface (checked by unit and browser tests). */
@@ -70,4 +73,33 @@ export function cellSql(source: string): string {
     return true;
   });
   return kept.join("\n").trim();
+}
+
+/** The pipeline of a sidebar row (the element right-clicked, or one inside it); null for any other element. */
+export function pipelineOfRow(el: Element | null): PipelineKey | null {
+  const row = el?.closest<HTMLElement>(".rat-lab-row-pipeline");
+  const { ns, layer, name } = row?.dataset ?? {};
+  return ns && layer && name ? { ns, layer, name } : null;
+}
+
+/** What renaming needs from JupyterLab and the server (injected, so the flow is unit-tested). */
+export interface RenameSteps {
+  /** The new name from the user; null when cancelled. */
+  ask: (k: PipelineKey) => Promise<string | null>;
+  rename: (k: PipelineKey, name: string) => Promise<unknown>;
+  fail: (title: string, message: string) => Promise<unknown>;
+}
+
+/** Ask for a new name and rename: the renamed pipeline's key, or null when cancelled, unchanged, or refused by
+ * the server (its message shown: the pipelines that ref() it, the runs in progress, the name taken…). */
+export async function renameFlow(k: PipelineKey, steps: RenameSteps): Promise<PipelineKey | null> {
+  const name = (await steps.ask(k))?.trim();
+  if (!name || name === k.name) return null;
+  try {
+    await steps.rename(k, name);
+    return { ...k, name };
+  } catch (e) {
+    await steps.fail(`Could not rename ${k.ns}.${k.layer}.${k.name}`, e instanceof Error ? e.message : String(e));
+    return null;
+  }
 }

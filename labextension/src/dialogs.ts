@@ -60,7 +60,9 @@ export class FormBody extends Widget implements Dialog.IBodyWidget<Record<string
   }
 
   protected override onAfterAttach(): void {
-    this.node.querySelector<HTMLElement>("input, select, textarea")?.focus();
+    const first = this.node.querySelector<HTMLElement>("input, select, textarea");
+    first?.focus();
+    if (first instanceof HTMLInputElement) first.select();
   }
 }
 
@@ -84,4 +86,12 @@ export async function confirm(title: string, body: string, accept = "Delete"): P
     buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: accept })],
   });
   return result.button.accept;
+}
+
+/** The rename dialog: one labelled field holding the current name; the new name, or null when cancelled. */
+export async function askNewName(k: { ns: string; layer: string; name: string }): Promise<string | null> {
+  const v = await askForm(`Rename ${k.ns}.${k.layer}.${k.name}`, [
+    { name: "name", label: "New name", value: k.name, placeholder: "lowercase letters, digits, _" },
+  ], "Rename");
+  return v?.name ?? null;
 }

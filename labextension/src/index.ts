@@ -24,8 +24,8 @@ import { Menu } from "@lumino/widgets";
 import { ApiError, LAYERS, locateLine, type Pipeline, type PipelineKey } from "@rat/client";
 import { STRATEGIES } from "@rat/ui";
 import { labPageConfig, makeRatClient } from "./client";
-import { CommandIDs, PANEL_OF, cellSql } from "./commands";
-import { askForm, confirm } from "./dialogs";
+import { CommandIDs, PANEL_OF, cellSql, pipelineOfRow, renameFlow } from "./commands";
+import { askForm, askNewName, confirm } from "./dialogs";
 import { RatDrive } from "./drive";
 import { RatPanel } from "./panel";
 import { DiffPanel } from "./diff";
@@ -492,6 +492,28 @@ const plugin: JupyterFrontEndPlugin<void> = {
       await app.serviceManager.contents.save(path, { type: "notebook", format: "json", content: notebook });
       await docManager.openOrReveal(path);
     });
+    // -- rename, from the sidebar's context menu (the row right-clicked) or for the pipeline in view
+    commands.addCommand(CommandIDs.renamePipeline, {
+      label: "Rename…",
+      caption: "Rename the pipeline with its files, table, runs, schedules and triggers",
+      execute: async (args) => {
+        const k = pipelineOfRow(app.contextMenuHitTest((n) => n.classList.contains("rat-lab-row-pipeline")) ?? null) ??
+          (await need(args, "rename"));
+        if (!k) return null;
+        const renamed = await renameFlow(k, {
+          ask: askNewName,
+          rename: (p, name) => api.http.call("POST", "/rat/api/v1/pipelines/{ns}/{layer}/{name}/rename", {
+            params: { ns: p.ns, layer: p.layer, name: p.name }, body: { name } }),
+          fail: showErrorMessage,
+        });
+        if (renamed) {
+          Notification.success(`Renamed ${fqName(k)} to ${fqName(renamed)}`, { autoClose: 4000 });
+          sidebar.refresh();
+        }
+        return renamed;
+      },
+    });
+    app.contextMenu.addItem({ command: CommandIDs.renamePipeline, selector: "#rat-sidebar .rat-lab-row-pipeline", rank: 10 });
     if (notebooks) {
       app.contextMenu.addItem({ command: CommandIDs.saveCellAsPipeline, selector: ".jp-Notebook .jp-CodeCell", rank: 60 });
     }

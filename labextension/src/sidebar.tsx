@@ -18,31 +18,35 @@ export interface SidebarActions {
 
 const ROW_H = 24;
 
-/** The RAT tree. Namespaces come first (one call); a namespace's pipelines, tables and zones load when it is
- * opened (a search loads the rest). Rows are virtualized: 1,000 pipelines render a screenful of rows. */
-/** Requests started when the extension activates, before the sidebar is first shown (used once). */
+/** What the server's tree route answers: every namespace with its pipeline count, and the expanded ones (the
+ * one asked for, else the only one) with their pipelines, tables and landing zones. */
+export type WorkspaceTree = Awaited<ReturnType<typeof fetchTree>>;
+
+/** The sidebar's one request: the tree, or one namespace of it (`namespace`) when it is opened. */
+export function fetchTree(api: RatClient, namespace?: string) {
+  return api.http.call("GET", "/rat/api/v1/tree", { query: namespace ? { namespace } : {} });
+}
+
+/** The request started when the extension activates, before the sidebar is first shown (used once). */
 export interface SidebarPrefetch {
-  namespaces?: Promise<{ namespaces: { name: string }[] }>;
-  pipelines: Map<string, Promise<Pipeline[]>>;
+  tree?: Promise<WorkspaceTree>;
 }
 
-/** Start loading what the sidebar shows first: the namespaces and, when there is only one (it opens by
- * itself), its pipelines. */
+/** Start loading what the sidebar shows first, at plugin activation rather than when it is first shown. */
 export function prefetchSidebar(api: RatClient): SidebarPrefetch {
-  const out: SidebarPrefetch = { pipelines: new Map() };
-  out.namespaces = api.listNamespaces().then((r) => {
-    const only = r.namespaces.length === 1 ? r.namespaces[0]?.name : undefined;
-    if (only) {
-      const p = api.allPipelines({ namespace: only });
-      p.catch(() => undefined);
-      out.pipelines.set(only, p);
-    }
-    return r;
-  });
-  out.namespaces.catch(() => undefined);
-  return out;
+  const tree = fetchTree(api);
+  tree.catch(() => undefined);
+  return { tree };
 }
 
+/** A namespace of the tree answer as the sidebar keeps it (parts absent until it is expanded). */
+export function namespaceData(n: WorkspaceTree["namespaces"][number]): NamespaceData {
+  if (!n.pipelines) return { count: n.pipeline_count };
+  return { count: n.pipeline_count, pipelines: n.pipelines, tables: n.tables ?? [], zones: n.zones ?? [] };
+}
+
+/** The RAT tree: one request for the namespaces (with the only namespace's contents), one per namespace when it
+ * is opened (a search loads the rest). Rows are virtualized: 1,000 pipelines render a screenful of rows. */
 export function Sidebar({ api, actions, refresh, onPopulated, prefetch }:
   { api: RatClient; actions: SidebarActions; refresh: number; onPopulated?: () => void; prefetch?: SidebarPrefetch }) {
   const [namespaces, setNamespaces] = useState<string[] | null>(null);
@@ -61,20 +65,11 @@ export function Sidebar({ api, actions, refresh, onPopulated, prefetch }:
       loading.current.add(ns);
       // answers of a load started before a refresh are dropped (the refresh loads again)
       const gen = generation.current;
-      // pipelines first (what "populated" means); tables and zones join when they arrive
-      const early = prefetch?.pipelines.get(ns);
-      prefetch?.pipelines.delete(ns);
-      const side = Promise.all([
-        api.http.call("GET", "/rat/api/v1/tables", { query: { namespace: ns } }).then((r) => r.tables),
-        api.http.call("GET", "/rat/api/v1/landing-zones", { query: { namespace: ns, limit: 200 } }).then((r) => r.zones),
-      ]);
       try {
-        const pipelines = await (early ?? api.allPipelines({ namespace: ns }));
+        const tree = await fetchTree(api, ns);
         if (gen !== generation.current) return;
-        setData((m) => new Map(m).set(ns, { ...m.get(ns), pipelines, error: undefined }));
-        const [tables, zones] = await side;
-        if (gen !== generation.current) return;
-        setData((m) => new Map(m).set(ns, { ...m.get(ns), tables, zones }));
+        const n = tree.namespaces.find((x) => x.name === ns);
+        setData((m) => new Map(m).set(ns, n ? namespaceData(n) : { pipelines: [], tables: [], zones: [] }));
       } catch (e) {
         if (gen === generation.current) {
           setData((m) => new Map(m).set(ns, { error: e instanceof Error ? e.message : String(e) }));
@@ -83,22 +78,22 @@ export function Sidebar({ api, actions, refresh, onPopulated, prefetch }:
         if (gen === generation.current) loading.current.delete(ns);
       }
     },
-    [api, prefetch],
+    [api],
   );
 
   useEffect(() => {
     let live = true;
     generation.current += 1;
     loading.current.clear();
-    const early = prefetch?.namespaces;
-    if (prefetch) prefetch.namespaces = undefined;
-    (early ?? api.listNamespaces())
-      .then(({ namespaces: list }) => {
+    const early = prefetch?.tree;
+    if (prefetch) prefetch.tree = undefined;
+    (early ?? fetchTree(api))
+      .then((tree) => {
         if (!live) return;
-        const names = list.map((n) => n.name).sort();
+        const names = tree.namespaces.map((n) => n.name).sort();
         setNamespaces(names);
         setError(null);
-        setData(new Map());
+        setData(new Map(tree.namespaces.map((n) => [n.name, namespaceData(n)])));
         // the namespaces already open are reloaded; a single namespace opens by itself
         setOpen((o) => (names.length === 1 && names[0] ? new Set([...o, names[0]]) : o));
       })
@@ -185,6 +180,9 @@ export function Sidebar({ api, actions, refresh, onPopulated, prefetch }:
                 aria-level={r.depth + 1}
                 aria-expanded={r.kind === "namespace" || r.kind === "group" ? r.open : undefined}
                 data-key={r.key}
+                data-ns={r.kind === "pipeline" ? r.pipeline.namespace : undefined}
+                data-layer={r.kind === "pipeline" ? r.pipeline.layer : undefined}
+                data-name={r.kind === "pipeline" ? r.pipeline.name : undefined}
                 tabIndex={0}
                 style={{ position: "absolute", top: 0, left: 0, right: 0, height: ROW_H,
                   transform: `translateY(${v.start}px)`, paddingLeft: 6 + r.depth * 14 }}

@@ -1,7 +1,9 @@
 import type { Pipeline } from "@rat/client";
 
-/** What the sidebar knows about one namespace (each part loaded when the namespace is first opened). */
+/** What the sidebar knows about one namespace (its parts loaded when the namespace is first opened). */
 export interface NamespaceData {
+  /** How many pipelines it has (known before its pipelines are loaded). */
+  count?: number;
   pipelines?: Pipeline[];
   tables?: { namespace: string; layer: string; name: string }[];
   zones?: { namespace: string; name: string }[];
@@ -35,12 +37,14 @@ export function treeRows(
   const rows: TreeRow[] = [];
   for (const ns of namespaces) {
     const d = data.get(ns);
-    const nsOpen = open.has(ns) || (q !== "" && d !== undefined);
+    // loaded: its pipelines (or the error) arrived; before, only its pipeline count may be known
+    const loaded = d?.pipelines !== undefined || d?.error !== undefined;
+    const nsOpen = open.has(ns) || (q !== "" && loaded);
     const pipelines = (d?.pipelines ?? []).filter((p) => !q || matches(`${p.namespace}.${p.layer}.${p.name}`, q));
     const tables = (d?.tables ?? []).filter((t) => !q || matches(`${t.namespace}.${t.layer}.${t.name}`, q));
     const zones = (d?.zones ?? []).filter((z) => !q || matches(`${z.namespace}.${z.name}`, q));
-    if (q && d && pipelines.length + tables.length + zones.length === 0 && !matches(ns, q)) continue;
-    rows.push({ kind: "namespace", key: ns, depth: 0, ns, open: nsOpen, count: d?.pipelines?.length });
+    if (q && loaded && pipelines.length + tables.length + zones.length === 0 && !matches(ns, q)) continue;
+    rows.push({ kind: "namespace", key: ns, depth: 0, ns, open: nsOpen, count: d?.pipelines?.length ?? d?.count });
     if (!nsOpen) continue;
     if (d?.error) {
       rows.push({ kind: "note", key: `${ns}/error`, depth: 1, text: d.error });

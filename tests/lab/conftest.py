@@ -130,6 +130,9 @@ class Lab:
         return float(self.page.evaluate("() => window.__ratSidebarReadyMs ?? -1"))
 
     def set_theme(self, theme: str) -> None:
+        # A theme change shows Lab's splash screen; shown again while the last one is fading out (200 ms), Lab
+        # removes the same node twice and throws "removeChild … not a child": wait until it is gone.
+        self.page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
         self.page.evaluate(f"() => window.jupyterapp.commands.execute('apputils:change-theme', {{theme: {theme!r}}})")
         light = "false" if "Dark" in theme else "true"
         self.page.wait_for_selector(f"body[data-jp-theme-light='{light}']", state="attached")

@@ -299,3 +299,51 @@ def test_validate_says_valid_and_without_a_pipeline_how_to_pick_one(lab: Lab, sh
     assert "Nothing to validate" in text and "RAT sidebar" in text, text
     lab.page.click(".jp-Dialog .jp-Dialog-footer button >> nth=-1")
     lab.assert_no_console_errors()
+
+
+def _rename_from_sidebar(lab: Lab, ns: str, layer: str, name: str, new: str) -> None:
+    """Right-click the pipeline's row, pick Rename…, type the new name in the dialog, confirm."""
+    lab.page.click(f"#rat-sidebar [data-key='{ns}/layer/{layer}/{name}'] .rat-lab-label", button="right")
+    lab.page.click(".lm-Menu-itemLabel:text-is('Rename…')")
+    dialog = lab.page.get_by_role("dialog")
+    field = dialog.get_by_role("textbox", name="New name")
+    assert field.input_value() == name
+    field.fill(new)
+    dialog.get_by_role("button", name="Rename").click()
+
+
+def test_rename_a_pipeline_from_the_sidebar(lab: Lab, lab_server: LabServer) -> None:
+    """Rename… in a pipeline row's context menu: a pipeline others ref() is refused with the server's message
+    naming them; one that nothing reads is renamed, its table's data read under the new name."""
+    ns = unique("labmv")
+    lab_server.api("POST", "namespaces", {"name": ns})
+    lab_server.api("POST", "pipelines", {"namespace": ns, "layer": "bronze", "name": "raw",
+                                         "source": "SELECT 1 AS id UNION ALL SELECT 2"})
+    lab_server.api("POST", "pipelines", {"namespace": ns, "layer": "silver", "name": "clean",
+                                         "source": "SELECT * FROM {{ ref('bronze.raw') }}"})
+    lab_server.api("POST", "pipelines", {"namespace": ns, "layer": "gold", "name": "solo",
+                                         "source": "SELECT 42 AS answer"})
+    started = lab_server.api("POST", "runs", {"namespace": ns, "layer": "gold", "pipeline": "solo",
+                                              "version": "draft"})
+    assert lab_server.wait_run(started["run_id"])["status"] == "success"
+    lab.open()
+    row = lab.page.locator(f"#rat-sidebar [data-key='{ns}']")
+    if row.get_attribute("aria-expanded") != "true":  # the only namespace opens by itself
+        row.click()
+    lab.page.wait_for_selector(f"#rat-sidebar [data-key='{ns}/layer/bronze/raw']")
+
+    _rename_from_sidebar(lab, ns, "bronze", "raw", "landed")
+    error = lab.page.locator(".jp-Dialog")
+    error.get_by_text(f"Could not rename {ns}.bronze.raw").wait_for()
+    text = error.inner_text()
+    assert f"{ns}.silver.clean" in text and "ref()" in text, text
+    lab.shot("lab-rename-refused")
+    lab.page.click(".jp-Dialog .jp-Dialog-footer button >> nth=-1")
+    assert lab_server.api("GET", f"pipelines/{ns}/bronze/raw")["name"] == "raw"
+
+    _rename_from_sidebar(lab, ns, "gold", "solo", "answer")
+    lab.page.wait_for_selector(f"#rat-sidebar [data-key='{ns}/layer/gold/answer']")
+    assert lab.page.locator(f"#rat-sidebar [data-key='{ns}/layer/gold/solo']").count() == 0
+    rows = lab_server.api("POST", "query", {"sql": f"SELECT answer FROM {ns}.gold.answer"})["rows"]
+    assert rows == [{"answer": 42}]
+    lab.assert_no_console_errors(expected=("409 (Conflict)",))  # the refused rename, shown in its dialog
