@@ -5,6 +5,12 @@ For ``full_refresh`` and ``append_only`` SQL pipelines the result never needs to
 DuckDB's parallel Parquet writer (using every core while the DAG is still narrow), and the file is added to
 the Iceberg table with one fast-append commit. Anything outside the safe set of column types falls back to
 the Arrow path, which handles every case.
+
+The table may live in a local folder or on S3-compatible object storage: DuckDB writes ``s3://`` through
+its httpfs extension with the run's S3 settings as a DuckDB secret (:func:`engine.connect`), and pyiceberg
+reads footers and removes files through the table's file IO. ``RAT_WRITE_PATH=arrow`` in the environment of
+the processes that run pipelines turns the fast path off (every write takes the Arrow path), as an escape
+hatch and for comparisons.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from urllib.parse import urlparse
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.table import Table
 
@@ -26,6 +33,7 @@ from .engine import quote_ident, single_statement
 from .pipelines import PipelineSpec
 
 STRATEGIES = ("full_refresh", "append_only")
+ENV_WRITE_PATH = "RAT_WRITE_PATH"  # "arrow": never let DuckDB write a table's files
 # Keyed strategies take the fast path for a first load only (nothing to replace yet), see check_staged.
 FIRST_LOAD = ("incremental", "delete_insert")
 _PLAIN_DUCKDB = frozenset({"INTEGER", "BIGINT", "FLOAT", "DOUBLE", "BOOLEAN", "VARCHAR", "DATE", "BLOB",
@@ -43,13 +51,37 @@ def _safe_type(t: pa.DataType) -> bool:
     return duck_type(t) is not None
 
 
+def arrow_forced() -> bool:
+    """``RAT_WRITE_PATH=arrow``: every write takes the Arrow path (pyiceberg's own writer and file IO)."""
+    return os.environ.get(ENV_WRITE_PATH, "").strip().lower() == "arrow"
+
+
+def writable(conn: duckdb.DuckDBPyConnection | None, location: str) -> bool:
+    """Can DuckDB write files under ``location``: a local folder, or ``s3://`` with httpfs loaded and an S3
+    secret that applies to it (the run's S3 settings, see :func:`engine.connect`)? Not when the fast path is
+    turned off (:func:`arrow_forced`)."""
+    if arrow_forced():
+        return False
+    if local_path(location) is not None:
+        return True
+    if conn is None or urlparse(location).scheme not in ("s3", "s3a"):
+        return False
+    try:
+        loaded = conn.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'").fetchone()
+        if not (loaded and loaded[0]):
+            return False
+        return conn.execute("SELECT name FROM which_secret(?, 's3')", [location]).fetchone() is not None
+    except duckdb.Error:
+        return False
+
+
 def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehouse: str) -> pa.Schema | None:
     """The result schema if this run can take the fast path, else ``None``.
 
-    Only for a local warehouse for now: writing object storage from DuckDB is not covered by the tests yet,
-    so S3 warehouses keep the Arrow path (pyiceberg's own file IO).
+    Local and S3 warehouses both can (:func:`writable`); a table the catalog puts elsewhere is refused by
+    :func:`stage`, which sends the run back to the Arrow path.
     """
-    if local_path(warehouse) is None:
+    if not writable(conn, warehouse):
         return None
     strategy = spec.config.merge_strategy
     if spec.kind != "sql" or spec.config.partition_by:
@@ -142,6 +174,7 @@ class Staged:
     uri: str
     local: str | None
     rows: int
+    io: FileIO | None = None  # removes the file from object storage when it is not committed
 
     @property
     def relation(self) -> str:
@@ -149,8 +182,20 @@ class Staged:
         return f"read_parquet({_sql_str(self.local or self.uri)})"
 
     def discard(self) -> None:
-        if self.local and os.path.exists(self.local):
-            os.remove(self.local)
+        if self.local:
+            if os.path.exists(self.local):
+                os.remove(self.local)
+        elif self.io is not None:
+            remove(self.io, self.uri)
+
+
+def remove(io: FileIO, uri: str) -> None:
+    """Delete a file RAT wrote and will not commit, through the table's file IO (local or S3); a file that
+    is already gone is fine, and the reaper's orphan clean-up removes whatever a failure here leaves."""
+    try:
+        io.delete(uri)
+    except (FileNotFoundError, OSError):
+        pass
 
 
 def field_ids(table: Table | None, columns: list[str]) -> dict[str, int]:
@@ -162,10 +207,19 @@ def field_ids(table: Table | None, columns: list[str]) -> dict[str, int]:
     return {name: by_name[name] for name in columns}
 
 
-def stage(conn: duckdb.DuckDBPyConnection, location: str, ids: dict[str, int], sql: str, run_id: str) -> Staged:
-    """Run the query straight into a Parquet file under the table's data folder (not committed yet)."""
+def stage(conn: duckdb.DuckDBPyConnection, location: str, ids: dict[str, int], sql: str, run_id: str,
+          io: FileIO | None = None) -> Staged:
+    """Run the query straight into a Parquet file under the table's data folder (not committed yet).
+
+    ``io`` (the table's file IO) removes the file again if the run does not commit it. A location DuckDB
+    cannot write (:func:`writable`) is :class:`Unsupported`."""
+    if not writable(conn, location):
+        raise Unsupported(f"DuckDB cannot write to {urlparse(location).scheme or 'this'} storage here")
     uri = _new_uri(location, run_id)
-    return Staged(uri, local_path(uri), _copy(conn, strip(sql), uri, ids))
+    local = local_path(uri)
+    if local is None and io is None:
+        raise Unsupported("no file IO to remove an uncommitted file with")
+    return Staged(uri, local, _copy(conn, strip(sql), uri, ids), io)
 
 
 def _sql_str(text: str) -> str:
@@ -245,13 +299,14 @@ def _arrow_target(table: Table) -> pa.Schema:
     return _pyarrow_schema_ensure_small_types(schema_to_pyarrow(table.schema(), include_field_ids=False))
 
 
-def row_level(table: Table) -> bool:
-    """Can DuckDB write this table's files (local warehouse, unpartitioned, v2, flat columns DuckDB types)?
+def row_level(table: Table, conn: duckdb.DuckDBPyConnection | None = None) -> bool:
+    """Can DuckDB write this table's files (a location :func:`writable` on ``conn`` — local, or S3 with the
+    run's secret — unpartitioned, v2, flat columns DuckDB types)?
 
-    Object storage and partitioned tables keep the copy-on-write path: a position-delete file must sit in
-    the partition of the rows it deletes, and DuckDB writing to S3 is not covered by the tests yet.
+    Partitioned tables keep the copy-on-write path: a position-delete file must sit in the partition of the
+    rows it deletes. Without ``conn`` only a local table qualifies.
     """
-    if local_path(table.location()) is None or table.metadata.format_version < 2:
+    if not writable(conn, table.location()) or table.metadata.format_version < 2:
         return False
     if not table.spec().is_unpartitioned():
         return False
@@ -275,7 +330,7 @@ def copy_to_data_file(conn: duckdb.DuckDBPyConnection, table: Table, relation_sq
     Returns None for an empty relation (the file is removed again)."""
     uri = _new_uri(table.location(), "data")
     if not _copy(conn, relation_sql, uri, {f.name: f.field_id for f in table.schema().fields}):
-        os.remove(local_path(uri) or uri)
+        remove(table.io, uri)
         return None
     return parquet_file_to_data_file(table.io, table.metadata, uri)
 
@@ -442,7 +497,7 @@ def _write_deletes(conn: duckdb.DuckDBPyConnection, table: Table) -> Any:
                  {"file_path": POS_FILE_PATH_ID, "pos": POS_POS_ID})
     return DataFile.from_args(content=DataFileContent.POSITION_DELETES, file_path=uri,
                               file_format=FileFormat.PARQUET, partition=Record(), record_count=rows,
-                              file_size_in_bytes=os.path.getsize(local_path(uri) or uri),
+                              file_size_in_bytes=len(table.io.new_input(uri)),
                               spec_id=table.metadata.default_spec_id)
 
 

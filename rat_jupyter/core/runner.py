@@ -466,6 +466,9 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
             rendered_sql = engine.contained_statement(session.conn, rendered.sql, f"pipeline {pid}")
             reporter.log("debug", "Compiled SQL:\n" + rendered_sql.strip())
             fast_schema = fastwrite.plan(session.conn, spec, rendered_sql, settings.resolved_warehouse)
+            if fastwrite.arrow_forced():
+                reporter.log("debug", f"fast write path turned off ({fastwrite.ENV_WRITE_PATH}=arrow); "
+                                      "using the Arrow path")
         done = False
         if fast_schema is not None:
             try:
@@ -668,9 +671,13 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table | None, schema:
         writer = strategies.stage_schema(table, plan)
     elif table is not None:
         table = writer = _evolve_empty(table, schema, spec)
+    if table is None:
+        # before any file is written under it: an S3 table bucket behind a REST catalog refuses to create
+        # a namespace whose folder already holds objects
+        session.catalog.ensure_namespace(pid.namespace, pid.layer)
     location = table.location() if table is not None else session.catalog.table_location(pid)
     ids = fastwrite.field_ids(writer, schema.names)
-    staged = phases.run("execute", lambda: _stage(session, location, ids, sql, run_id),
+    staged = phases.run("execute", lambda: _stage(session, table, location, ids, sql, run_id),
                         lambda st: {"rows": st.rows})
     created = False
     try:
@@ -697,6 +704,8 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table | None, schema:
                 created = True
                 if fastwrite.field_ids(new, schema.names) != ids:
                     raise fastwrite.Unsupported("the catalog assigned other field ids")
+                if new.location().rstrip("/") != location.rstrip("/"):
+                    raise fastwrite.Unsupported("the catalog put the table somewhere else")
             fastwrite.commit(new, staged, MAIN, replace=False)
             return new
 
@@ -713,8 +722,14 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table | None, schema:
     return table
 
 
-def _stage(session: Session, location: str, ids: dict[str, int], sql: str, run_id: str) -> fastwrite.Staged:
-    return session.query(lambda: fastwrite.stage(session.conn, location, ids, sql, run_id))
+def _stage(session: Session, table: Table | None, location: str, ids: dict[str, int], sql: str,
+           run_id: str) -> fastwrite.Staged:
+    from pyiceberg.io import load_file_io
+
+    # the table's file IO (or, before the table exists, the catalog's for its location) removes the staged
+    # file again if the run does not commit it, on S3 as locally
+    io = table.io if table is not None else load_file_io(dict(session.catalog.iceberg.properties), location)
+    return session.query(lambda: fastwrite.stage(session.conn, location, ids, sql, run_id, io))
 
 
 class _QualityFailed(RatError):

@@ -395,7 +395,7 @@ def apply(
             commit(table, data, target, conn, delete_all=True)
         elif data.num_rows == 0:
             pass
-        elif fastwrite.row_level(table):
+        elif fastwrite.row_level(table, conn):
             detail = fastwrite.merge_on_read(conn, table, data, keys, target)
             return WriteResult(data.num_rows, detail)
         elif len(keys) == 1:
@@ -558,7 +558,7 @@ def commit(table: Table, add: pa.Table | None, target: str, conn: duckdb.DuckDBP
                 added.extend(_dataframe_to_data_files(table_metadata=metadata, df=keep, io=table.io,
                                                       write_uuid=write_uuid, counter=counter))
     if add is not None and add.num_rows:
-        if fastwrite.row_level(table):
+        if fastwrite.row_level(table, conn):
             added.extend(fastwrite.write_arrow(conn, table, add))
         else:
             added.extend(_dataframe_to_data_files(table_metadata=metadata, df=align(add, schema), io=table.io,
