@@ -1,4 +1,12 @@
-"""Shared fixtures: a real workspace (real DuckDB, real Iceberg tables, real worker processes)."""
+"""Shared fixtures: a real workspace (real DuckDB, real Iceberg tables, real worker processes).
+
+The workspace (and the Jupyter server of ``tests/handlers``) comes in two profiles, ``embedded`` and
+``scale`` (``tests/fixtures/profiles.py``). A module marked ``pytestmark = pytest.mark.both_profiles`` runs
+each of its tests on both (``test_x[embedded]``, ``test_x[scale]``); other modules run on embedded only.
+``@pytest.mark.embedded_only(reason=...)`` keeps one test of such a module on embedded. ``--profiles``
+(or ``RAT_TEST_PROFILES``) changes the selection: ``marked`` (default), ``all``, ``embedded``, ``scale``.
+See docs/testing.md.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +20,47 @@ import pytest
 
 from rat_jupyter.core.settings import Settings
 from rat_jupyter.core.workspace import Workspace
+from tests.fixtures.postgres import postgres  # noqa: F401 - session servers behind the scale profile
+from tests.fixtures.profiles import EMBEDDED, PROFILES, SCALE, profile_settings
+from tests.fixtures.seaweed import seaweed  # noqa: F401
 
 # The real-Jupyter-server fixtures (jp_fetch, jp_serverapp, …) used by tests/handlers.
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 _counter = itertools.count()
+SELECTIONS = ("marked", "all", EMBEDDED, SCALE)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--profiles", choices=SELECTIONS, default=os.environ.get("RAT_TEST_PROFILES") or "marked",
+                     help="which profiles the shared suites run on: marked (both on modules marked both_profiles, "
+                          "embedded elsewhere; the default), all (both everywhere), embedded, scale")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``profile`` (and so ``workspace`` and the handlers' Jupyter server) per the selection."""
+    if "profile" not in metafunc.fixturenames:
+        return
+    selection = metafunc.config.getoption("--profiles")
+    marked = metafunc.definition.get_closest_marker("both_profiles") is not None
+    embedded_only = metafunc.definition.get_closest_marker("embedded_only") is not None
+    if selection == EMBEDDED or (selection == "marked" and not marked):
+        return  # the profile fixture's default; test names unchanged
+    if embedded_only:
+        params = [EMBEDDED] if selection != SCALE else []
+    else:
+        params = {"marked": list(PROFILES), "all": list(PROFILES), SCALE: [SCALE]}[selection]
+    if params:
+        metafunc.parametrize("profile", params, indirect=True, ids=params, scope="module")
+    else:
+        metafunc.parametrize("profile", [pytest.param(EMBEDDED, marks=pytest.mark.skip(
+            reason="embedded only, and --profiles=scale"))], indirect=True, ids=[EMBEDDED], scope="module")
+
+
+@pytest.fixture(scope="module")
+def profile(request: pytest.FixtureRequest) -> str:
+    """``embedded`` or ``scale``: which deployment the workspace and the Jupyter server are built on."""
+    return getattr(request, "param", EMBEDDED)
 
 
 @pytest.fixture(autouse=True)
@@ -32,10 +76,12 @@ def _isolate_rat_environment() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    """One workspace (and worker pool) per test module; tests isolate themselves by namespace."""
+def workspace(tmp_path_factory: pytest.TempPathFactory, profile: str,
+              request: pytest.FixtureRequest) -> Iterator[Workspace]:
+    """One workspace (and worker pool) per test module and profile; tests isolate themselves by namespace."""
     data = tmp_path_factory.mktemp("rat")
-    ws = Workspace.open(Settings(data_dir=data, concurrency=2, cancel_grace_seconds=5), warm=True)
+    ws = Workspace.open(Settings(data_dir=data, concurrency=2, cancel_grace_seconds=5,
+                                 **profile_settings(profile, request)), warm=True)
     assert ws.pool.wait_ready(120), "worker processes did not start"
     yield ws
     ws.close()
@@ -45,7 +91,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 def ns(workspace: Workspace, request: pytest.FixtureRequest) -> str:
     """A fresh namespace for one test."""
     name = f"t{next(_counter)}_{request.node.name[5:25].lower()}".replace("[", "_").replace("]", "").replace("-", "_")
-    name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
+    # a REST catalog (SeaweedFS's) wants a namespace to end with a letter or digit
+    name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name).rstrip("_")
     workspace.create_namespace(name)
     return name
 

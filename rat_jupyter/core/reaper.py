@@ -231,7 +231,7 @@ class Reaper:
                     referenced.add(_norm(manifest.manifest_path))
                     for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
                         referenced.add(_norm(entry.data_file.file_path))
-            fs, root = pafs.FileSystem.from_uri(table.location())
+            fs, root = _table_fs(table)
             try:
                 infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
             except FileNotFoundError:
@@ -246,6 +246,18 @@ class Reaper:
                 fs.delete_file(info.path)
                 count += 1
         return count
+
+
+def _table_fs(table: Any) -> tuple[Any, str]:
+    """The file system holding a table's files and the root of its location on it: through the table's own
+    FileIO (which carries the S3 endpoint and credentials), not pyarrow's defaults (AWS, no credentials)."""
+    import pyarrow.fs as pafs
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+
+    if isinstance(table.io, PyArrowFileIO):
+        scheme, netloc, path = PyArrowFileIO.parse_location(table.location())
+        return table.io.fs_by_scheme(scheme, netloc), path
+    return pafs.FileSystem.from_uri(table.location())
 
 
 def _norm(location: str) -> str:

@@ -7,11 +7,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from rat_jupyter.core.workspace import Workspace
 from rat_jupyter.stores.state import new_id
 from tests.conftest import make_pipeline, republish, run_one
 
 NOW = datetime.now(UTC)
+pytestmark = pytest.mark.both_profiles
+# These backdate files with os.utime on their local paths (an S3 object's time cannot be set).
+LOCAL_FILES = pytest.mark.embedded_only(reason="backdates files through their local paths")
 
 
 def ago(**delta: float) -> str:
@@ -77,6 +82,7 @@ def test_soft_deleted_pipelines_are_purged_with_their_files_and_table(workspace:
     assert workspace.state.query("SELECT COUNT(*) AS n FROM pipelines WHERE namespace = ?", (ns,))[0]["n"] == 1
 
 
+@LOCAL_FILES
 def test_orphan_branches_expired_snapshots_and_orphan_files_are_cleaned(workspace: Workspace, ns: str) -> None:
     configure(workspace, orphan_branch_max_age_hours=6, iceberg_snapshot_max_age_days=7,
               iceberg_orphan_file_max_age_days=3)
@@ -108,6 +114,24 @@ def test_orphan_branches_expired_snapshots_and_orphan_files_are_cleaned(workspac
     assert workspace.read_table(ns, "bronze", "t").to_pylist() == before == [{"v": 3}]
 
 
+def test_orphan_files_are_found_on_the_tables_own_storage(workspace: Workspace, ns: str) -> None:
+    """The reaper lists a table's files through the table's FileIO: on S3 with its endpoint and credentials
+    (pyarrow's defaults asked AWS for the bucket's region and the step failed on every run)."""
+    configure(workspace, iceberg_orphan_file_max_age_days=3)
+    make_pipeline(workspace, ns, "bronze", "o", "SELECT 1 AS v")
+    assert run_one(workspace, ns, "bronze", "o").status == "success"
+    table = workspace.catalog.load(workspace.pid(ns, "bronze", "o"))
+    stray = f"{table.location()}/data/stray.parquet"
+    with table.io.new_output(stray).create() as fh:
+        fh.write(b"not referenced")
+    status = workspace.run_reaper(lambda: datetime.now(UTC) + timedelta(days=4))
+    assert status["errors"] == {}
+    assert status["stats"]["orphan_files_deleted"] >= 1
+    assert not table.io.new_input(stray).exists()
+    assert workspace.read_table(ns, "bronze", "o").to_pylist() == [{"v": 1}]
+
+
+@LOCAL_FILES
 def test_processed_landing_files_are_purged_only_in_auto_purge_zones(workspace: Workspace, ns: str) -> None:
     configure(workspace)
     for zone in ("auto", "manual"):
@@ -174,6 +198,7 @@ def test_orphan_file_age_cannot_go_below_a_day(workspace: Workspace) -> None:
         workspace.update_retention_config({"runs_max_age_days": "10"})
 
 
+@LOCAL_FILES
 def test_pins_of_ended_runs_and_stale_upload_files_are_removed(workspace: Workspace, ns: str) -> None:
     """A worker killed mid-run never releases its pins, which would keep every file it read alive."""
     configure(workspace)
