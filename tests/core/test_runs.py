@@ -12,6 +12,8 @@ from rat_jupyter.core.errors import Conflict, CycleError, NotFound
 from rat_jupyter.core.workspace import Workspace
 from tests.conftest import make_pipeline, republish, rows, run_one
 
+pytestmark = pytest.mark.both_profiles
+
 
 def main_state(ws: Workspace, ns: str, layer: str, name: str) -> tuple[int, list[dict]]:
     table = ws.catalog.load(ws.pid(ns, layer, name))

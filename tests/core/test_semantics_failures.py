@@ -13,6 +13,8 @@ import pytest
 from rat_jupyter.core.workspace import Workspace
 from tests.conftest import make_pipeline, republish, run_one
 
+pytestmark = pytest.mark.both_profiles
+
 SLOW = "(SELECT sum(a.range * b.range) FROM range(300000) a, range(300000) b)"
 
 

@@ -8,6 +8,8 @@ from rat_jupyter.core.errors import Invalid
 from rat_jupyter.core.workspace import Workspace
 from tests.conftest import make_pipeline, republish, rows, run_one
 
+pytestmark = pytest.mark.both_profiles
+
 BOX = ("│", "┃", "─", "━", "╭", "┏", "Traceback")
 
 

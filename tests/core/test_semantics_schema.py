@@ -12,6 +12,8 @@ from rat_jupyter.core.workspace import Workspace
 from tests.conftest import make_pipeline, republish, rows, run_one
 from tests.core.test_semantics_rules import assert_clean_error
 
+pytestmark = pytest.mark.both_profiles
+
 
 def two(ws: Workspace, ns: str, first: str, second: str, name: str = "t", header: str = "") -> object:
     make_pipeline(ws, ns, "silver", name, header + first)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from rat_jupyter.core.workspace import Workspace
 from tests.conftest import make_pipeline, republish, rows, run_one
+
+pytestmark = pytest.mark.both_profiles
 
 
 def values(*rows_: tuple) -> str:

@@ -22,6 +22,7 @@ import pytest
 from tornado.httpclient import HTTPResponse
 
 from rat_jupyter.core.models import strict_replies
+from tests.fixtures.profiles import profile_traits
 
 strict_replies()  # a reply with a field its model does not declare fails the test (production drops it)
 API_PREFIX = "rat/api/v1"
@@ -120,8 +121,10 @@ def rat_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def jp_server_config(rat_data_dir: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
-    rat: dict[str, Any] = {"data_dir": str(rat_data_dir), "concurrency": 2}
+def jp_server_config(rat_data_dir: Path, profile: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The server's config on the test's profile (``tests/conftest.py``): on scale, a fresh state database,
+    storage prefix and catalog warehouse for each server."""
+    rat: dict[str, Any] = {"data_dir": str(rat_data_dir), "concurrency": 2, **profile_traits(profile, request)}
     for marker in reversed(list(request.node.iter_markers("rat_config"))):  # module, then class, then test
         rat.update(marker.kwargs)
     return {"ServerApp": {"jpserver_extensions": {"rat_jupyter": True}}, "RatApp": rat}

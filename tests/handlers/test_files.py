@@ -10,7 +10,8 @@ import pytest
 
 from .conftest import Api, Http, files_under, is_error, multipart, upload
 
-pytestmark = pytest.mark.rat_config(concurrency=1)  # no test here runs two pipelines at once
+# no test here runs two pipelines at once
+pytestmark = [pytest.mark.both_profiles, pytest.mark.rat_config(concurrency=1)]
 
 # Sent as-is in the URL after /files/ (tornado decodes the percent-escapes once before the handler).
 BAD_URL_PATHS = [

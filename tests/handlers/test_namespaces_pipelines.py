@@ -9,7 +9,8 @@ import pytest
 
 from .conftest import Api, create_pipeline, is_error, run_pipeline
 
-pytestmark = pytest.mark.rat_config(concurrency=1)  # no test here runs two pipelines at once
+# no test here runs two pipelines at once
+pytestmark = [pytest.mark.both_profiles, pytest.mark.rat_config(concurrency=1)]
 
 
 async def test_namespaces_are_created_listed_updated_and_deleted(api: Api) -> None:

@@ -8,7 +8,8 @@ import pytest
 
 from .conftest import Api, create_pipeline, files_under, is_error, run_pipeline
 
-pytestmark = pytest.mark.rat_config(concurrency=1)  # no test here runs two pipelines at once
+# no test here runs two pipelines at once
+pytestmark = [pytest.mark.both_profiles, pytest.mark.rat_config(concurrency=1)]
 
 ORDERS = "SELECT * FROM (VALUES (1, 'a'), (2, 'b'), (3, 'c')) t(id, v)"
 

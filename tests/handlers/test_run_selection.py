@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import Api, create_pipeline, is_error, wait_run
+
+pytestmark = pytest.mark.both_profiles
 
 
 async def test_a_selection_runs_in_one_call(api: Api) -> None:

@@ -8,7 +8,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from .conftest import Api, Http, create_pipeline, is_error, run_pipeline, wait_run
+
+pytestmark = pytest.mark.both_profiles
 
 SLOW_PY = """# @merge_strategy: full_refresh
 import time

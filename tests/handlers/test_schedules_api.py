@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from .conftest import wait_run
+
+pytestmark = pytest.mark.both_profiles
 
 
 async def _setup_pipeline(api) -> None:

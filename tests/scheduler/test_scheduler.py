@@ -14,6 +14,8 @@ from rat_jupyter.core.workspace import Workspace
 from rat_jupyter.scheduler.service import SchedulerService
 from tests.conftest import make_pipeline
 
+pytestmark = pytest.mark.both_profiles
+
 
 class Clock:
     def __init__(self, now: datetime) -> None:
