@@ -3,7 +3,7 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/bench_s3_write.py                # 1M rows, 1% upsert, 3 rounds; updates results.md
+    .venv/bin/python bench/bench_s3_write.py                # 1M rows, 1% upsert, 5 rounds; updates results.md
     .venv/bin/python bench/bench_s3_write.py --quick        # 100k rows, 1 round; prints only
 
 Two resident workspaces on one SeaweedFS (S3 on loopback, started by the test fixture's helper), each with a
@@ -17,7 +17,8 @@ SQLite catalog whose warehouse is in the bucket, and each with two pipelines on 
 The ``arrow`` workspace's worker processes run with ``RAT_WRITE_PATH=arrow`` (the escape hatch that turns
 the fast path off), the ``fast`` workspace's without. Every run's log is checked for the path it took. After
 the untimed first loads, rounds are interleaved (fast, arrow, fast, …); the time is a run's submit to
-success; medians are reported.
+success; medians are reported, with the peak resident memory of the worker process during the run
+(``VmHWM``, reset before each run).
 """
 
 from __future__ import annotations
@@ -72,8 +73,10 @@ def workspaces(work: Path) -> Iterator[dict[str, Any]]:
                 settings = Settings(data_dir=work / key, storage_url=f"s3://{seaweed.bucket}/{key}",
                                     warehouse=f"s3://{seaweed.bucket}/{key}-wh", s3=seaweed.s3_options(),
                                     concurrency=1)
+                before = set(_python_children())
                 out[key] = Workspace.open(settings, warm=True)
                 out[key].executor.wait_ready(120)
+                WORKERS[key] = sorted(set(_python_children()) - before)
         finally:
             if saved is None:
                 os.environ.pop(ENV, None)
@@ -94,7 +97,42 @@ def publish(ws: Any, name: str, sql: str, create: bool = False) -> None:
     ws.publish_pipeline(NS, "silver", name)
 
 
-def run(ws: Any, key: str, name: str) -> float:
+def _python_children() -> list[int]:
+    """The pids of this process's Python descendants (the worker processes; not SeaweedFS)."""
+    out, todo = [], [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        if pid != os.getpid():
+            with contextlib.suppress(OSError):
+                if b"python" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    out.append(pid)
+    return out
+
+
+def _reset_peaks(key: str) -> None:
+    for pid in WORKERS.get(key, []):  # writing 5 resets the peak resident set size (Linux)
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def _peak_mib(key: str) -> float:
+    peak = 0
+    for pid in WORKERS.get(key, []):
+        with contextlib.suppress(OSError, StopIteration, ValueError):
+            line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM"))
+            peak = max(peak, int(line.split()[1]))
+    return peak / 1024
+
+
+PEAKS: dict[tuple[str, str], list[float]] = {}
+WORKERS: dict[str, list[int]] = {}  # the worker processes each workspace started
+
+
+def run(ws: Any, key: str, name: str, op: str = "") -> float:
+    _reset_peaks(key)
     started = time.monotonic()
     (r,) = ws.run_selection(f"{NS}.silver.{name}", wait=True, timeout=600)
     elapsed = time.monotonic() - started
@@ -104,13 +142,14 @@ def run(ws: Any, key: str, name: str) -> float:
     arrow = "Arrow path" in logs
     if arrow != (key == "arrow"):
         raise SystemExit(f"{key} {name} took the {'Arrow' if arrow else 'fast'} path")
+    PEAKS.setdefault((key, op or name), []).append(_peak_mib(key))
     return elapsed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="100k rows, 1 round; results.md untouched")
     args = parser.parse_args(argv)
     if args.quick:
@@ -125,13 +164,13 @@ def main(argv: list[str] | None = None) -> int:
             publish(ws, "full", full, create=True)
             publish(ws, "keyed", keyed + rows_sql(args.rows), create=True)
             run(ws, key, "full")  # untimed: creates the table
-            times[(key, "first")].append(run(ws, key, "keyed"))
+            times[(key, "first")].append(run(ws, key, "keyed", "first"))
             print(f"{key}: first keyed load {times[(key, 'first')][-1]:.2f}s", flush=True)
         for round_no in range(1, args.rounds + 1):
             for key, ws in wss.items():
-                times[(key, "full")].append(run(ws, key, "full"))
+                times[(key, "full")].append(run(ws, key, "full", "full"))
                 publish(ws, "keyed", keyed + rows_sql(args.rows, step=100, start=round_no, tag=f"r{round_no}-"))
-                times[(key, "upsert")].append(run(ws, key, "keyed"))
+                times[(key, "upsert")].append(run(ws, key, "keyed", "upsert"))
                 print(f"round {round_no} {key}: full_refresh {times[(key, 'full')][-1]:.2f}s, "
                       f"1% upsert {times[(key, 'upsert')][-1]:.2f}s", flush=True)
         for key, ws in wss.items():  # both paths end with the same table
@@ -150,13 +189,16 @@ def main(argv: list[str] | None = None) -> int:
         f"- {args.rows:,} rows of 5 columns; the upsert replaces 1% of the keys, spread over the key range; "
         f"{args.rounds} interleaved rounds, medians (first load: one run); a run's submit to success",
         f"- arrow = the same workspace with `{ENV}=arrow` (pyiceberg writes and reads the files)", "",
-        "| run | fast path (s) | Arrow path (s) | Arrow / fast |",
-        "| --- | ---: | ---: | ---: |",
+        "| run | fast path (s) | Arrow path (s) | Arrow / fast | worker peak, fast / Arrow (MiB) |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for op, label in (("first", "first load, incremental"), ("full", "full_refresh"),
                       ("upsert", "1% upsert")):
         f, a = med[("fast", op)], med[("arrow", op)]
-        lines.append(f"| {label} | {f:.2f} | {a:.2f} | {a / f:.2f}x |")
+        pf, pa_ = statistics.median(PEAKS[("fast", op)]), statistics.median(PEAKS[("arrow", op)])
+        lines.append(f"| {label} | {f:.2f} | {a:.2f} | {a / f:.2f}x | {pf:.0f} / {pa_:.0f} |")
+    lines += ["", "Rounds (s): " + "; ".join(f"{k} {op} " + " / ".join(f"{x:.2f}" for x in v)
+                                          for (k, op), v in times.items() if op != "first")]
     section = "\n".join(lines) + "\n"
     print("\n" + section)
     if not args.quick:
