@@ -14,6 +14,8 @@ from rat_jupyter.core.workspace import Workspace
 from rat_jupyter.stores.state import open_state
 from tests.conftest import make_pipeline, run_one
 
+pytestmark = pytest.mark.both_profiles
+
 WIDTH = 30
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from .conftest import Api, create_pipeline, files_under, is_error, upload, wait_run
 
-pytestmark = pytest.mark.rat_config(concurrency=1)  # no test here runs two pipelines at once
+# no test here runs two pipelines at once
+pytestmark = [pytest.mark.both_profiles, pytest.mark.rat_config(concurrency=1)]
 
 CSV = b"id,amount\n1,10\n2,20\n"
 

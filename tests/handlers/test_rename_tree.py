@@ -11,7 +11,7 @@ import pytest
 
 from .conftest import Api, create_pipeline, is_error, run_pipeline, wait_run
 
-pytestmark = pytest.mark.rat_config(concurrency=1)
+pytestmark = [pytest.mark.both_profiles, pytest.mark.rat_config(concurrency=1)]
 
 SLOW_PY = """# @merge_strategy: full_refresh
 import time

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+pytestmark = pytest.mark.both_profiles
+
 
 async def test_create_publish_run_and_query_over_rest(api) -> None:
     assert (await api("GET", "health"))[0] == 200
