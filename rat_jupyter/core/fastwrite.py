@@ -64,7 +64,7 @@ def writable(conn: duckdb.DuckDBPyConnection | None, location: str) -> bool:
         return False
     if local_path(location) is not None:
         return True
-    if conn is None or urlparse(location).scheme not in ("s3", "s3a"):
+    if conn is None or urlparse(location).scheme != "s3":
         return False
     try:
         loaded = conn.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'").fetchone()
