@@ -113,6 +113,10 @@ def test_full_refresh_is_written_by_duckdb_to_s3_and_replaced_in_one_snapshot(s3
     assert Path(g.file_path).name.startswith(f"rat-{second.id}-")
     assert summary(s3ws, ns)["operation"] == "Operation.OVERWRITE"
     assert rows(s3ws, ns, "silver", "t") == sorted((i, f"b{i}", (i * 7) % 1000) for i in range(1, 11))
+    # The S3 keys reached DuckDB as an in-memory secret only: in no run log, in no file of the workspace
+    secret = seaweed.secret_key.encode()
+    assert not any(secret in m.encode() for run in (first, second) for m in logs(s3ws, run))
+    assert not [p for p in Path(s3ws.settings.data_dir).rglob("*") if p.is_file() and secret in p.read_bytes()]
 
 
 def test_an_upsert_on_s3_adds_a_position_delete_file_and_rewrites_no_data_file(s3ws: Workspace, ns: str,
