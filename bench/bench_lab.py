@@ -15,7 +15,7 @@ What it does:
      and the pipelines of the namespace it opens by itself (the demo is the only namespace) — the extension
      reports the two instants (``window.__ratSidebarReadyMs``);
 3. Adds a namespace of ``--pipelines`` pipelines through the API, then per round: the time from a click on
-   that namespace to its last layer's rows on screen (the pipelines arrive in pages of 200), the rows in the
+   that namespace to its first rows on screen (one ``GET /tree?namespace=`` answer), the rows in the
    DOM (virtualized), a scroll to the end (time until the last pipeline's row is rendered), and a search
    (time from typing to the match alone on screen); plus the longest main-thread task seen meanwhile.
 4. Lineage of 500 nodes in a Lab panel (the page's synthetic graph): the layout time the page reports and the
@@ -45,6 +45,11 @@ CHROMIUM = os.environ.get("RAT_CHROMIUM", "/usr/bin/chromium")
 BASE = "/user/alice/"
 SECTION = "## JupyterLab extension in the browser"
 SHOWN: list[float] = []  # sidebar shown → populated, per round
+VISIBLE: list[float] = []  # JupyterLab ready → a pipeline row visible, as the driver sees it, per round
+VISIBLE_ROW = """() => { const r = document.querySelector('#rat-sidebar .rat-lab-row-pipeline');
+  return r && r.checkVisibility() && r.getBoundingClientRect().height > 0 ? performance.now() : false; }"""
+TREE: list[float] = []  # the sidebar's tree request: sent (at activation) → answered, per round
+EARLY: list[bool] = []  # whether that answer was in before JupyterLab was ready
 
 
 def start_lab(data: Path) -> RatServer:
@@ -63,16 +68,23 @@ LONG_TASKS = """() => { window.__longest = 0; const from = performance.now();
     window.__longest = Math.max(window.__longest, e.duration); }).observe({type: 'longtask', buffered: true}); }"""
 
 
-def open_lab(page: Any, root: str, token: str) -> float:
+def open_lab(page: Any, root: str, token: str, visible: bool = True) -> float:
     page.goto(f"{root}lab/workspaces/b{secrets.token_hex(4)}?reset&token={token}")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('rat:open-sidebar')",
                            timeout=90_000)
-    page.evaluate("() => { window.jupyterapp.restored.then(() => { window.__labRestored = true; }); }")
-    page.wait_for_function("() => window.__labRestored === true", timeout=90_000)
+    page.evaluate("() => { window.jupyterapp.restored.then(() => { window.__labRestored = performance.now(); }); }")
+    page.wait_for_function("() => window.__labRestored !== undefined", timeout=90_000)
     page.evaluate("() => { window.jupyterapp.commands.execute('rat:open-sidebar'); }")
+    # the driver's own view: the first pipeline row visible on screen (checked every animation frame)
+    if visible:  # (the demo's namespace opens by itself; with a second one, none does)
+        visible_at = page.wait_for_function(VISIBLE_ROW, timeout=60_000).json_value()
+        VISIBLE.append(max(0.0, float(visible_at) - float(page.evaluate("() => window.__labRestored"))))
     page.wait_for_function("() => window.__ratSidebarReadyMs !== undefined", timeout=60_000)
     times = page.evaluate("() => window.__ratSidebarTimes")
     SHOWN.append(max(0.0, float(times["populated"]) - float(times["shown"] or times["restored"])))
+    if times.get("sent") is not None and times.get("answered") is not None:
+        TREE.append(float(times["answered"]) - float(times["sent"]))
+        EARLY.append(float(times["answered"]) <= float(times["restored"]))
     return float(page.evaluate("() => window.__ratSidebarReadyMs"))
 
 
@@ -129,7 +141,7 @@ def main() -> None:
                 for _ in range(args.rounds):
                     ctx = browser.new_context(viewport={"width": 1500, "height": 950})
                     page = ctx.new_page()
-                    open_lab(page, root, token)
+                    open_lab(page, root, token, visible=False)
                     page.evaluate(LONG_TASKS)
                     page.wait_for_selector("#rat-sidebar [data-key='big']")
                     t = page.evaluate("() => performance.now()")
@@ -174,8 +186,12 @@ def main() -> None:
         "| measure | result | target |",
         "|---|---|---|",
         f"| JupyterLab ready → RAT sidebar populated (demo) | {stats(ready)} | < 500 ms |",
+        f"| JupyterLab ready → a pipeline row visible (seen by the driver, polled each frame) | "
+        f"{stats(VISIBLE[:args.rounds])} | < 500 ms |",
         f"| of which: sidebar shown → populated | {stats(SHOWN[:args.rounds])} | |",
-        f"| {args.pipelines} pipelines: click → rows on screen (5 pages of the list API) | {stats(expand)} | |",
+        f"| the sidebar's one request (`GET /tree`, sent at activation → answered) | {stats(TREE[:args.rounds])}; "
+        f"answered before Lab was ready in {sum(EARLY[:args.rounds])} of {len(EARLY[:args.rounds])} rounds | |",
+        f"| {args.pipelines} pipelines: click → rows on screen (one tree request) | {stats(expand)} | |",
         f"| {args.pipelines} pipelines: rows in the DOM | {int(statistics.median(dom_rows))} "
         f"(of {args.pipelines + 4}) | virtualized |",
         f"| {args.pipelines} pipelines: scroll to the end → last row rendered | {stats(scroll)} | |",
@@ -185,8 +201,10 @@ def main() -> None:
         f"| lineage of {args.nodes} nodes: open the panel → nodes drawn | {stats(drawn)} | |",
         "",
         "\"Ready\" is JupyterLab's `restored`; the sidebar is then shown by `rat:open-sidebar` (from the test "
-        "driver), so the first row also holds Lab showing the panel; the second row is the sidebar's own part "
-        "(its requests start when the extension activates). \"Nodes drawn\" includes loading the lineage "
+        "driver). \"Populated\" is reported by the extension when its rows are in the DOM — the sidebar renders "
+        "while hidden, so that can be before Lab is ready (counted as 0) — and the second row is what the "
+        "driver sees: the time until a pipeline row is visible, Lab showing the panel included. The tree "
+        "request starts when the extension activates. \"Nodes drawn\" includes loading the lineage "
         "page's chunk (React Flow, ELK) into the panel.",
     ]
     print("\n".join(lines))

@@ -174,7 +174,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (readyAt !== null && populatedAt !== null) {
         const w = window as unknown as { __ratSidebarReadyMs?: number; __ratSidebarTimes?: object };
         w.__ratSidebarReadyMs = Math.max(0, populatedAt - readyAt);
-        w.__ratSidebarTimes = { restored: readyAt, shown: sidebar.shownAt, populated: populatedAt };
+        w.__ratSidebarTimes = { restored: readyAt, shown: sidebar.shownAt, populated: populatedAt,
+          sent: early.sentAt, answered: early.answeredAt };
       }
     };
     void app.restored.then(() => {
