@@ -21,7 +21,7 @@ from rat_jupyter.core.names import PipelineId
 from rat_jupyter.core.settings import Settings
 from rat_jupyter.core.workspace import Workspace
 from tests.conftest import make_pipeline, republish, rows, run_one
-from tests.fixtures.seaweed import SeaweedServer, seaweed  # noqa: F401
+from tests.fixtures.seaweed import SeaweedServer  # the session server comes from tests/conftest.py
 
 KEYED = "-- @merge_strategy: incremental\n-- @unique_key: id\n"
 FULL = "-- @merge_strategy: full_refresh\n"
@@ -32,7 +32,7 @@ def source(low: int, high: int, tag: str) -> str:
 
 
 @pytest.fixture(scope="module", params=["sql", "rest"])
-def s3ws(request: pytest.FixtureRequest, seaweed: SeaweedServer,  # noqa: F811
+def s3ws(request: pytest.FixtureRequest, seaweed: SeaweedServer,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     """A workspace whose files and tables are on SeaweedFS: a SQLite catalog with an ``s3://`` warehouse,
     or SeaweedFS's Iceberg REST catalog (warehouse = its table bucket)."""
@@ -77,7 +77,7 @@ def ok(ws: Workspace, ns: str, name: str = "t") -> Any:
     return run
 
 
-def objects(seaweed: SeaweedServer, uri: str) -> list[str]:  # noqa: F811
+def objects(seaweed: SeaweedServer, uri: str) -> list[str]:
     parsed = urlparse(uri)
     client = seaweed.s3_client()
     out: list[str] = []
@@ -87,7 +87,7 @@ def objects(seaweed: SeaweedServer, uri: str) -> list[str]:  # noqa: F811
     return out
 
 
-def assert_under_table(ws: Workspace, ns: str, seaweed: SeaweedServer) -> Any:  # noqa: F811
+def assert_under_table(ws: Workspace, ns: str, seaweed: SeaweedServer) -> Any:
     """Every live file is an object under the table's S3 data folder; nothing was left on local disk."""
     t = table(ws, ns)
     live = fastwrite.live_files(t, "main")
@@ -100,7 +100,7 @@ def assert_under_table(ws: Workspace, ns: str, seaweed: SeaweedServer) -> Any:  
 
 
 def test_full_refresh_is_written_by_duckdb_to_s3_and_replaced_in_one_snapshot(s3ws: Workspace, ns: str,
-                                                                              seaweed: SeaweedServer) -> None:  # noqa: F811
+                                                                              seaweed: SeaweedServer) -> None:
     make_pipeline(s3ws, ns, "silver", "t", FULL + source(1, 3000, "a"))
     first = ok(s3ws, ns)
     (f,) = assert_under_table(s3ws, ns, seaweed).data
@@ -120,7 +120,7 @@ def test_full_refresh_is_written_by_duckdb_to_s3_and_replaced_in_one_snapshot(s3
 
 
 def test_an_upsert_on_s3_adds_a_position_delete_file_and_rewrites_no_data_file(s3ws: Workspace, ns: str,
-                                                                               seaweed: SeaweedServer) -> None:  # noqa: F811
+                                                                               seaweed: SeaweedServer) -> None:
     make_pipeline(s3ws, ns, "silver", "t", KEYED + source(1, 5000, "a"))
     first = ok(s3ws, ns)  # a first load of a keyed strategy takes the fast path too
     (f,) = assert_under_table(s3ws, ns, seaweed).data
@@ -159,7 +159,7 @@ def test_an_upsert_on_s3_adds_a_position_delete_file_and_rewrites_no_data_file(s
 
 
 def test_a_failed_run_on_s3_leaves_main_unchanged_and_a_failed_first_load_no_file(
-        s3ws: Workspace, ns: str, seaweed: SeaweedServer) -> None:  # noqa: F811
+        s3ws: Workspace, ns: str, seaweed: SeaweedServer) -> None:
     failing = {"never": "SELECT * FROM {{ this }} WHERE id > 0"}
     make_pipeline(s3ws, ns, "silver", "t", KEYED + source(1, 100, "a"))
     ok(s3ws, ns)
