@@ -123,7 +123,16 @@ class Workspace:
             ws.runs.start()
         if warm:
             ws.executor  # noqa: B018 - start the worker processes now
+            # the catalog (pyiceberg's import, ~1 s) in the background, so the first browser that asks for the
+            # tables (the JupyterLab sidebar's tree) does not wait for it
+            threading.Thread(target=ws._warm_catalog, name="rat-warm-catalog", daemon=True).start()
         return ws
+
+    def _warm_catalog(self) -> None:
+        try:
+            self.catalog  # noqa: B018
+        except Exception:  # noqa: BLE001 - an unreachable catalog is reported by the first request that needs it
+            return
 
     def close(self) -> None:
         self.tables.close()
