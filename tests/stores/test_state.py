@@ -215,3 +215,31 @@ def test_a_leader_whose_session_ended_no_longer_leads(postgres: PostgresServer) 
     finally:
         one.close()
         two.close()
+
+
+def test_a_pipeline_is_renamed_with_its_runs_schedules_and_triggers_in_one_transaction(state: SqlState) -> None:
+    import json
+
+    state.create_namespace("shop")
+    p = state.create_pipeline("shop", "bronze", "orders", "sql")
+    other = state.create_pipeline("shop", "bronze", "other", "sql")
+    state.create_run({"id": new_id(), "pipeline_id": p["id"], "namespace": "shop", "layer": "bronze",
+                      "name": "orders", "status": "success", "trigger": "manual", "created_at": now_iso()})
+    stamp = now_iso()
+    state.insert_row("schedules", {"id": "s1", "namespace": "shop", "layer": "bronze", "pipeline": "orders",
+                                   "cron": "0 3 * * *", "created_at": stamp, "updated_at": stamp})
+    after = json.dumps({"namespace": "shop", "layer": "bronze", "pipeline": "orders"})
+    state.insert_row("triggers", {"id": "t1", "namespace": "shop", "layer": "bronze", "pipeline": "other",
+                                  "type": "pipeline_success", "config": after, "created_at": stamp,
+                                  "updated_at": stamp})
+    with pytest.raises(Conflict):
+        state.rename_pipeline(p["id"], "other")  # taken: nothing changes
+    assert state.get_pipeline("shop", "bronze", "orders")["id"] == p["id"]
+    state.rename_pipeline(p["id"], "sales")
+    assert state.get_pipeline("shop", "bronze", "sales")["id"] == p["id"]
+    assert state.find_pipeline("shop", "bronze", "orders") is None
+    assert ("shop", "bronze", "sales") in state.latest_runs()
+    assert state.get_schedule_row("s1")["pipeline"] == "sales"
+    trigger = state.get_trigger_row("t1")
+    assert trigger["pipeline"] == "other" and json.loads(trigger["config"])["pipeline"] == "sales"
+    assert state.get_pipeline("shop", "bronze", "other")["id"] == other["id"]
