@@ -31,11 +31,15 @@ _shared: dict[str, duckdb.DuckDBPyConnection] = {}
 _shared_lock = threading.Lock()
 
 
+def _s3_configured(settings: Settings) -> bool:
+    return bool(settings.s3.endpoint or settings.s3.access_key_id)
+
+
 def needed_extensions(settings: Settings) -> tuple[str, ...]:
     """httpfs is large and slow to load: only load it when something lives on S3."""
     remote = any(u.startswith(("s3://", "http://", "https://")) for u in
                  (settings.resolved_storage_url, settings.resolved_warehouse))
-    return _EXTENSIONS if remote or settings.s3.endpoint else ("avro", "iceberg")
+    return _EXTENSIONS if remote or _s3_configured(settings) else ("avro", "iceberg")
 
 
 def session_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -68,7 +72,15 @@ def close_session(conn: duckdb.DuckDBPyConnection, attached: set[str]) -> None:
 
 def connect(settings: Settings, *, extensions: tuple[str, ...] = _EXTENSIONS,
             config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
-    """A fresh in-memory DuckDB with the given extensions loaded and S3 configured if used."""
+    """A fresh in-memory DuckDB with the given extensions loaded and S3 configured if used.
+
+    With S3 settings, httpfs is loaded whatever ``extensions`` asks for: the S3 secret is an httpfs
+    secret type (DuckDB refuses ``CREATE SECRET (TYPE s3 …)`` without it), and every file of an S3
+    workspace is read through it.
+    """
+    s3 = _s3_configured(settings)
+    if s3 and "httpfs" not in extensions:
+        extensions = (*extensions, "httpfs")
     ext_dir = settings.data_dir / "duckdb_extensions"
     cfg: dict[str, Any] = {
         "extension_directory": str(ext_dir),
@@ -93,7 +105,7 @@ def connect(settings: Settings, *, extensions: tuple[str, ...] = _EXTENSIONS,
     # server's TZ: pin it to UTC so a pipeline computes the same values on every server (and watermarks
     # render as UTC). ICU is built into the duckdb wheel; GLOBAL makes every cursor inherit it.
     conn.execute("SET GLOBAL TimeZone = 'UTC'")
-    if settings.s3.endpoint or settings.s3.access_key_id:
+    if s3:
         _s3_secret(conn, settings)
     return conn
 
