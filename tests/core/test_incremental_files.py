@@ -10,17 +10,15 @@ import pyarrow.parquet as pq
 import pytest
 from pyiceberg.manifest import DataFileContent
 
-from rat_jupyter.core import fastwrite
+from rat_jupyter.core import engine, fastwrite
 from rat_jupyter.core.names import PipelineId
 from rat_jupyter.core.workspace import Workspace
 from tests.conftest import make_pipeline, republish, rows, run_one
 
 HEADER = "-- @merge_strategy: incremental\n-- @unique_key: id\n"
 pytestmark = pytest.mark.both_profiles
-# DuckDB's row-level write path (position deletes, files written by DuckDB) is taken for local warehouses
-# only (fastwrite.row_level): on S3 an upsert is copy-on-write, so these file-level checks do not hold there.
-LOCAL_FAST_PATH = pytest.mark.embedded_only(reason="the DuckDB row-level write path is local-only "
-                                                   "(fastwrite.row_level refuses object storage)")
+# DuckDB's row-level write path (position deletes, files written by DuckDB) is taken on local and S3
+# warehouses alike (ADR 0007, ADR 0023), so every file-level check here runs on both profiles.
 
 
 def source(low: int, high: int, tag: str) -> str:
@@ -48,6 +46,11 @@ def deleted_positions(ws: Workspace, ns: str) -> list[tuple[str, int]]:
     return out
 
 
+def connect(ws: Workspace) -> duckdb.DuckDBPyConnection:
+    """A DuckDB database opened the way a run opens one: the workspace's extensions, and on S3 its secret."""
+    return engine.connect(ws.settings, extensions=engine.needed_extensions(ws.settings))
+
+
 def upsert(ws: Workspace, ns: str, sql: str) -> Any:
     republish(ws, ns, "silver", "t", HEADER + sql)
     run = run_one(ws, ns, "silver", "t")
@@ -55,7 +58,6 @@ def upsert(ws: Workspace, ns: str, sql: str) -> Any:
     return run
 
 
-@LOCAL_FAST_PATH
 def test_an_upsert_of_one_key_touches_only_the_file_holding_it(workspace: Workspace, ns: str) -> None:
     make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 5000, "a"))
     assert run_one(workspace, ns, "silver", "t").status == "success"
@@ -80,7 +82,6 @@ def test_an_upsert_of_one_key_touches_only_the_file_holding_it(workspace: Worksp
     assert (7500, "changed", 1) in got and (7499, "b7499", (7499 * 7) % 1000) in got
 
 
-@LOCAL_FAST_PATH
 def test_storage_grows_with_the_change_not_the_table(workspace: Workspace, ns: str) -> None:
     make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 50000, "a"))
     assert run_one(workspace, ns, "silver", "t").status == "success"
@@ -103,7 +104,6 @@ def test_storage_grows_with_the_change_not_the_table(workspace: Workspace, ns: s
     assert sorted(scanned.column("id").to_pylist()) == list(range(1, 50001))
 
 
-@LOCAL_FAST_PATH
 def test_deletes_that_pile_up_are_compacted_away(workspace: Workspace, ns: str) -> None:
     make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 1000, "a"))
     assert run_one(workspace, ns, "silver", "t").status == "success"
@@ -117,15 +117,14 @@ def test_deletes_that_pile_up_are_compacted_away(workspace: Workspace, ns: str) 
     got = rows(workspace, ns, "silver", "t")
     tags = [v[0] for _, v, _ in got]
     assert (tags.count("a"), tags.count("b"), tags.count("c")) == (600, 200, 200)
-    # DuckDB alone (no RAT code) reads the same table
-    conn = duckdb.connect()
+    # DuckDB alone (no RAT code beyond opening it as a run does: httpfs and the S3 secret on S3) reads it
+    conn = connect(workspace)
     t = table(workspace, ns)
     assert conn.execute(f"SELECT count(*), count(DISTINCT id) FROM read_parquet('{live.data[0].file_path}')"
                         ).fetchone() == (1000, 1000)
     assert t.scan().to_arrow().num_rows == 1000
 
 
-@LOCAL_FAST_PATH
 def test_a_failed_upsert_leaves_main_and_its_files_as_they_were(workspace: Workspace, ns: str) -> None:
     make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 1000, "a"),
                   tests={"no_bad": "SELECT * FROM {{ this }} WHERE v = 'bad'",
@@ -148,7 +147,6 @@ def test_a_failed_upsert_leaves_main_and_its_files_as_they_were(workspace: Works
     assert len(fastwrite.live_files(table(workspace, ns), "main").deletes) == 1
 
 
-@LOCAL_FAST_PATH
 def test_delete_insert_with_a_composite_key_and_null_keys(workspace: Workspace, ns: str) -> None:
     header = "-- @merge_strategy: delete_insert\n-- @unique_key: id, k\n-- @null_keys: allow\n"
     filler = " UNION ALL SELECT i::INT, 'z', i::INT FROM range(100, 120) r(i)"  # keeps deletes below compaction
@@ -169,7 +167,6 @@ def test_delete_insert_with_a_composite_key_and_null_keys(workspace: Workspace, 
                for f in fastwrite.live_files(table(workspace, ns), "main").deletes)
 
 
-@LOCAL_FAST_PATH
 def test_an_upsert_after_the_key_column_widened_finds_the_rows_of_older_files(workspace: Workspace,
                                                                               ns: str) -> None:
     make_pipeline(workspace, ns, "silver", "t", HEADER + "SELECT i::INT AS id, 'a' || i AS v FROM range(1, 1001) r(i)")
@@ -183,7 +180,6 @@ def test_an_upsert_after_the_key_column_widened_finds_the_rows_of_older_files(wo
     assert int(summary(workspace, ns)["total-position-deletes"]) == 2
 
 
-@LOCAL_FAST_PATH
 def test_a_first_load_is_written_by_duckdb_straight_from_the_query(workspace: Workspace, ns: str) -> None:
     make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 3000, "a"))
     run = run_one(workspace, ns, "silver", "t")
@@ -227,7 +223,6 @@ def test_the_repeated_key_check_agrees_with_a_group_by() -> None:
     assert not fastwrite.keys_unique(conn, "t", ("a", "b"))
 
 
-@LOCAL_FAST_PATH
 def test_row_counts_shown_leave_out_the_rows_delete_files_remove(workspace: Workspace, ns: str) -> None:
     """The table list and the history count the rows a reader sees, not the rows of the data files."""
     make_pipeline(workspace, ns, "silver", "t", HEADER + source(1, 1000, "a"))
@@ -241,7 +236,6 @@ def test_row_counts_shown_leave_out_the_rows_delete_files_remove(workspace: Work
     assert [h["total_records"] for h in workspace.table_history(ns, "silver", "t")] == [1010, 1000]
 
 
-@LOCAL_FAST_PATH
 def test_replacing_the_whole_table_drops_its_delete_files_and_lists_the_manifests_once(
         workspace: Workspace, ns: str, monkeypatch: Any) -> None:
     from rat_jupyter.core import strategies
@@ -272,7 +266,6 @@ def test_replacing_the_whole_table_drops_its_delete_files_and_lists_the_manifest
     assert table(workspace, ns).scan().to_arrow().num_rows == 2
 
 
-@LOCAL_FAST_PATH
 def test_rows_duckdb_writes_go_through_the_runs_database(workspace: Workspace, ns: str, monkeypatch: Any) -> None:
     """An append writes its file on the run's connection (with its thread and memory settings), never on
     a database of its own."""
@@ -284,8 +277,8 @@ def test_rows_duckdb_writes_go_through_the_runs_database(workspace: Workspace, n
     make_pipeline(workspace, ns, "silver", "t", "-- @merge_strategy: append_only\n" + source(1, 5, "a"))
     assert run_one(workspace, ns, "silver", "t").status == "success"
     t = table(workspace, ns)
-    assert fastwrite.row_level(t)
-    conn = duckdb.connect()
+    conn = connect(workspace)
+    assert fastwrite.row_level(t, conn)  # with the run's connection: on S3 too, through its secret
     monkeypatch.setattr(duckdb, "connect", lambda *a, **k: pytest.fail("commit opened a database of its own"))
     config = PipelineConfig(merge_strategy="append_only")
     result = strategies.apply(t, t.scan().to_arrow(), config, "main", conn, None, datetime.now(UTC))
