@@ -12,6 +12,7 @@ import {
   ToolbarButton,
   WidgetTracker,
 } from "@jupyterlab/apputils";
+import { IEditorLanguageRegistry } from "@jupyterlab/codemirror";
 import { IDocumentManager } from "@jupyterlab/docmanager";
 import type { DocumentRegistry, IDocumentWidget } from "@jupyterlab/docregistry";
 import { IFileBrowserFactory } from "@jupyterlab/filebrowser";
@@ -21,12 +22,14 @@ import { INotebookTracker } from "@jupyterlab/notebook";
 import { IStatusBar } from "@jupyterlab/statusbar";
 import { folderIcon, LabIcon } from "@jupyterlab/ui-components";
 import { Menu } from "@lumino/widgets";
-import { ApiError, LAYERS, locateLine, type Pipeline, type PipelineKey } from "@rat/client";
+import { ApiError, LAYERS, locateLine, problemsFromValidation, type Pipeline, type PipelineKey } from "@rat/client";
 import { STRATEGIES } from "@rat/ui";
 import { labPageConfig, makeRatClient } from "./client";
 import { CommandIDs, PANEL_OF, cellSql, pipelineOfRow, renameFlow } from "./commands";
 import { askForm, askNewName, confirm } from "./dialogs";
+import { EditorDiagnostics, watchSaves, type LabCodeEditor } from "./diagnostics";
 import { RatDrive } from "./drive";
+import { jinjaSqlLanguage, useJinjaSql } from "./jinja";
 import { RatPanel } from "./panel";
 import { DiffPanel } from "./diff";
 import { PreviewPanel } from "./preview";
@@ -35,6 +38,7 @@ import { titleOf } from "./routes";
 import { prefetchSidebar, RatSidebar } from "./sidebar";
 import { RunsStatusItem } from "./status";
 import "../style/index.css";
+import "../style/editor.css";
 
 const RAT_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="16" height="16">
 <path class="jp-icon3" fill="#616161" d="M4 18c0-5 3.5-9 8.5-9 2.2 0 4 .8 5.3 2.1L21 9.5l-.6 3.4c.4.9.6 1.9.6 3 0
@@ -70,7 +74,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: "RAT in JupyterLab: a drive over the platform's storage, a sidebar, commands and panels",
   autoStart: true,
   requires: [IDocumentManager, IFileBrowserFactory],
-  optional: [ICommandPalette, IMainMenu, ILayoutRestorer, ILauncher, IStatusBar, INotebookTracker],
+  optional: [ICommandPalette, IMainMenu, ILayoutRestorer, ILauncher, IStatusBar, INotebookTracker, IEditorLanguageRegistry],
   activate: (
     app: JupyterFrontEnd,
     docManager: IDocumentManager,
@@ -81,6 +85,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     launcher: ILauncher | null,
     statusBar: IStatusBar | null,
     notebooks: INotebookTracker | null,
+    languages: IEditorLanguageRegistry | null,
   ) => {
     const settings = app.serviceManager.serverSettings;
     const api = makeRatClient(settings);
@@ -90,6 +95,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     // -- the drive, and a file browser on it
     const drive = new RatDrive(api, settings);
     app.serviceManager.contents.addDrive(drive);
+    // the drive's editors: validation problems at their line, pipeline SQL highlighted as Jinja SQL
+    const diagnostics = new EditorDiagnostics();
+    languages?.addLanguage(jinjaSqlLanguage);
     const files = browserFactory.createFileBrowser("rat-files", { driveName: DRIVE_NAME, refreshInterval: 30_000 });
     files.id = "rat-files";
     files.title.icon = folderIcon;
@@ -349,9 +357,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         if (result.error) {
           // a pipeline that fails to render or run is a 200 with `error`: show DuckDB's message and its line
           const line = code !== undefined ? locateLine(result.error, code) : undefined;
+          if (doc && code !== undefined) diagnostics.show(localPath(doc.context.path), [{ line, message: result.error, severity: "error" }]);
           await showErrorMessage(previewFailed(k), line ? `line ${line}: ${result.error}` : result.error);
           return;
         }
+        if (doc && code !== undefined) diagnostics.clear(localPath(doc.context.path));
         const content = new PreviewPanel(fqName(k), result);
         const widget = new MainAreaWidget({ content });
         widget.title.label = `Preview ${fqName(k)}`;
@@ -362,6 +372,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       failed: (k) => `Could not validate ${fqName(k)}` }, async (k) => {
       await saveIfDirty(k);
       const v = await api.validate(k);
+      diagnostics.showReport(localPath(pipelineFile(k)).replace(/\/[^/]+$/, ""), problemsFromValidation(v));
       if (v.valid) Notification.success(`${fqName(k)} is valid`, { autoClose: 3000 });
       else await showErrorMessage(`${fqName(k)} is not valid`, validationLines(v.files).join("\n"));
     });
@@ -536,6 +547,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.docRegistry.addWidgetExtension("Editor", {
       createNew: (widget: IDocumentWidget, context: DocumentRegistry.IContext<DocumentRegistry.IModel>) => {
         if (!isRatPath(context.path)) return;
+        const content = widget.content as unknown as { editor?: Partial<LabCodeEditor>; model?: { mimeType: string } };
+        if (languages) void useJinjaSql(context.path, content.model, languages);
+        if (content.editor?.editor && content.editor.injectExtension) {
+          watchSaves(diagnostics, localPath(context.path), content.editor as LabCodeEditor, context,
+            () => drive.problems.get(localPath(context.path)), (m) => void Notification.error(m, { autoClose: 8000 }));
+        }
         // a refused save puts the cursor on the line the server named
         context.saveState.connect((_ctx, state) => {
           if (state !== "failed") return;

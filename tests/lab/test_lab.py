@@ -80,9 +80,9 @@ def test_drive_edit_save_run_logs_query_lineage(lab: Lab, lab_server: LabServer,
     # open from the drive (through the sidebar), with SQL highlighting, edit and save through the API
     _open_from_sidebar(lab, ns, "bronze", "orders")
     assert "SELECT 1 AS id" in _editor_text(lab)
-    # the editor picked SQL (its highlighting) from the file
-    assert lab.page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.mimeType") in (
-        "application/sql", "text/x-sql")
+    # the editor picked SQL (its highlighting) from the file: Jinja SQL, once loaded
+    lab.page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget.content.model.mimeType === 'text/x-rat-jinja-sql'")
     new_sql = "SELECT 1 AS id, 'a' AS item UNION ALL SELECT 2, 'b' UNION ALL SELECT 3, 'c'"
     _replace_editor_text(lab, new_sql)
     lab.page.keyboard.press("Control+S")
