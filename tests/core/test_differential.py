@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
+
 from rat_jupyter.core import engine
 from rat_jupyter.core.workspace import Workspace
 from tests.conftest import make_pipeline, republish
@@ -31,6 +33,7 @@ STRATEGIES = ("full_refresh", "append_only", "incremental", "delete_insert", "sn
 BASE = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 SQL_TYPES = {"id": "BIGINT", "k": "VARCHAR", "v": "VARCHAR", "ts": "TIMESTAMPTZ", "extra": "VARCHAR"}
 VF, VT = "valid_from", "valid_to"
+pytestmark = pytest.mark.both_profiles
 
 Row = dict[str, Any]
 
