@@ -2,20 +2,30 @@
 
 The drills upload files continuously while runs with ``archive_landing_zones`` read the zone, then check
 that every uploaded file was read by exactly one run or is still waiting in the zone, and that no run read
-a partial file.
+a partial file. The module runs on both profiles: on S3 a pin is a server-side copy, and a run's pins and
+archives go out concurrently (``landing.CONCURRENCY``), so runs under steady uploads do not slow down.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from rat_jupyter.core import landing
+from rat_jupyter.core.landing import LandingPins
 from rat_jupyter.core.workspace import Workspace
-from rat_jupyter.stores.storage import LocalStorage
+from rat_jupyter.stores.storage import LocalStorage, S3Storage
 from tests.conftest import make_pipeline, run_one
+from tests.fixtures.seaweed import SeaweedServer  # the session server comes from tests/conftest.py
 
+pytestmark = pytest.mark.both_profiles
 ROWS_PER_FILE = 400
 ROUNDS = 12
 
@@ -132,8 +142,7 @@ def test_a_run_records_the_files_it_read(workspace: Workspace, ns: str) -> None:
     left = [f.path for f in workspace.storage.list(f"{ns}/landing/z/")]
     assert any(p.endswith("_b.txt") and "_processed" not in p for p in left)
     assert any(p.endswith("_a.csv") and f"_processed/{run.id}/" in p for p in left)
-    root = Path(workspace.storage.uri(""))
-    assert not (root / ".rat-runs" / f"run-{run.id}").exists(), "the run's pins are released"
+    assert f"run-{run.id}" not in workspace.storage.pin_areas(), "the run's pins are released"
 
 
 def test_partial_uploads_are_invisible_to_a_zone_glob(tmp_path: Path) -> None:
@@ -162,3 +171,70 @@ def test_partial_uploads_are_invisible_to_a_zone_glob(tmp_path: Path) -> None:
     assert seen <= {"first.csv"} | {f"f{i}.csv" for i in range(200)}, sorted(seen)[:5]
     assert [f.path for f in store.list("")][:1] == ["ns/landing/z/f0.csv"]
     assert all(".rat-" not in f.path for f in store.list(""))
+
+
+class _InFlight:
+    """Wraps storage calls and remembers the most that were running at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now: Counter[str] = Counter()
+        self.most: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self.lock:
+                self.now[name] += 1
+                self.calls[name] += 1
+                self.most[name] = max(self.most[name], self.now[name])
+            try:
+                time.sleep(0.02)  # a slow round trip, so that calls in flight together overlap for sure
+                return fn(*args, **kwargs)
+            finally:
+                with self.lock:
+                    self.now[name] -= 1
+        return call
+
+
+def test_s3_pins_and_archives_of_a_run_go_out_concurrently(seaweed: SeaweedServer, monkeypatch: Any) -> None:
+    """Regression: on S3 each pin (copy + HEAD) and archive (copy + HEAD + DELETE) ran one after another, so
+    a run took ~20 ms per file it read; with uploads arriving meanwhile each run had more to do than the
+    last, and the drill above grew from 8 s to 24 s per run until it hit its timeout on a loaded machine."""
+    store = S3Storage(f"s3://{seaweed.bucket}/pins-{secrets.token_hex(4)}", seaweed.s3_options())
+    files = 40
+    for i in range(files):
+        store.write(f"ns/landing/z/part_{i:03d}.csv", _csv(i, 3))
+    store.write("ns/landing/z/notes.txt", b"not read")
+    flight = _InFlight()
+    for name in ("pin", "archive_pinned"):
+        monkeypatch.setattr(store, name, flight.wrap(name, getattr(store, name)))
+    for name in ("delete_object", "delete_objects"):
+        monkeypatch.setattr(store.client, name, flight.wrap(name, getattr(store.client, name)))
+
+    pins = LandingPins(store, "r1")
+    uri = pins.resolve("ns", "z", "*.csv")
+    assert uri == store.pinned_uri("run-r1", "ns/landing/z") + "/*.csv"
+    assert len(pins.files) == files and 1 < flight.most["pin"] <= landing.CONCURRENCY
+    area = store.pinned_uri("run-r1").split("/", 3)[3] + "/"
+    pinned = seaweed.s3_client().list_objects_v2(Bucket=seaweed.bucket, Prefix=area).get("Contents", [])
+    assert len(pinned) == files
+    # replaced after the run read it: left in the zone, and the others archived concurrently
+    store.write("ns/landing/z/part_007.csv", _csv(7, 5))
+    archived: list[tuple[str, str]] = []
+    assert pins.archive([("ns", "z")], lambda level, msg: archived.append((level, msg))) == [("ns", "z")]
+    assert 1 < flight.most["archive_pinned"] <= landing.CONCURRENCY
+    assert archived == [("info", f"Archived {files - 1} file(s) of landing zone ns.z to _processed/r1/ "
+                                 "(1 replaced meanwhile, left in the zone)")]
+    assert pins.archived == {f"ns/landing/z/part_{i:03d}.csv" for i in range(files) if i != 7}
+    left = sorted(f.path for f in store.list("ns/landing/z/") if "_processed" not in f.path)
+    assert left == ["ns/landing/z/notes.txt", "ns/landing/z/part_007.csv"]
+    assert store.read("ns/landing/z/part_007.csv") == _csv(7, 5)
+    # _processed/ holds the versions the run read (the replaced file's too, as on the embedded profile)
+    processed = [f.path for f in store.list("ns/landing/z/_processed/r1/")]
+    assert len(processed) == files and all(store.read(p) == _csv(int(p[-7:-4]), 3) for p in processed)
+    # release: one batched delete for the whole pin area, not one request per file
+    before = flight.calls["delete_object"]
+    pins.release()
+    assert "run-r1" not in store.pin_areas()
+    assert flight.calls["delete_objects"] == 1 and flight.calls["delete_object"] == before
