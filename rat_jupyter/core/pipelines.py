@@ -132,7 +132,58 @@ def validate_files(pid: PipelineId, files: dict[str, str]) -> dict[str, Any]:
         if ok:
             reports.append({"path": "", "valid": False, "errors": [exc.message], "warnings": []})
         ok = False
+    else:
+        if ok and spec.kind == "sql":
+            error = sql_syntax_error(spec)
+            if error:
+                report = next(r for r in reports if r["path"] == "pipeline.sql")
+                report["errors"].append(error)
+                report["valid"] = ok = False
     return {"valid": ok, "files": reports}
+
+
+def sql_syntax_error(spec: PipelineSpec) -> str | None:
+    """DuckDB's parser over the rendered SQL (both ``is_incremental()`` branches): a grammar error, at its line.
+
+    Only parsed, never bound or run, so nothing needs to exist; a save is not refused for it (a draft may be
+    half written) but Validate and publish report it, at the line of the user's file. The rendered text keeps
+    the file's line numbers (annotations are blanked, Jinja keeps newlines); where a block changed them, the
+    line DuckDB quotes is looked up in the file, nearest to the number it gave."""
+    import duckdb  # lazily: a server that never validates never loads DuckDB
+
+    conn = duckdb.connect(":memory:")
+    try:
+        for incremental in (False, True):
+            ctx = RenderContext(namespace=spec.pid.namespace, pipeline=spec.pid, strategy=spec.config.merge_strategy,
+                                is_incremental=incremental, watermark_value="0",
+                                run_started_at="2000-01-01T00:00:00+00:00")  # stand-ins that parse quoted or not
+            rendered = render(spec.source, ctx).sql
+            if not rendered.strip():
+                continue
+            try:
+                conn.extract_statements(rendered)
+            except duckdb.ParserException as exc:
+                return _syntax_message(str(exc), spec.source, rendered)
+    finally:
+        conn.close()
+    return None
+
+
+_LINE = re.compile(r"^LINE (\d+):\s?(.*)$", re.M)
+
+
+def _syntax_message(message: str, source: str, rendered: str) -> str:
+    first = message.splitlines()[0].removeprefix("Parser Error: ").strip()
+    m = _LINE.search(message)
+    src_lines = source.splitlines()
+    if m:
+        claimed, quoted = int(m.group(1)), m.group(2).strip()
+        hits = [i + 1 for i, text in enumerate(src_lines) if text.strip() and quoted and
+                (quoted in text or text.strip() in quoted)]
+        line = min(hits, key=lambda n: abs(n - claimed)) if hits else claimed
+    else:  # "at end of input": the last line with text
+        line = max((i + 1 for i, text in enumerate(src_lines) if text.strip()), default=1)
+    return f"SQL syntax error at line {line}: {first}"
 
 
 def validate_file(pid: PipelineId, path: str, content: str, files: dict[str, str] | None = None) -> list[str]:

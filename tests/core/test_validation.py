@@ -107,6 +107,33 @@ def test_publishing_an_invalid_draft_is_unprocessable(workspace: Workspace, ns: 
     assert [v["version"] for v in workspace.list_versions(ns, "silver", "t")] == [1]
 
 
+def test_sql_grammar_errors_are_reported_at_their_line_and_block_publish(workspace: Workspace, ns: str) -> None:
+    """Validate parses the rendered SQL (both is_incremental() branches); a save of a half-written draft is kept."""
+    make_pipeline(workspace, ns, "bronze", "src", "SELECT 1 AS id")
+    make_pipeline(workspace, ns, "silver", "g", "SELECT 1 AS v")
+    path = f"{ns}/pipelines/silver/g/pipeline.sql"
+    broken = ("-- @merge_strategy: incremental\n-- @unique_key: id\nSELECT id\n"
+              "FROM {{ ref('bronze.src') }}\n{% if is_incremental() %}\nWHER id > {{ watermark_value }}\n"
+              "{% endif %}\n")
+    workspace.write_file(path, broken)  # saved: drafts may be half written
+    report = workspace.validate_pipeline(ns, "silver", "g")
+    assert report["valid"] is False
+    errors = [e for f in report["files"] if f["path"] == "pipeline.sql" for e in f["errors"]]
+    assert len(errors) == 1 and errors[0] == 'SQL syntax error at line 6: syntax error at or near "id"'
+    with pytest.raises(Unprocessable):
+        workspace.publish_pipeline(ns, "silver", "g")
+    assert [v["version"] for v in workspace.list_versions(ns, "silver", "g")] == [1]
+
+    workspace.write_file(path, "SELECT id,\n  count(*) AS n\nFROM {{ ref('bronze.src') }}\nGROUP BY")
+    errors = [e for f in workspace.validate_pipeline(ns, "silver", "g")["files"] for e in f["errors"]]
+    assert errors == ["SQL syntax error at line 4: syntax error at end of input"]
+
+    fixed = broken.replace("WHER id", "WHERE id")  # an unquoted watermark parses too
+    workspace.write_file(path, fixed)
+    assert workspace.validate_pipeline(ns, "silver", "g")["valid"] is True
+    workspace.publish_pipeline(ns, "silver", "g")
+
+
 def test_duplicates_conflict(workspace: Workspace, ns: str) -> None:
     with pytest.raises(Conflict):
         workspace.create_namespace(ns)
