@@ -149,6 +149,28 @@ def register_table_view(conn: duckdb.DuckDBPyConnection, pid: PipelineId, metada
     )
 
 
+def register_parquet_view(conn: duckdb.DuckDBPyConnection, pid: PipelineId, files: tuple[str, ...],
+                          columns: list[str], attached: set[str] | None = None) -> None:
+    """Expose an Iceberg snapshot as the view ``"ns"."layer"."name"`` over its data files, the table's columns
+    in the table's order. Only for a snapshot whose files a plain read returns exactly (no delete files, one
+    schema): ``runner._Files`` decides; binding it reads the files' footers, not the table's metadata."""
+    _ensure_schema(conn, pid, attached if attached is not None else set())
+    listed = ", ".join(f"'{_q(f)}'" for f in files)
+    select = ", ".join(quote_ident(c) for c in columns)
+    conn.execute(f"CREATE OR REPLACE VIEW {pid.sql} AS SELECT {select} "
+                 f"FROM read_parquet([{listed}], hive_partitioning = false)")
+
+
+def _ensure_schema(conn: duckdb.DuckDBPyConnection, pid: PipelineId, attached: set[str]) -> None:
+    if pid.namespace not in attached:
+        try:
+            conn.execute(f"ATTACH ':memory:' AS {quote_ident(pid.namespace)}")
+        except duckdb.BinderException:
+            pass  # already attached
+        attached.add(pid.namespace)
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(pid.namespace)}.{quote_ident(pid.layer)}")
+
+
 def register_empty_view(conn: duckdb.DuckDBPyConnection, pid: PipelineId, schema_sql: str,
                         attached: set[str] | None = None) -> None:
     """A table that exists but has no snapshot yet: an empty view with the right columns."""

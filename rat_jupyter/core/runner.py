@@ -173,6 +173,61 @@ class _Tables:
         return table
 
 
+class _Files:
+    """Per-process cache of the data files of upstream snapshots that a plain Parquet read returns exactly.
+
+    ``iceberg_scan`` reads and parses the table's ``metadata.json``, manifest list and manifests each time
+    DuckDB binds it, and a run binds every ``ref()`` three times (the view's creation, the fast-write probe,
+    the ``COPY``): most of a mid-DAG model's ``ref()`` cost. A snapshot's files never change, so they are
+    listed once per worker (pyiceberg's scan planning) and the view reads them with ``read_parquet``, which
+    only reads the files' footers. That read is the Iceberg read only when the snapshot has no delete files
+    and every file was written with the table's one schema (never evolved: names and columns match the
+    files); any other table keeps ``iceberg_scan`` (:meth:`plain_files`).
+    """
+
+    MAX = 4096
+    MAX_FILES = 64  # beyond that, footer reads add up: iceberg_scan reads only what a query needs
+    _cache: OrderedDict[tuple[str, int], tuple[str, ...] | None] = OrderedDict()
+    _lock = threading.Lock()
+    planned = 0  # how many times a snapshot's files were listed (tests count it)
+
+    @classmethod
+    def plain_files(cls, table: Table, snapshot_id: int) -> tuple[str, ...] | None:
+        metadata = table.metadata
+        if len(metadata.schemas) != 1:
+            return None  # evolved (or a schema staged by a run): field ids, not names, decide
+        key = (str(metadata.table_uuid), snapshot_id)
+        with cls._lock:
+            if key in cls._cache:
+                cls._cache.move_to_end(key)
+                return cls._cache[key]
+        files = cls._plan(table, snapshot_id)
+        with cls._lock:
+            cls._cache[key] = files
+            while len(cls._cache) > cls.MAX:
+                cls._cache.popitem(last=False)
+        return files
+
+    @classmethod
+    def _plan(cls, table: Table, snapshot_id: int) -> tuple[str, ...] | None:
+        from pyiceberg.manifest import FileFormat
+
+        snap = table.metadata.snapshot_by_id(snapshot_id)
+        summary = snap.summary.additional_properties if snap is not None and snap.summary is not None else {}
+        if snap is None or any(summary.get(k) != "0" for k in ("total-delete-files", "total-position-deletes",
+                                                                "total-equality-deletes")):
+            return None
+        if snap.schema_id is not None and snap.schema_id != table.metadata.current_schema_id:
+            return None
+        cls.planned += 1
+        tasks = list(table.scan(snapshot_id=snapshot_id).plan_files())
+        if not tasks or len(tasks) > cls.MAX_FILES:
+            return None
+        if any(t.delete_files or t.file.file_format != FileFormat.PARQUET for t in tasks):
+            return None
+        return tuple(t.file.file_path for t in tasks)
+
+
 def warm(settings: Settings) -> None:
     """Build the per-process catalog and DuckDB database before the first task arrives."""
     catalog = _Context.catalog(settings)
@@ -232,8 +287,13 @@ class Session:
             engine.register_empty_view(self.conn, pid, f"SELECT * FROM __rat_empty_{len(self.registered)}",
                                        self.attached)
         else:
-            engine.register_table_view(self.conn, pid, table.metadata_location,
-                                       snap.snapshot_id if ref != MAIN else None, self.attached)
+            # the run's own table keeps iceberg_scan: fastwrite tells a first load by its view's text
+            files = _Files.plain_files(table, snap.snapshot_id) if pid != self.pid else None
+            if files is not None:
+                engine.register_parquet_view(self.conn, pid, files, table.schema().column_names, self.attached)
+            else:
+                engine.register_table_view(self.conn, pid, table.metadata_location,
+                                           snap.snapshot_id if ref != MAIN else None, self.attached)
         self.registered[pid] = pid.sql
 
     def resolve_landing(self, ns: str, zone: str, pattern: str) -> str:
