@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlparse
 
@@ -64,6 +66,76 @@ def _memoize_transaction_metadata() -> None:
 
 
 _memoize_transaction_metadata()
+
+class _ParsedMetadata:
+    """Per-process memo of parsed ``metadata.json`` files, by location (a metadata file is immutable).
+
+    pyiceberg's SQL catalog reads and parses the current metadata file on every ``load_table``, and its
+    ``commit_table`` loads the table again before each commit to check the requirements: a run paid a parse
+    of a file it had just read (or written) on every commit. Files this process parses or writes are kept
+    here; the catalog's row still decides which file is current, so a commit by another process or a drop
+    is seen exactly as before. The models are frozen and pyiceberg replaces them, never mutates them.
+    """
+
+    MAX = 1024
+    _cache: OrderedDict[str, Any] = OrderedDict()
+    _lock = threading.Lock()
+    parsed = 0  # how many files were read and parsed (tests count it)
+
+    @classmethod
+    def get(cls, location: str, read: Any) -> Any:
+        with cls._lock:
+            hit = cls._cache.get(location)
+            if hit is not None:
+                cls._cache.move_to_end(location)
+                return hit
+        metadata = read()
+        cls.parsed += 1
+        cls.put(location, metadata)
+        return metadata
+
+    @classmethod
+    def put(cls, location: str, metadata: Any) -> None:
+        with cls._lock:
+            cls._cache[location] = metadata
+            cls._cache.move_to_end(location)
+            while len(cls._cache) > cls.MAX:
+                cls._cache.popitem(last=False)
+
+
+def _memoize_sql_catalog_metadata() -> None:
+    """Route the SQL catalog's metadata reads and writes through :class:`_ParsedMetadata`."""
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.serializers import FromInputFile, ToOutputFile
+
+    if getattr(SqlCatalog, "_rat_memoized", False):
+        return
+    original = SqlCatalog._convert_orm_to_iceberg
+
+    def convert(self: Any, orm_table: Any) -> Any:
+        location = orm_table.metadata_location
+        if not location or not orm_table.table_namespace or not orm_table.table_name:
+            return original(self, orm_table)  # pyiceberg's own errors
+        from pyiceberg.catalog import Catalog as BaseCatalog
+        from pyiceberg.io import load_file_io
+
+        metadata = _ParsedMetadata.get(location, lambda: FromInputFile.table_metadata(
+            load_file_io(properties=self.properties, location=location).new_input(location)))
+        identifier = (*BaseCatalog.identifier_to_tuple(orm_table.table_namespace), orm_table.table_name)
+        return Table(identifier=identifier,
+                     metadata=metadata, metadata_location=location,
+                     io=self._load_file_io(metadata.properties, location), catalog=self)
+
+    def write_metadata(metadata: Any, io: Any, metadata_path: str) -> None:
+        ToOutputFile.table_metadata(metadata, io.new_output(metadata_path))
+        _ParsedMetadata.put(metadata_path, metadata)
+
+    SqlCatalog._convert_orm_to_iceberg = convert  # type: ignore[method-assign]
+    SqlCatalog._write_metadata = staticmethod(write_metadata)  # type: ignore[method-assign,assignment]
+    SqlCatalog._rat_memoized = True  # type: ignore[attr-defined]
+
+
+_memoize_sql_catalog_metadata()
 
 _TRANSFORMS = {"identity": IdentityTransform, "day": DayTransform, "month": MonthTransform,
                "year": YearTransform, "hour": HourTransform}
