@@ -108,3 +108,16 @@ def test_a_mid_dag_run_reads_its_refs_without_table_metadata(workspace: Workspac
         assert runner._Files.planned == planned  # upstreams unchanged: their files are not listed again
     got = workspace.catalog.load(pid).scan().to_arrow().sort_by("name").to_pylist()
     assert got == [{"name": "c0", "n": 34}, {"name": "c1", "n": 33}, {"name": "c2", "n": 33}]
+
+
+def test_a_table_with_delete_files_keeps_iceberg_scan(workspace: Workspace, ns: str) -> None:
+    header = "-- @merge_strategy: incremental\n-- @unique_key: id\n"
+    make_pipeline(workspace, ns, "bronze", "u", header + "SELECT range AS id, 'a' AS v FROM range(100)")
+    assert run_one(workspace, ns, "bronze", "u").status == "success"
+    republish(workspace, ns, "bronze", "u", header + "SELECT range AS id, 'b' AS v FROM range(98, 102)")
+    assert run_one(workspace, ns, "bronze", "u").status == "success"  # replaces ids 98, 99: a delete file
+    snap = workspace.catalog.load(workspace.pid(ns, "bronze", "u")).metadata.snapshot_by_name("main")
+    assert snap.summary.additional_properties.get("total-delete-files") != "0"
+    view, rows = _read(workspace, ns, "bronze", "u")
+    assert "iceberg_scan" in view  # a plain read of the files would return the replaced rows too
+    assert len(rows) == 102 and rows[97:] == [(97, "a"), (98, "b"), (99, "b"), (100, "b"), (101, "b")]
