@@ -133,3 +133,31 @@ def test_a_refused_save_marks_its_line_until_fixed(lab: Lab, lab_server: LabServ
     assert lab_server.api("GET", f"files/{ns}/pipelines/silver/orders_clean/pipeline.sql")["content"] == good
     # JupyterLab rethrows a refused save after its dialog (an uncaught rejection of its own save command)
     lab.assert_no_console_errors(expected=("400 (Bad Request)", "uncaught: Could not save"))
+
+
+def test_validate_marks_a_sql_grammar_error_at_its_line(lab: Lab, pipelines: dict[str, Any]) -> None:
+    """A draft with broken SQL is saved (drafts may be half written); Validate names the line and marks it."""
+    lab.open()
+    _open(lab, pipelines["ns"], "silver", "orders_clean")
+    _type(lab, "SELECT id, upper(item) AS item\nFORM {{ ref('bronze.orders') }}")
+    _save(lab)
+    lab.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+    lab.command("rat:validate-pipeline", wait=False)  # it ends with a dialog listing the problems
+    dialog = lab.page.locator(".jp-Dialog")
+    dialog.wait_for()
+    assert "SQL syntax error at line 2" in dialog.inner_text()
+    lab.page.click(".jp-Dialog .jp-Dialog-footer button >> nth=-1")
+    dialog.wait_for(state="detached")
+    marker = lab.page.locator(f"{EDITOR} .rat-lab-diag-gutter .rat-lab-diag-marker.rat-lab-diag-error")
+    marker.wait_for()
+    assert "SQL syntax error at line 2" in (marker.get_attribute("title") or "")
+    line = lab.page.locator(f"{EDITOR} .cm-line.rat-lab-diag-line")
+    assert line.count() == 1 and line.inner_text() == "FORM {{ ref('bronze.orders') }}"
+    lab.shot("lab-editor-validate-sql-light")
+
+    _type(lab, "SELECT id, upper(item) AS item\nFROM {{ ref('bronze.orders') }}")
+    _save(lab)
+    lab.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+    lab.command("rat:validate-pipeline")
+    lab.page.wait_for_selector(f"{EDITOR} .rat-lab-diag-marker", state="detached")
+    lab.assert_no_console_errors()
