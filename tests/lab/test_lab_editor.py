@@ -30,6 +30,10 @@ def pipelines(lab_server: LabServer) -> dict[str, Any]:
 
 def _open(lab: Lab, ns: str, layer: str, name: str) -> None:
     lab.command("rat:open-sidebar")
+    row = lab.page.locator(f"#rat-sidebar [data-key='{ns}']")
+    row.wait_for()
+    if row.get_attribute("aria-expanded") != "true":  # only the only namespace opens by itself
+        row.click()
     lab.page.click(f"#rat-sidebar [data-key='{ns}/layer/{layer}/{name}'] .rat-lab-label")
     lab.page.wait_for_function(
         "(p) => { const w = window.jupyterapp.shell.currentWidget; return w && w.context && w.context.path === p; }",
