@@ -135,14 +135,7 @@ def quote_ident(name: str) -> str:
 def register_table_view(conn: duckdb.DuckDBPyConnection, pid: PipelineId, metadata_location: str,
                         snapshot_id: int | None = None, attached: set[str] | None = None) -> None:
     """Expose an Iceberg table as the view ``"ns"."layer"."name"`` (the SQL ``ref()`` renders to)."""
-    attached = attached if attached is not None else set()
-    if pid.namespace not in attached:
-        try:
-            conn.execute(f"ATTACH ':memory:' AS {quote_ident(pid.namespace)}")
-        except duckdb.BinderException:
-            pass  # already attached
-        attached.add(pid.namespace)
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(pid.namespace)}.{quote_ident(pid.layer)}")
+    _ensure_schema(conn, pid, attached if attached is not None else set())
     snap = f", snapshot_from_id = {int(snapshot_id)}" if snapshot_id is not None else ""
     conn.execute(
         f"CREATE OR REPLACE VIEW {pid.sql} AS SELECT * FROM iceberg_scan('{_q(metadata_location)}'{snap})"
@@ -162,6 +155,7 @@ def register_parquet_view(conn: duckdb.DuckDBPyConnection, pid: PipelineId, file
 
 
 def _ensure_schema(conn: duckdb.DuckDBPyConnection, pid: PipelineId, attached: set[str]) -> None:
+    """The in-memory catalog and schema the view ``"ns"."layer"."name"`` lives in (``attached``: done already)."""
     if pid.namespace not in attached:
         try:
             conn.execute(f"ATTACH ':memory:' AS {quote_ident(pid.namespace)}")
@@ -174,14 +168,7 @@ def _ensure_schema(conn: duckdb.DuckDBPyConnection, pid: PipelineId, attached: s
 def register_empty_view(conn: duckdb.DuckDBPyConnection, pid: PipelineId, schema_sql: str,
                         attached: set[str] | None = None) -> None:
     """A table that exists but has no snapshot yet: an empty view with the right columns."""
-    attached = attached if attached is not None else set()
-    if pid.namespace not in attached:
-        try:
-            conn.execute(f"ATTACH ':memory:' AS {quote_ident(pid.namespace)}")
-        except duckdb.BinderException:
-            pass
-        attached.add(pid.namespace)
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(pid.namespace)}.{quote_ident(pid.layer)}")
+    _ensure_schema(conn, pid, attached if attached is not None else set())
     conn.execute(f"CREATE OR REPLACE VIEW {pid.sql} AS SELECT * FROM ({schema_sql}) LIMIT 0")
 
 
