@@ -138,6 +138,24 @@ class Lab:
         self.page.wait_for_selector(f"body[data-jp-theme-light='{light}']", state="attached")
         self.page.wait_for_timeout(300)
 
+    def expand_namespace(self, ns: str) -> None:
+        """Open ``ns`` in the sidebar (only the only namespace opens by itself)."""
+        self.command("rat:open-sidebar")
+        row = self.page.locator(f"#rat-sidebar [data-key='{ns}']")
+        row.wait_for()
+        if row.get_attribute("aria-expanded") != "true":
+            row.click()
+
+    def open_pipeline(self, ns: str, layer: str, name: str) -> None:
+        """Open a pipeline's SQL from the sidebar into the RAT drive's editor, as a user would."""
+        self.expand_namespace(ns)
+        self.page.click(f"#rat-sidebar [data-key='{ns}/layer/{layer}/{name}'] .rat-lab-label")
+        self.page.wait_for_function(
+            "(p) => { const w = window.jupyterapp.shell.currentWidget;"
+            " return w && w.context && w.context.path === p; }",
+            arg=f"RAT:{ns}/pipelines/{layer}/{name}/pipeline.sql")
+        self.page.wait_for_selector(".jp-MainAreaWidget:not(.lm-mod-hidden) .jp-FileEditor .cm-content")
+
     def command(self, command: str, args: dict[str, Any] | None = None, wait: bool = True) -> None:
         """Run a command; its result stays in the page (widgets do not serialize). ``wait=False`` for commands
         that end with a modal dialog (they resolve only when it is closed)."""

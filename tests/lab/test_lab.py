@@ -61,15 +61,6 @@ def _replace_editor_text(lab: Lab, text: str) -> None:
                                " return w && w.context && w.context.model.toString() === t; }", arg=text)
 
 
-def _open_from_sidebar(lab: Lab, ns: str, layer: str, name: str) -> None:
-    lab.command("rat:open-sidebar")
-    lab.page.click(f"#rat-sidebar [data-key='{ns}/layer/{layer}/{name}'] .rat-lab-label")
-    lab.page.wait_for_function(
-        "(p) => { const w = window.jupyterapp.shell.currentWidget; return w && w.context && w.context.path === p; }",
-        arg=f"RAT:{ns}/pipelines/{layer}/{name}/pipeline.sql")
-    lab.page.wait_for_selector(".jp-MainAreaWidget:not(.lm-mod-hidden) .jp-FileEditor .cm-content")
-
-
 def test_drive_edit_save_run_logs_query_lineage(lab: Lab, lab_server: LabServer, shop: dict[str, Any]) -> None:
     ns = shop["ns"]
     lab.open()
@@ -78,7 +69,7 @@ def test_drive_edit_save_run_logs_query_lineage(lab: Lab, lab_server: LabServer,
     lab.page.wait_for_selector(f"#rat-files .jp-DirListing-item[title*='{ns}'], #rat-files >> text={ns}")
 
     # open from the drive (through the sidebar), with SQL highlighting, edit and save through the API
-    _open_from_sidebar(lab, ns, "bronze", "orders")
+    lab.open_pipeline(ns, "bronze", "orders")
     assert "SELECT 1 AS id" in _editor_text(lab)
     # the editor picked SQL (its highlighting) from the file: Jinja SQL, once loaded
     lab.page.wait_for_function(
@@ -129,7 +120,7 @@ def test_invalid_sql_errors_show_the_server_message(lab: Lab, lab_server: LabSer
                                          "source": "SELECT 1 AS id"})
     lab.open()
     lab.page.click("#rat-sidebar button[aria-label='Refresh']")
-    _open_from_sidebar(lab, ns, "bronze", "broken")
+    lab.open_pipeline(ns, "bronze", "broken")
     # an invalid template: the save is refused with the server's message
     _replace_editor_text(lab, "SELECT 1 AS id,\n{{ ref('bronze.orders' }} AS x")
     lab.page.keyboard.press("Control+S")
@@ -220,7 +211,7 @@ def test_publish_from_toolbar_then_diff_with_published(lab: Lab, lab_server: Lab
                                          "source": "SELECT 1 AS id"})
     lab.open()
     lab.page.click("#rat-sidebar button[aria-label='Refresh']")
-    _open_from_sidebar(lab, ns, "gold", "totals")
+    lab.open_pipeline(ns, "gold", "totals")
     lab.page.click(".jp-MainAreaWidget:not(.lm-mod-hidden) .rat-lab-tb-publish-pipeline")
     lab.page.fill(".jp-Dialog input[name='message']", "first cut")
     lab.page.click(".jp-Dialog .jp-mod-accept")
@@ -327,9 +318,7 @@ def test_rename_a_pipeline_from_the_sidebar(lab: Lab, lab_server: LabServer) -> 
                                               "version": "draft"})
     assert lab_server.wait_run(started["run_id"])["status"] == "success"
     lab.open()
-    row = lab.page.locator(f"#rat-sidebar [data-key='{ns}']")
-    if row.get_attribute("aria-expanded") != "true":  # the only namespace opens by itself
-        row.click()
+    lab.expand_namespace(ns)
     lab.page.wait_for_selector(f"#rat-sidebar [data-key='{ns}/layer/bronze/raw']")
 
     _rename_from_sidebar(lab, ns, "bronze", "raw", "landed")

@@ -28,19 +28,6 @@ def pipelines(lab_server: LabServer) -> dict[str, Any]:
     return {"ns": ns}
 
 
-def _open(lab: Lab, ns: str, layer: str, name: str) -> None:
-    lab.command("rat:open-sidebar")
-    row = lab.page.locator(f"#rat-sidebar [data-key='{ns}']")
-    row.wait_for()
-    if row.get_attribute("aria-expanded") != "true":  # only the only namespace opens by itself
-        row.click()
-    lab.page.click(f"#rat-sidebar [data-key='{ns}/layer/{layer}/{name}'] .rat-lab-label")
-    lab.page.wait_for_function(
-        "(p) => { const w = window.jupyterapp.shell.currentWidget; return w && w.context && w.context.path === p; }",
-        arg=f"RAT:{ns}/pipelines/{layer}/{name}/pipeline.sql")
-    lab.page.wait_for_selector(f"{EDITOR} .cm-content")
-
-
 def _type(lab: Lab, text: str) -> None:
     lab.page.locator(f"{EDITOR} .cm-content").first.click()
     lab.page.keyboard.press("Control+A")
@@ -62,7 +49,7 @@ def _save(lab: Lab) -> None:
 
 def test_jinja_sql_highlighting(lab: Lab, pipelines: dict[str, Any]) -> None:
     lab.open()
-    _open(lab, pipelines["ns"], "silver", "orders_clean")
+    lab.open_pipeline(pipelines["ns"], "silver", "orders_clean")
     lab.page.wait_for_function(
         "() => window.jupyterapp.shell.currentWidget.content.model.mimeType === 'text/x-rat-jinja-sql'")
     jinja = lab.page.locator(f"{EDITOR} .rat-lab-jinja-expression").first
@@ -91,7 +78,7 @@ def test_a_refused_save_marks_its_line_until_fixed(lab: Lab, lab_server: LabServ
                                                    pipelines: dict[str, Any]) -> None:
     ns = pipelines["ns"]
     lab.open()
-    _open(lab, ns, "silver", "orders_clean")
+    lab.open_pipeline(ns, "silver", "orders_clean")
     # a template that does not parse (the save validates it): the closing parenthesis of ref( is missing
     bad = "SELECT id, upper(item) AS item\nWHERE id = 1\nFROM {{ ref('bronze.orders' }}"
     _type(lab, bad)
@@ -142,7 +129,7 @@ def test_a_refused_save_marks_its_line_until_fixed(lab: Lab, lab_server: LabServ
 def test_validate_marks_a_sql_grammar_error_at_its_line(lab: Lab, pipelines: dict[str, Any]) -> None:
     """A draft with broken SQL is saved (drafts may be half written); Validate names the line and marks it."""
     lab.open()
-    _open(lab, pipelines["ns"], "silver", "orders_clean")
+    lab.open_pipeline(pipelines["ns"], "silver", "orders_clean")
     _type(lab, "SELECT id, upper(item) AS item\nFORM {{ ref('bronze.orders') }}")
     _save(lab)
     lab.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
