@@ -308,6 +308,11 @@ class SqlState:
         rows = self.query(f"SELECT * FROM pipelines WHERE {clause} ORDER BY {order}{page}", params)
         return rows, int(total or 0)
 
+    def pipeline_counts(self) -> dict[str, int]:
+        """Live pipelines per namespace, counted by the database (a sidebar must not list every pipeline)."""
+        rows = self.query("SELECT namespace, COUNT(*) AS n FROM pipelines WHERE deleted_at IS NULL GROUP BY namespace")
+        return {r["namespace"]: int(r["n"]) for r in rows}
+
     def update_pipeline(self, pipeline_id: str, **fields: Any) -> None:
         allowed = {"description", "owner", "type", "draft_dirty", "published_version", "published_at",
                    "retention_config", "deps", "zones", "published_deps"}

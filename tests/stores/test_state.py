@@ -243,3 +243,15 @@ def test_a_pipeline_is_renamed_with_its_runs_schedules_and_triggers_in_one_trans
     trigger = state.get_trigger_row("t1")
     assert trigger["pipeline"] == "other" and json.loads(trigger["config"])["pipeline"] == "sales"
     assert state.get_pipeline("shop", "bronze", "other")["id"] == other["id"]
+
+
+def test_pipeline_counts_are_per_namespace_and_leave_deleted_ones_out(state: SqlState) -> None:
+    assert state.pipeline_counts() == {}
+    for ns in ("shop", "crm", "empty"):
+        state.create_namespace(ns)
+    for name in ("a", "b", "c"):
+        state.create_pipeline("shop", "bronze", name, "sql")
+    gone = state.create_pipeline("crm", "silver", "x", "sql")
+    state.create_pipeline("crm", "gold", "y", "sql")
+    state.soft_delete_pipeline(gone["id"])
+    assert state.pipeline_counts() == {"shop": 3, "crm": 1}

@@ -9,7 +9,6 @@ namespaces still loads lazily.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from ..names import validate_namespace
@@ -27,7 +26,7 @@ class TreeService(Service):
             namespaces = [n for n in namespaces if n["name"] == namespace]
         expand = {namespace} if namespace is not None else ({namespaces[0]["name"]} if len(namespaces) == 1
                                                              else set())
-        counts = Counter(r["namespace"] for r in self.state.list_pipelines()[0])
+        counts = self.state.pipeline_counts()
         out = []
         for n in namespaces:
             item: dict[str, Any] = {"name": n["name"], "description": n.get("description") or "",
