@@ -136,6 +136,18 @@ class Raw(bd.RawDuckDB):
         return {"wall": wall, "peak": peak, "counts": counts}
 
 
+def cpu_seconds(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of each process of ``pid``'s tree."""
+    out = {}
+    for p in tree(pid):
+        try:
+            t = p.cpu_times()
+        except Exception:  # noqa: BLE001 - a process that ended between the listing and the read
+            continue
+        out[p.pid] = t.user + t.system
+    return out
+
+
 def start_server(work: Path, concurrency: int, code: Path | None = None) -> RatServer:
     """One resident ``jupyter server`` with the RAT extension on a fresh data dir, idle (workers warmed up).
     ``code``: a checkout of another version of rat-jupyter to serve instead of this one (``--baseline``)."""
@@ -178,6 +190,7 @@ class RatDag:
 
     def run(self, round_no: int) -> dict[str, object]:
         n = len(self.models)
+        cpu0 = cpu_seconds(self.server.proc.pid)
         with Peak(self.server.proc.pid) as sampler:
             t0 = time.perf_counter()
             out = self.rest.ok("POST", "/runs", {"select": f"{self.ns}.*", "trigger": "bench"})
@@ -197,7 +210,13 @@ class RatDag:
                 time.sleep(0.02)
             wall = time.perf_counter() - t0
         counts = {r["name"]: int(r["rows_written"] or 0) for r in self.rest.all_runs(f"batch_id={batch}")}
-        return {"wall": wall, "peak": sampler.tree, "counts": counts}
+        each = sorted(sampler.each.items(), key=lambda kv: kv[0] != self.server.proc.pid)
+        cpu1 = cpu_seconds(self.server.proc.pid)
+        server_cpu = cpu1.get(self.server.proc.pid, 0) - cpu0.get(self.server.proc.pid, 0)
+        worker_cpu = sum(v - cpu0.get(k, 0) for k, v in cpu1.items() if k != self.server.proc.pid)
+        return {"wall": wall, "peak": sampler.tree, "counts": counts,
+                "each": " + ".join(f"{rss / MiB:.0f}" for _, rss in each)
+                + f"; CPU s server {server_cpu:.2f}, workers {worker_cpu:.2f}"}
 
 
 def one_pipeline(rest: Rest, measured: int, history: int) -> dict[str, Any]:
@@ -431,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
                     res = system.run(i + 1)
                     counts[key] = res["counts"]
                     print(f"{'warm-up' if warm else f'round {i - args.warmup + 1}'} {n:4d} models  "
-                          f"{LABELS[key]:<11} {res['wall']:7.2f}s  peak {res['peak'] / MiB:5.0f} MiB", flush=True)
+                          f"{LABELS[key]:<11} {res['wall']:7.2f}s  peak {res['peak'] / MiB:5.0f} MiB"
+                          + (f" (server + workers: {res['each']})" if "each" in res else ""), flush=True)
                     if not warm:
                         results[n][key].append(res)
                 for key in [k for k in ("dbt", "rat", "rat0") if k in counts and "duckdb" in counts]:

@@ -95,11 +95,21 @@ class Peak:
         self.pid = pid
         self.one = 0
         self.tree = 0
+        self.each: dict[int, int] = {}  # pid -> largest RSS seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def sample(self) -> None:
-        sizes = _sizes(self.pid)
+        import psutil
+
+        sizes = []
+        for p in tree(self.pid):
+            try:
+                rss = p.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+            sizes.append(rss)
+            self.each[p.pid] = max(self.each.get(p.pid, 0), rss)
         if sizes:
             self.one = max(self.one, max(sizes[1:] or sizes))
             self.tree = max(self.tree, sum(sizes))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import struct
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -351,6 +351,7 @@ def write_arrow(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table) -
 class LiveFiles:
     data: list[Any]
     deletes: list[Any]
+    entries: list[Any] = field(default_factory=list)  # the manifest entries of ``data``, in the same order
 
     @property
     def records(self) -> int:
@@ -374,6 +375,7 @@ def live_files(table: Table, target: str) -> LiveFiles:
             f = entry.data_file
             if f.content == DataFileContent.DATA:
                 out.data.append(f)
+                out.entries.append(entry)
             elif f.content == DataFileContent.POSITION_DELETES:
                 out.deletes.append(f)
             else:

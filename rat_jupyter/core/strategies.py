@@ -599,7 +599,12 @@ def commit_files(table: Table, target: str, removed: list[Any], added: list[Any]
             tx.set_properties(missing)
         update = tx.update_snapshot(branch=target)
         merge = property_as_bool(tx.table_metadata.properties, "commit.manifest-merge.enabled", False)
-        if removed or deletes:
+        if removed and not deletes and _replaces_all(live, removed, tx.table_metadata.default_spec_id):
+            assert live is not None
+            producer = overwrite(update, write_uuid)
+            producer.__class__ = _lean_replace(type(producer))
+            producer._rat_removed = live.entries
+        elif removed or deletes:
             producer = overwrite(update, write_uuid)
             producer.__class__ = _row_level(type(producer))
             producer._rat_deletes = deletes
@@ -610,6 +615,47 @@ def commit_files(table: Table, target: str, removed: list[Any], added: list[Any]
                 files.delete_data_file(f)
             for f in data:
                 files.append_data_file(f)
+
+
+def _replaces_all(live: fastwrite.LiveFiles | None, removed: list[Any], spec_id: int) -> bool:
+    """Whether a commit removes every live data file of a table without delete files, all written with the
+    current partition spec: the shape of a full refresh, which :func:`_lean_replace` commits directly."""
+    if live is None or live.deletes or len(live.entries) != len(live.data) or len(removed) != len(live.data):
+        return False
+    return ({f.file_path for f in removed} == {f.file_path for f in live.data}
+            and all(e.data_file.spec_id == spec_id for e in live.entries))
+
+
+@functools.cache
+def _lean_replace(base: type) -> type:
+    """``base`` (pyiceberg's overwrite producer) for a commit that replaces every live data file.
+
+    pyiceberg's overwrite reads the parent's manifests twice more (once to find the entries to mark
+    deleted, once to keep the rest) and writes an added manifest and a deleted one, each in a pool thread.
+    When every live file goes, nothing of the parent survives: ONE manifest, written here, holds the added
+    files and the removed ones as DELETED entries (their sequence numbers kept, as Iceberg requires), from
+    the entries the caller already read (ADR 0029). The snapshot, its summary and the commit's
+    requirements (``main`` must not have moved) are pyiceberg's own.
+    """
+    from pyiceberg.manifest import ManifestEntry, ManifestEntryStatus
+
+    class _LeanReplace(base):  # type: ignore[misc, valid-type]
+        _rat_removed: list[Any] = []
+
+        def _manifests(self) -> list[Any]:
+            with self.new_manifest_writer(spec=self._transaction.table_metadata.spec()) as writer:
+                for f in self._added_data_files:
+                    writer.add(ManifestEntry.from_args(
+                        status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id,
+                        sequence_number=None, file_sequence_number=None, data_file=f))
+                for entry in self._rat_removed:
+                    writer.add_entry(ManifestEntry.from_args(
+                        status=ManifestEntryStatus.DELETED, snapshot_id=self._snapshot_id,
+                        sequence_number=entry.sequence_number, file_sequence_number=entry.file_sequence_number,
+                        data_file=entry.data_file))
+            return [writer.to_manifest_file()]
+
+    return _LeanReplace
 
 
 @functools.cache

@@ -103,6 +103,68 @@ class _ParsedMetadata:
                 cls._cache.popitem(last=False)
 
 
+class _AvroReaders:
+    """Per-process memo of the schema and reader tree pyiceberg builds to read an Avro file.
+
+    Opening a manifest or a manifest list parses the Avro schema in its header into an Iceberg schema and
+    resolves a reader tree against the read schema (~2 ms of Python); a run opens a few of them (the table's
+    live files, scan planning for each ``ref()``), every time anew, though the files of one table share the
+    same header schema. The tree depends only on the header's schema text, the read schema and the read
+    types, and its readers keep no state between files (each read takes the file's decoder), so it is built
+    once per combination (ADR 0029).
+    """
+
+    MAX = 256
+    _cache: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
+    _lock = threading.Lock()
+    built = 0  # how many trees were resolved (tests count it)
+
+
+def _memoize_avro_readers() -> None:
+    """Route ``AvroFile.__enter__`` through :class:`_AvroReaders` (left alone if pyiceberg's changed)."""
+    from pyiceberg.avro import file as avro_file
+
+    original = avro_file.AvroFile.__enter__
+    if getattr(original, "_rat_memoized", False) or not all(
+            hasattr(avro_file, name) for name in ("new_decoder", "resolve_reader", "_SCHEMA_KEY")) or not hasattr(
+            avro_file.AvroFile, "_read_header"):
+        return
+
+    def enter(self: Any) -> Any:
+        with self.input_file.open() as f:
+            self.decoder = avro_file.new_decoder(f.read())
+        self.header = self._read_header()
+        text = self.header.meta.get(avro_file._SCHEMA_KEY)
+        if text is None:
+            self.header.get_schema()  # pyiceberg's own error
+        read_schema = self.read_schema
+        key = (text, id(read_schema), tuple(sorted(self.read_types.items())),
+               tuple(sorted(self.read_enums.items())))
+        with _AvroReaders._lock:
+            hit = _AvroReaders._cache.get(key)
+        if hit is None or hit[0] is not read_schema:  # the schema object itself, not a reused id
+            schema = self.header.get_schema()
+            reader = avro_file.resolve_reader(schema, read_schema or schema, self.read_types, self.read_enums)
+            hit = (read_schema, schema, reader)
+            with _AvroReaders._lock:
+                if len(_AvroReaders._cache) >= _AvroReaders.MAX:
+                    _AvroReaders._cache.clear()
+                _AvroReaders._cache[key] = hit
+                _AvroReaders.built += 1
+        self.schema = hit[1]
+        if not self.read_schema:
+            self.read_schema = hit[1]
+        self.reader = hit[2]
+        return self
+
+    enter._rat_memoized = True  # type: ignore[attr-defined]
+    enter._rat_original = original  # type: ignore[attr-defined]
+    avro_file.AvroFile.__enter__ = enter  # type: ignore[method-assign]
+
+
+_memoize_avro_readers()
+
+
 def _memoize_sql_catalog_metadata() -> None:
     """Route the SQL catalog's metadata reads and writes through :class:`_ParsedMetadata`."""
     from pyiceberg.catalog.sql import SqlCatalog

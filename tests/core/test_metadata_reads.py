@@ -61,3 +61,33 @@ def test_a_mid_dag_rerun_parses_no_metadata(workspace: Workspace, ns: str) -> No
         assert outcome.status == "success", outcome.error
     assert _ParsedMetadata.parsed == parsed  # upstreams and its own table: nothing parsed again
     assert workspace.catalog.load(pid).scan().to_arrow().num_rows == 10
+
+
+def test_avro_reader_trees_are_built_once_per_header_schema(workspace: Workspace, ns: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Manifests and manifest lists of one table share their header schemas: reading them again, or reading
+    the next snapshot's, resolves no new reader tree, and the entries read are the same (ADR 0029)."""
+    from pyiceberg.avro.file import AvroFile
+
+    from rat_jupyter.stores.catalog import _AvroReaders
+
+    assert getattr(AvroFile.__enter__, "_rat_memoized", False)
+    make_pipeline(workspace, ns, "silver", "m", "-- @merge_strategy: full_refresh\nSELECT range AS id FROM range(4)")
+    assert run_one(workspace, ns, "silver", "m").status == "success"
+    table = workspace.catalog.load(workspace.pid(ns, "silver", "m"))
+
+    def entries(t: object) -> list[tuple[str, str, int]]:
+        snap = t.metadata.snapshot_by_name("main")  # type: ignore[attr-defined]
+        return [(e.status.name, e.data_file.file_path, e.data_file.record_count)
+                for m in snap.manifests(t.io) for e in m.fetch_manifest_entry(t.io, discard_deleted=False)]  # type: ignore[attr-defined]
+
+    first = entries(table)
+    built = _AvroReaders.built
+    assert entries(table) == first and len(first) == 1
+    assert _AvroReaders.built == built  # the same files again: nothing resolved
+    table.overwrite(pa.table({"id": pa.array(range(9), pa.int64())}))
+    second = entries(table)
+    assert _AvroReaders.built == built  # a new snapshot's files, the same header schemas
+    assert table.scan().to_arrow().num_rows == 9
+    monkeypatch.setattr(AvroFile, "__enter__", AvroFile.__enter__._rat_original)  # type: ignore[attr-defined]
+    assert entries(table) == second  # pyiceberg's own reader reads the same entries
