@@ -29,7 +29,7 @@ from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.table import Table
 
-from .engine import quote_ident, single_statement
+from .engine import EMPTY_PREFIX, quote_ident, single_statement
 from .pipelines import PipelineSpec
 
 STRATEGIES = ("full_refresh", "append_only")
@@ -110,12 +110,13 @@ def _first_load(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec) -> bool:
     """The pipeline's table has no snapshot yet (no table, or one without data): a keyed strategy's result
     is then the table itself, once its keys are checked (:func:`check_staged`).
 
-    Decided from the view the run registered for ``{{ this }}`` (none, or the empty one), not by reading the
-    table: this runs before every SQL run of a keyed pipeline."""
+    Decided from the view the run registered for ``{{ this }}`` (none, or the empty one over
+    :data:`engine.EMPTY_PREFIX`), not by reading the table: this runs before every SQL run of a keyed
+    pipeline."""
     pid = spec.pid
     row = conn.execute("SELECT sql FROM duckdb_views() WHERE database_name = ? AND schema_name = ? "
                        "AND view_name = ?", [pid.namespace, pid.layer, pid.name]).fetchone()
-    return row is None or "iceberg_scan" not in str(row[0])
+    return row is None or EMPTY_PREFIX in str(row[0])
 
 
 def check_staged(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, staged: Staged) -> None:

@@ -283,12 +283,11 @@ class Session:
         snap = table.metadata.snapshot_by_name(ref)
         if snap is None:
             schema = table.schema().as_arrow()
-            self.conn.register(f"__rat_empty_{len(self.registered)}", schema.empty_table())
-            engine.register_empty_view(self.conn, pid, f"SELECT * FROM __rat_empty_{len(self.registered)}",
-                                       self.attached)
+            empty = f"{engine.EMPTY_PREFIX}{len(self.registered)}"
+            self.conn.register(empty, schema.empty_table())
+            engine.register_empty_view(self.conn, pid, f"SELECT * FROM {empty}", self.attached)
         else:
-            # the run's own table keeps iceberg_scan: fastwrite tells a first load by its view's text
-            files = _Files.plain_files(table, snap.snapshot_id) if pid != self.pid else None
+            files = _Files.plain_files(table, snap.snapshot_id)
             if files is not None:
                 engine.register_parquet_view(self.conn, pid, files, table.schema().column_names, self.attached)
             else:
