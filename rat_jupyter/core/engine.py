@@ -17,9 +17,6 @@ from .names import PipelineId
 from .settings import Settings
 
 _EXTENSIONS = ("avro", "iceberg", "httpfs")
-# The Arrow table behind the empty view of a table without data (`runner.Session._register`); a first load
-# is told by it (`fastwrite._first_load`).
-EMPTY_PREFIX = "__rat_empty_"
 _installed: set[tuple[str, str]] = set()
 _install_lock = threading.Lock()
 

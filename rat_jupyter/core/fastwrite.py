@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import struct
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
@@ -29,7 +29,7 @@ from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.table import Table
 
-from .engine import EMPTY_PREFIX, quote_ident, single_statement
+from .engine import quote_ident, single_statement
 from .pipelines import PipelineSpec
 
 STRATEGIES = ("full_refresh", "append_only")
@@ -75,8 +75,13 @@ def writable(conn: duckdb.DuckDBPyConnection | None, location: str) -> bool:
         return False
 
 
-def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehouse: str) -> pa.Schema | None:
+def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehouse: str, *,
+         first_load: bool) -> pa.Schema | None:
     """The result schema if this run can take the fast path, else ``None``.
+
+    ``first_load``: the pipeline's table has no snapshot on ``main`` yet (no table, or one without data),
+    as the run found when it loaded the table. A keyed strategy's result is then the table itself, once its
+    keys are checked (:func:`check_staged`).
 
     Local and S3 warehouses both can (:func:`writable`); a table the catalog puts elsewhere is refused by
     :func:`stage`, which sends the run back to the Arrow path.
@@ -86,7 +91,7 @@ def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehous
     strategy = spec.config.merge_strategy
     if spec.kind != "sql" or spec.config.partition_by:
         return None
-    if strategy not in STRATEGIES and not (strategy in FIRST_LOAD and _first_load(conn, spec)):
+    if strategy not in STRATEGIES and not (strategy in FIRST_LOAD and first_load):
         return None
     try:
         relation = conn.sql(f"SELECT * FROM (\n{strip(sql)}\n) AS q LIMIT 0")
@@ -104,19 +109,6 @@ def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehous
     if not all(_safe_type(f.type) for f in schema):
         return None
     return pa.schema([pa.field(f.name, f.type, nullable=True) for f in schema])
-
-
-def _first_load(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec) -> bool:
-    """The pipeline's table has no snapshot yet (no table, or one without data): a keyed strategy's result
-    is then the table itself, once its keys are checked (:func:`check_staged`).
-
-    Decided from the view the run registered for ``{{ this }}`` (none, or the empty one over
-    :data:`engine.EMPTY_PREFIX`), not by reading the table: this runs before every SQL run of a keyed
-    pipeline."""
-    pid = spec.pid
-    row = conn.execute("SELECT sql FROM duckdb_views() WHERE database_name = ? AND schema_name = ? "
-                       "AND view_name = ?", [pid.namespace, pid.layer, pid.name]).fetchone()
-    return row is None or EMPTY_PREFIX in str(row[0])
 
 
 def check_staged(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, staged: Staged) -> None:
@@ -350,9 +342,12 @@ def write_arrow(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table) -
 
 @dataclass
 class LiveFiles:
-    data: list[Any]
+    entries: list[Any]  # the live manifest entries of the data files
     deletes: list[Any]
-    entries: list[Any] = field(default_factory=list)  # the manifest entries of ``data``, in the same order
+
+    @property
+    def data(self) -> list[Any]:
+        return [e.data_file for e in self.entries]
 
     @property
     def records(self) -> int:
@@ -375,7 +370,6 @@ def live_files(table: Table, target: str) -> LiveFiles:
         for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
             f = entry.data_file
             if f.content == DataFileContent.DATA:
-                out.data.append(f)
                 out.entries.append(entry)
             elif f.content == DataFileContent.POSITION_DELETES:
                 out.deletes.append(f)

@@ -283,7 +283,7 @@ class Session:
         snap = table.metadata.snapshot_by_name(ref)
         if snap is None:
             schema = table.schema().as_arrow()
-            empty = f"{engine.EMPTY_PREFIX}{len(self.registered)}"
+            empty = f"__rat_empty_{len(self.registered)}"
             self.conn.register(empty, schema.empty_table())
             engine.register_empty_view(self.conn, pid, f"SELECT * FROM {empty}", self.attached)
         else:
@@ -524,7 +524,8 @@ def execute_run(settings: Settings, run_id: str, pid: PipelineId, files: dict[st
                                              "landing_files": session.pins.record() if session.pins else []})
             rendered_sql = engine.contained_statement(session.conn, rendered.sql, f"pipeline {pid}")
             reporter.log("debug", "Compiled SQL:\n" + rendered_sql.strip())
-            fast_schema = fastwrite.plan(session.conn, spec, rendered_sql, settings.resolved_warehouse)
+            fast_schema = fastwrite.plan(session.conn, spec, rendered_sql, settings.resolved_warehouse,
+                                         first_load=not has_data)
             if fastwrite.arrow_forced():
                 reporter.log("debug", f"fast write path turned off ({fastwrite.ENV_WRITE_PATH}=arrow); "
                                       "using the Arrow path")

@@ -620,7 +620,7 @@ def commit_files(table: Table, target: str, removed: list[Any], added: list[Any]
 def _replaces_all(live: fastwrite.LiveFiles | None, removed: list[Any], spec_id: int) -> bool:
     """Whether a commit removes every live data file of a table without delete files, all written with the
     current partition spec: the shape of a full refresh, which :func:`_lean_replace` commits directly."""
-    if live is None or live.deletes or len(live.entries) != len(live.data) or len(removed) != len(live.data):
+    if live is None or live.deletes or len(removed) != len(live.entries):
         return False
     return ({f.file_path for f in removed} == {f.file_path for f in live.data}
             and all(e.data_file.spec_id == spec_id for e in live.entries))
