@@ -20,10 +20,9 @@ class TreeService(Service):
         """Every namespace with its pipeline count; ``namespace`` (else the only namespace) expanded."""
         if namespace is not None:
             validate_namespace(namespace)
-            self.state.get_namespace(namespace)
-        namespaces = sorted(self.state.list_namespaces(), key=lambda n: n["name"])
-        if namespace is not None:
-            namespaces = [n for n in namespaces if n["name"] == namespace]
+            namespaces = [self.state.get_namespace(namespace)]  # raises NotFound for an unknown one
+        else:
+            namespaces = self.state.list_namespaces()  # ordered by name
         expand = {namespace} if namespace is not None else ({namespaces[0]["name"]} if len(namespaces) == 1
                                                              else set())
         counts = self.state.pipeline_counts()
