@@ -46,7 +46,7 @@ from typing import Any
 
 import bench_dag as bd
 import common
-from common import MiB, Peak, RatServer, Rest, tree, tree_rss, tree_uss
+from common import MiB, Peak, RatServer, Rest, cpu_seconds, tree, tree_rss, tree_uss
 from results_md import replace_section
 
 SECTION_TITLE = "## Pipeline DAG at scale, one pipeline, memory: RAT server vs dbt-duckdb vs raw DuckDB"
@@ -134,18 +134,6 @@ class Raw(bd.RawDuckDB):
         wall, peak = run_sampled(cmd, self.dir / "logs" / f"round_{round_no}.log")
         counts = bd.duckdb_counts(self.db, [m.name for m in self.models])
         return {"wall": wall, "peak": peak, "counts": counts}
-
-
-def cpu_seconds(pid: int) -> dict[int, float]:
-    """User + system CPU seconds of each process of ``pid``'s tree."""
-    out = {}
-    for p in tree(pid):
-        try:
-            t = p.cpu_times()
-        except Exception:  # noqa: BLE001 - a process that ended between the listing and the read
-            continue
-        out[p.pid] = t.user + t.system
-    return out
 
 
 def start_server(work: Path, concurrency: int, code: Path | None = None) -> RatServer:

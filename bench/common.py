@@ -65,16 +65,35 @@ def tree(pid: int) -> list[Any]:
         return []
 
 
-def _sizes(pid: int, uss: bool = False) -> list[int]:
+def _each(pid: int, uss: bool = False) -> dict[int, int]:
+    """RSS (or USS) of each process of ``pid``'s tree, by pid."""
     import psutil
 
-    sizes = []
+    sizes = {}
     for p in tree(pid):
         try:
-            sizes.append(p.memory_full_info().uss if uss else p.memory_info().rss)
+            sizes[p.pid] = p.memory_full_info().uss if uss else p.memory_info().rss
         except psutil.NoSuchProcess:
             pass
     return sizes
+
+
+def _sizes(pid: int, uss: bool = False) -> list[int]:
+    return list(_each(pid, uss).values())
+
+
+def cpu_seconds(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of each process of ``pid``'s tree, by pid."""
+    import psutil
+
+    out = {}
+    for p in tree(pid):
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        out[p.pid] = t.user + t.system
+    return out
 
 
 def tree_rss(pid: int) -> int:
@@ -100,16 +119,10 @@ class Peak:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def sample(self) -> None:
-        import psutil
-
-        sizes = []
-        for p in tree(self.pid):
-            try:
-                rss = p.memory_info().rss
-            except psutil.NoSuchProcess:
-                continue
-            sizes.append(rss)
-            self.each[p.pid] = max(self.each.get(p.pid, 0), rss)
+        each = _each(self.pid)
+        for pid, rss in each.items():
+            self.each[pid] = max(self.each.get(pid, 0), rss)
+        sizes = list(each.values())
         if sizes:
             self.one = max(self.one, max(sizes[1:] or sizes))
             self.tree = max(self.tree, sum(sizes))
