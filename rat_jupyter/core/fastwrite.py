@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -358,6 +360,60 @@ class LiveFiles:
         return sum(f.record_count for f in self.deletes)
 
 
+class _Manifests:
+    """Per-process memo of manifest lists and of the live entries of manifests, by path (ADR 0030).
+
+    Both files are immutable once written, and a run reads the same ones more than once: its own table's
+    snapshot to register ``{{ this }}`` and again to list the files a full refresh replaces; a ``ref()`` to
+    a table another run of this worker just read. Entries are kept up to ``MAX_ENTRIES`` in all (least
+    recently used first out); a manifest larger than that is read each time. The entries are pyiceberg's
+    frozen records (sequence numbers already inherited from their manifest); callers never change them.
+    """
+
+    MAX_ENTRIES = 100_000
+    _lists: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+    _entries: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+    _size = 0
+    _lock = threading.Lock()
+    read = 0  # how many manifests were read (tests count it)
+
+    @classmethod
+    def of(cls, io: FileIO, snap: Any) -> list[tuple[Any, tuple[Any, ...]]]:
+        """Each manifest of ``snap`` with its live (not DELETED) entries."""
+        with cls._lock:
+            manifests = cls._lists.get(snap.manifest_list)
+        if manifests is None:
+            manifests = tuple(snap.manifests(io))
+            with cls._lock:
+                cls._lists[snap.manifest_list] = manifests
+                while len(cls._lists) > 1024:
+                    cls._lists.popitem(last=False)
+        return [(m, cls._live(io, m)) for m in manifests]
+
+    @classmethod
+    def _live(cls, io: FileIO, manifest: Any) -> tuple[Any, ...]:
+        path = manifest.manifest_path
+        with cls._lock:
+            hit = cls._entries.get(path)
+            if hit is not None:
+                cls._entries.move_to_end(path)
+                return hit
+        entries = tuple(manifest.fetch_manifest_entry(io, discard_deleted=True))
+        with cls._lock:
+            cls.read += 1
+            if len(entries) <= cls.MAX_ENTRIES and path not in cls._entries:
+                cls._entries[path] = entries
+                cls._size += len(entries)
+                while cls._size > cls.MAX_ENTRIES:
+                    cls._size -= len(cls._entries.popitem(last=False)[1])
+        return entries
+
+
+def snapshot_entries(table: Table, snap: Any) -> list[Any]:
+    """The live manifest entries (data and delete files) of ``snap``, read once per process."""
+    return [e for _, entries in _Manifests.of(table.io, snap) for e in entries]
+
+
 def live_files(table: Table, target: str) -> LiveFiles:
     """The data and position-delete files of ``target``'s snapshot (read from its manifests)."""
     from pyiceberg.manifest import DataFileContent
@@ -366,15 +422,14 @@ def live_files(table: Table, target: str) -> LiveFiles:
     out = LiveFiles([], [])
     if snap is None:
         return out
-    for manifest in snap.manifests(table.io):
-        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-            f = entry.data_file
-            if f.content == DataFileContent.DATA:
-                out.entries.append(entry)
-            elif f.content == DataFileContent.POSITION_DELETES:
-                out.deletes.append(f)
-            else:
-                raise Unsupported("the table has equality-delete files")
+    for entry in snapshot_entries(table, snap):
+        f = entry.data_file
+        if f.content == DataFileContent.DATA:
+            out.entries.append(entry)
+        elif f.content == DataFileContent.POSITION_DELETES:
+            out.deletes.append(f)
+        else:
+            raise Unsupported("the table has equality-delete files")
     return out
 
 

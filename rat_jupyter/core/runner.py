@@ -209,8 +209,27 @@ class _Files:
         return files
 
     @classmethod
+    def seed(cls, table: Table, snapshot_id: int, files: tuple[str, ...]) -> None:
+        """Record ``files`` as the data files of the snapshot this process just committed (a full refresh:
+        its added files are all there is), so a later ``ref()`` to it here lists nothing. Only when the
+        committed snapshot's own summary agrees: as many data files, no delete files, the table's one schema."""
+        metadata = table.metadata
+        snap = metadata.snapshot_by_id(snapshot_id)
+        summary = snap.summary.additional_properties if snap is not None and snap.summary is not None else {}
+        if (snap is None or len(metadata.schemas) != 1 or summary.get("total-data-files") != str(len(files))
+                or not files or len(files) > cls.MAX_FILES
+                or any(summary.get(k) != "0" for k in ("total-delete-files", "total-position-deletes",
+                                                       "total-equality-deletes"))
+                or (snap.schema_id is not None and snap.schema_id != metadata.current_schema_id)):
+            return
+        with cls._lock:
+            cls._cache[(str(metadata.table_uuid), snapshot_id)] = files
+            while len(cls._cache) > cls.MAX:
+                cls._cache.popitem(last=False)
+
+    @classmethod
     def _plan(cls, table: Table, snapshot_id: int) -> tuple[str, ...] | None:
-        from pyiceberg.manifest import FileFormat
+        from pyiceberg.manifest import DataFileContent, FileFormat
 
         snap = table.metadata.snapshot_by_id(snapshot_id)
         summary = snap.summary.additional_properties if snap is not None and snap.summary is not None else {}
@@ -220,12 +239,13 @@ class _Files:
         if snap.schema_id is not None and snap.schema_id != table.metadata.current_schema_id:
             return None
         cls.planned += 1
-        tasks = list(table.scan(snapshot_id=snapshot_id).plan_files())
-        if not tasks or len(tasks) > cls.MAX_FILES:
+        # no row filter and no delete files: the scan's files are the snapshot's live data entries
+        files = [e.data_file for e in fastwrite.snapshot_entries(table, snap)]
+        if not files or len(files) > cls.MAX_FILES:
             return None
-        if any(t.delete_files or t.file.file_format != FileFormat.PARQUET for t in tasks):
+        if any(f.content != DataFileContent.DATA or f.file_format != FileFormat.PARQUET for f in files):
             return None
-        return tuple(t.file.file_path for t in tasks)
+        return tuple(f.file_path for f in files)
 
 
 def warm(settings: Settings) -> None:
@@ -606,8 +626,9 @@ def _audit(session: Session, spec: PipelineSpec, started: str, outcome: RunOutco
 
 def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table, plan: strategies.SchemaPlan,
                          write: Callable[[Table, str], strategies.WriteResult], branch: str,
-                         started: str, outcome: RunOutcome, phases: _Phases, reporter: Reporter) -> None:
-    """Write to a run branch, audit the branch, then move ``main`` to it (only if ``main`` did not move).
+                         started: str, outcome: RunOutcome, phases: _Phases, reporter: Reporter) -> Table:
+    """Write to a run branch, audit the branch, then move ``main`` to it (only if ``main`` did not move);
+    the table as published.
 
     A schema change (``plan``) is staged first — added to the metadata, not made current — and becomes
     ``main``'s schema in the same commit that publishes the data, so a failed run never changes it.
@@ -645,6 +666,7 @@ def _write_audit_publish(session: Session, spec: PipelineSpec, table: Table, pla
         snap = table.metadata.snapshot_by_name(MAIN)
         outcome.snapshot_id = snap.snapshot_id if snap else None
     _trim_history(table, reporter)
+    return table
 
 
 def _trim_history(table: Table, reporter: Reporter) -> None:
@@ -750,7 +772,10 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table | None, schema:
                 fastwrite.commit(t, staged, target, replace)
                 return strategies.WriteResult(staged.rows)
 
-            _write_audit_publish(session, spec, table, plan, write, branch, started, outcome, phases, reporter)
+            published = _write_audit_publish(session, spec, table, plan, write, branch, started, outcome, phases,
+                                             reporter)
+            if replace and outcome.snapshot_id is not None:
+                _Files.seed(published, outcome.snapshot_id, (staged.uri,))
             return table
         if spec.tests:
             _audit_first_load(session, spec, f"SELECT * FROM {staged.relation}", started, outcome, phases, reporter)

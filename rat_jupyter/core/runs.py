@@ -23,7 +23,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,9 +45,9 @@ POLL_SECONDS = 0.25  # how often a server looks for runs submitted by other proc
 # outcome, queries the store and resolves files. Bounded, so servers sharing a store still share the work.
 QUEUE_AHEAD = 1
 # Pending runs come oldest first, which within a batch is DAG order, so the runs that can start are near the
-# front: the claimer reads the upstream statuses of this many candidates at a time, stops once the free slots
-# are filled, and never reads the status of an upstream run that is itself still pending (its dependents
-# wait). Reading every pending run's upstream on every wake was work per completion that grew with the batch.
+# front: the claimer reads this many candidates at a time (and their upstreams' statuses), stops once the free
+# slots are filled, and never reads the status of an upstream run that is itself still pending (its
+# dependents wait). Reading every pending run on every wake was work per completion that grew with the batch.
 CLAIM_CHUNK = 32
 
 FilesResolver = Callable[[PipelineId, str], dict[str, str]]
@@ -275,33 +275,45 @@ class RunManager:
             free = self.executor.capacity * (1 + QUEUE_AHEAD) - launched
             if free <= 0:
                 return
-            candidates = self.state.claimable_runs()
             # A run waiting on one of these (pending, unclaimed: not done) waits, whatever the others say.
-            waiting = {run["id"] for run in candidates}
+            waiting: set[str] = set()
             statuses: dict[str, str] = {}
-            for index, run in enumerate(candidates):
-                if index % CLAIM_CHUNK == 0:  # the next chunk's upstream statuses, only when it is reached
-                    statuses.update(self.state.run_statuses(
-                        [d for c in candidates[index:index + CLAIM_CHUNK] for d in c.get("depends_on") or []
-                         if d not in statuses and d not in waiting]))
-                deps = run.get("depends_on") or []
-                bad = next((d for d in deps if d not in waiting and statuses.get(d, "failed") in NOT_SUCCEEDED),
-                           None)
-                if bad is not None:
-                    if self.state.skip_run(run["id"], f"skipped: upstream {self._describe(bad)} did not succeed"):
-                        waiting.discard(run["id"])
-                        statuses[run["id"]] = "skipped"
-                        self._ended(run["id"])
-                        changed = True
-                    continue
-                if any(d in waiting or statuses[d] != "success" for d in deps):
-                    continue
-                if not self.state.claim_run(run["id"], self.server_id, self.owner):
-                    continue  # another server won it, or it was cancelled meanwhile
-                self._start_claimed(run)
-                free -= 1
-                if free <= 0:
-                    return
+            for page in self._claimable_pages(waiting):
+                statuses.update(self.state.run_statuses(
+                    [d for c in page for d in c.get("depends_on") or [] if d not in statuses and d not in waiting]))
+                for run in page:
+                    deps = run.get("depends_on") or []
+                    bad = next((d for d in deps
+                                if d not in waiting and statuses.get(d, "failed") in NOT_SUCCEEDED), None)
+                    if bad is not None:
+                        if self.state.skip_run(run["id"], f"skipped: upstream {self._describe(bad)} did not succeed"):
+                            waiting.discard(run["id"])
+                            statuses[run["id"]] = "skipped"
+                            self._ended(run["id"])
+                            changed = True
+                        continue
+                    if any(d in waiting or statuses.get(d) != "success" for d in deps):
+                        continue
+                    if not self.state.claim_run(run["id"], self.server_id, self.owner):
+                        continue  # another server won it, or it was cancelled meanwhile
+                    self._start_claimed(run)
+                    free -= 1
+                    if free <= 0:
+                        return
+
+    def _claimable_pages(self, waiting: set[str]) -> Iterator[list[dict[str, Any]]]:
+        """The claimable runs, oldest first, a page (``CLAIM_CHUNK``) at a time, read only when the claimer
+        reaches it: a tick that fills the free slots from the first page neither reads nor decodes every
+        pending run of a large batch (which made each tick of a DAG cost in proportion to its size). Each
+        page's ids join ``waiting``; an upstream on a page not read yet is looked up like any other."""
+        after: tuple[str, str] | None = None
+        while True:
+            page = self.state.claimable_runs(CLAIM_CHUNK, after)
+            waiting.update(run["id"] for run in page)
+            yield page
+            if len(page) < CLAIM_CHUNK:
+                return
+            after = (page[-1]["created_at"], page[-1]["id"])
 
     def _describe(self, run_id: str) -> str:
         try:

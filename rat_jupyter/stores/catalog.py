@@ -67,6 +67,61 @@ def _memoize_transaction_metadata() -> None:
 
 _memoize_transaction_metadata()
 
+
+def _share_updated_metadata() -> None:
+    """``update_table_metadata`` without its closing deep copy (ADR 0030).
+
+    pyiceberg applies a commit's updates to the base metadata — each update makes a new model that shares
+    the untouched parts with the old one — and then deep-copies the result. A commit calls it two or three
+    times (the transaction's view of its staged state, the catalog's staging), and the copy costs in
+    proportion to the metadata: every snapshot, its summary, every schema and log entry, ~0.8 ms each at a
+    few snapshots and growing with the history. The copy only protects against in-place changes, and the
+    metadata models are frozen and replaced, never changed, by pyiceberg and by this package (the premise of
+    ADR 0027's memo), so the result of the same updates is returned shared. Validation, the metadata log and
+    ``last-updated-ms`` are done as pyiceberg does.
+    """
+    from datetime import datetime
+
+    import pyiceberg.catalog as catalog_module
+    import pyiceberg.table as table_module
+    from pyiceberg.table import update as update_module
+
+    needed = ("_TableMetadataUpdateContext", "_apply_table_update", "_update_table_metadata_log",
+              "datetime_to_millis", "TableMetadataUtil", "update_table_metadata")
+    if not all(hasattr(update_module, n) for n in needed) or getattr(
+            update_module.update_table_metadata, "_rat_shared", False):
+        return
+    original = update_module.update_table_metadata
+    if not (getattr(catalog_module, "update_table_metadata", None) is original
+            and getattr(table_module, "update_table_metadata", None) is original):
+        return
+
+    def update_table_metadata(base_metadata: Any, updates: Any, enforce_validation: bool = False,
+                              metadata_location: str | None = None) -> Any:
+        context = update_module._TableMetadataUpdateContext()
+        new = base_metadata
+        for change in updates:
+            new = update_module._apply_table_update(change, new, context)
+        if context.has_changes():
+            if metadata_location:
+                new = update_module._update_table_metadata_log(new, metadata_location, base_metadata.last_updated_ms)
+            if base_metadata.last_updated_ms == new.last_updated_ms:
+                now = update_module.datetime_to_millis(datetime.now().astimezone())
+                new = new.model_copy(update={"last_updated_ms": now})
+        new.spec().check_compatible(new.schema())
+        new.sort_order().check_compatible(new.schema())
+        if enforce_validation:
+            return update_module.TableMetadataUtil.parse_obj(new.model_dump())
+        return new
+
+    update_table_metadata._rat_shared = True  # type: ignore[attr-defined]
+    update_table_metadata._rat_original = original  # type: ignore[attr-defined]
+    for module in (update_module, catalog_module, table_module):
+        module.update_table_metadata = update_table_metadata  # type: ignore[attr-defined]
+
+
+_share_updated_metadata()
+
 class _ParsedMetadata:
     """Per-process memo of parsed ``metadata.json`` files, by location (a metadata file is immutable).
 
@@ -165,6 +220,87 @@ def _memoize_avro_readers() -> None:
 _memoize_avro_readers()
 
 
+class _AvroWriters:
+    """Per-process memo of what pyiceberg derives from a schema to write an Avro file (ADR 0030).
+
+    Each commit writes a manifest and a manifest list, and for each pyiceberg builds the manifest entry
+    schema for the partition type, resolves a writer tree for it, converts it to an Avro schema for the
+    header and builds the header's own writer: ~2.5 ms of Python per commit, identical for every commit of
+    every unpartitioned table. The writers are frozen dataclasses (no state between files) and the schemas
+    are frozen models, so each is built once: the entry schema by (format version, partition type), which
+    are values; the rest by the identity of the schema objects that memo returns, which it keeps alive.
+    """
+
+    MAX = 256
+    _cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    _lock = threading.Lock()
+    built = 0  # how many writer trees were resolved (tests count it)
+
+    @classmethod
+    def get(cls, key: tuple[Any, ...], keep: tuple[Any, ...], build: Any) -> Any:
+        """``build()``, memoized by ``key``; ``keep`` holds the objects whose ids are in ``key`` (a hit
+        must be for the same objects, not for new ones that reuse a freed id)."""
+        with cls._lock:
+            hit = cls._cache.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], keep, strict=True)):
+            return hit[1]
+        value = build()
+        with cls._lock:
+            if len(cls._cache) >= cls.MAX:
+                cls._cache.clear()
+            cls._cache[key] = (keep, value)
+        return value
+
+
+def _memoize_avro_writers() -> None:
+    """Route pyiceberg's writer-tree, header-schema and manifest-schema builds through :class:`_AvroWriters`
+    (left alone if pyiceberg's names changed)."""
+    from pyiceberg import manifest
+    from pyiceberg.avro import file as avro_file
+
+    needed = (hasattr(avro_file, "resolve_writer") and hasattr(avro_file, "construct_writer")
+              and hasattr(avro_file, "AvroSchemaConversion") and hasattr(manifest.ManifestWriter, "_with_partition"))
+    if not needed or getattr(avro_file.resolve_writer, "_rat_memoized", False):
+        return
+    resolve, construct = avro_file.resolve_writer, avro_file.construct_writer
+    with_partition = manifest.ManifestWriter._with_partition
+    conversion = avro_file.AvroSchemaConversion
+
+    def resolve_writer(record_schema: Any, file_schema: Any) -> Any:
+        def build() -> Any:
+            _AvroWriters.built += 1
+            return resolve(record_schema, file_schema)
+        return _AvroWriters.get(("resolve", id(record_schema), id(file_schema)), (record_schema, file_schema), build)
+
+    def construct_writer(file_schema: Any) -> Any:
+        def build() -> Any:
+            _AvroWriters.built += 1
+            return construct(file_schema)
+        return _AvroWriters.get(("construct", id(file_schema)), (file_schema,), build)
+
+    class _Conversion(conversion):  # type: ignore[misc, valid-type]
+        def iceberg_to_avro(self, schema: Any, schema_name: str | None = None) -> Any:
+            # the header's schema; json.dumps only reads the answer
+            return _AvroWriters.get(("avro", id(schema), schema_name), (schema,),
+                                    lambda: super(_Conversion, self).iceberg_to_avro(schema, schema_name=schema_name))
+
+    def _with_partition(self: Any, format_version: Any) -> Any:
+        partition_type = self._spec.partition_type(self._schema)
+        return _AvroWriters.get(("entry", type(self), format_version, partition_type), (),
+                                lambda: with_partition(self, format_version))
+
+    resolve_writer._rat_memoized = True  # type: ignore[attr-defined]
+    resolve_writer._rat_original = resolve  # type: ignore[attr-defined]
+    construct_writer._rat_original = construct  # type: ignore[attr-defined]
+    avro_file.resolve_writer = resolve_writer
+    avro_file.construct_writer = construct_writer
+    avro_file.AvroSchemaConversion = _Conversion  # type: ignore[misc]
+    manifest.ManifestWriter._with_partition = _with_partition  # type: ignore[method-assign]
+
+
+_memoize_avro_writers()
+
+
 def _memoize_sql_catalog_metadata() -> None:
     """Route the SQL catalog's metadata reads and writes through :class:`_ParsedMetadata`."""
     from pyiceberg.catalog.sql import SqlCatalog
@@ -198,6 +334,83 @@ def _memoize_sql_catalog_metadata() -> None:
 
 
 _memoize_sql_catalog_metadata()
+
+
+def _pointer_statements(iceberg: Any) -> tuple[Any, Any]:
+    """The SQL catalog's "current metadata file of a table" query and its compare-and-set update, built once
+    per catalog with bound parameters (``c``, ``ns``, ``n``; the update also ``old``, ``new``): building the
+    ORM expressions anew cost more than running them."""
+    cached = getattr(iceberg, "_rat_pointer_statements", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    from pyiceberg.catalog.sql import IcebergTables
+    from sqlalchemy import bindparam, select, update
+
+    row = (IcebergTables.catalog_name == bindparam("c"), IcebergTables.table_namespace == bindparam("ns"),
+           IcebergTables.table_name == bindparam("n"))
+    query = select(IcebergTables.metadata_location).where(*row)
+    type_filter = iceberg._iceberg_type_filter() if hasattr(iceberg, "_iceberg_type_filter") else None
+    if type_filter is not None:
+        query = query.where(type_filter)
+    move = (update(IcebergTables).where(*row, IcebergTables.metadata_location == bindparam("old"))
+            .values(metadata_location=bindparam("new"), previous_metadata_location=bindparam("old")))
+    iceberg._rat_pointer_statements = (query, move)
+    return query, move
+
+
+def _lean_sql_commit() -> None:
+    """A SQL catalog commit that does not load the table it is handed (ADR 0030).
+
+    pyiceberg's ``SqlCatalog.commit_table`` first loads the table (an ORM query and a new ``Table`` with its
+    file IO) to check the commit's requirements against, then updates the row through an ORM session that
+    evaluates the ``WHERE`` in Python: ~2 ms of a DAG model's commit. Here the current metadata file is
+    read from the row by one Core query and taken parsed from :class:`_ParsedMetadata` (a metadata file is
+    immutable; the caller's table may hold staged changes, so it is not trusted for this); the requirements
+    are checked against it as pyiceberg does, the new metadata written, and the row moved by one Core
+    ``UPDATE … WHERE metadata_location = <current>``: a concurrent commit still makes it fail, as before.
+    A new table, or a driver without reliable row counts, takes pyiceberg's own path.
+    """
+    from pyiceberg.catalog import Catalog as BaseCatalog
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.exceptions import CommitFailedException
+    from pyiceberg.serializers import FromInputFile
+    from pyiceberg.table import CommitTableResponse
+
+    original = SqlCatalog.commit_table
+    if getattr(original, "_rat_lean", False) or not hasattr(SqlCatalog, "_update_and_stage_table"):
+        return
+
+    def commit_table(self: Any, table: Any, requirements: Any, updates: Any) -> Any:
+        if not self.engine.dialect.supports_sane_rowcount:
+            return original(self, table, requirements, updates)
+        identifier = table.name()
+        namespace = BaseCatalog.namespace_to_string(BaseCatalog.namespace_from(identifier))
+        name = BaseCatalog.table_name_from(identifier)
+        query, move = _pointer_statements(self)
+        key = {"c": self.name, "ns": namespace, "n": name}
+        with self.engine.connect() as conn:
+            current = conn.execute(query, key).scalar()
+        if not current:
+            return original(self, table, requirements, updates)
+        # the caller's table may hold staged changes (a schema not yet current): the file is what counts
+        metadata = _ParsedMetadata.get(current, lambda: FromInputFile.table_metadata(table.io.new_input(current)))
+        base = Table(identifier=identifier, metadata=metadata, metadata_location=current, io=table.io, catalog=self)
+        staged = self._update_and_stage_table(base, identifier, requirements, updates)
+        if staged.metadata == metadata:
+            return CommitTableResponse(metadata=metadata, metadata_location=current)
+        self._write_metadata(metadata=staged.metadata, io=staged.io, metadata_path=staged.metadata_location)
+        with self.engine.begin() as conn:
+            moved = conn.execute(move, {**key, "old": current, "new": staged.metadata_location})
+        if moved.rowcount < 1:
+            raise CommitFailedException(f"Table has been updated by another process: {namespace}.{name}")
+        return CommitTableResponse(metadata=staged.metadata, metadata_location=staged.metadata_location)
+
+    commit_table._rat_lean = True  # type: ignore[attr-defined]
+    commit_table._rat_original = original  # type: ignore[attr-defined]
+    SqlCatalog.commit_table = commit_table  # type: ignore[method-assign]
+
+
+_lean_sql_commit()
 
 _TRANSFORMS = {"identity": IdentityTransform, "day": DayTransform, "month": MonthTransform,
                "year": YearTransform, "hour": HourTransform}
@@ -252,24 +465,17 @@ class Catalog:
         """The table's current metadata file as the catalog records it, without loading the table: one
         indexed query on a SQL catalog. None when the table does not exist, the query fails, or the catalog
         has no such cheap call (REST): callers then load the table."""
-        from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
-        from sqlalchemy import select
+        from pyiceberg.catalog.sql import SqlCatalog
         from sqlalchemy.exc import SQLAlchemyError
 
         iceberg = self.iceberg
         if not isinstance(iceberg, SqlCatalog):
             return None
-        stmt = select(IcebergTables.metadata_location).where(
-            IcebergTables.catalog_name == iceberg.name,
-            IcebergTables.table_namespace == ".".join(pid.table_identifier[:-1]),
-            IcebergTables.table_name == pid.table_identifier[-1],
-        )
-        type_filter = iceberg._iceberg_type_filter()
-        if type_filter is not None:
-            stmt = stmt.where(type_filter)
+        query, _ = _pointer_statements(iceberg)
+        key = {"c": iceberg.name, "ns": ".".join(pid.table_identifier[:-1]), "n": pid.table_identifier[-1]}
         try:
             with iceberg.engine.connect() as conn:
-                row = conn.execute(stmt).first()
+                row = conn.execute(query, key).first()
         except SQLAlchemyError:
             return None
         return str(row[0]) if row and row[0] else None

@@ -124,11 +124,11 @@ class PostgresState(SqlState):
             self._presence[server_id] = conn
         self._start_watcher()
 
-    def claimable_runs(self, limit: int = 1000) -> list[dict]:
+    def claimable_runs(self, limit: int = 1000, after: tuple[str, str] | None = None) -> list[dict]:
         """As the base store; the first call (only claiming servers make it) starts the presence watcher, so a
         server that has not claimed anything yet still reaps the runs of a server that died."""
         self._start_watcher()
-        return super().claimable_runs(limit)
+        return super().claimable_runs(limit, after)
 
     def _start_watcher(self) -> None:
         with self._leader_lock:

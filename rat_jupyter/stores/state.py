@@ -476,10 +476,15 @@ class SqlState:
                             [row[c] for c in cols])
         return [self.get_run(r["id"]) for r in runs]
 
-    def claimable_runs(self, limit: int = 1000) -> list[dict]:
-        """Pending runs no server has claimed, oldest first (only what the claimer needs to decide)."""
-        rows = self.query("SELECT id, namespace, layer, name, version, depends_on FROM runs WHERE status = 'pending'"
-                          f" AND server_id IS NULL ORDER BY created_at, id LIMIT {int(limit)}")
+    def claimable_runs(self, limit: int = 1000, after: tuple[str, str] | None = None) -> list[dict]:
+        """Pending runs no server has claimed, oldest first (only what the claimer needs to decide); ``after``
+        a run's ``(created_at, id)``, the ones that come after it (the claimer reads them a page at a time)."""
+        where, params = "", ()
+        if after is not None:
+            where, params = " AND (created_at > ? OR (created_at = ? AND id > ?))", (after[0], after[0], after[1])
+        rows = self.query("SELECT id, created_at, namespace, layer, name, version, depends_on FROM runs"
+                          f" WHERE status = 'pending' AND server_id IS NULL{where}"
+                          f" ORDER BY created_at, id LIMIT {int(limit)}", params)
         return [_decode_run(r) for r in rows]
 
     def claim_run(self, run_id: str, server_id: str, owner: str) -> bool:

@@ -64,3 +64,35 @@ def test_skips_still_reach_the_whole_downstream(workspace: Workspace, ns: str, c
     assert runs[0].status == "failed"
     assert [r.status for r in runs[1:]] == ["skipped"] * 10
     assert all("did not succeed" in (r.error or "") for r in runs[1:])
+
+
+def test_a_wide_batch_is_claimed_a_page_at_a_time(workspace: Workspace, ns: str, claimer_reads: list[int],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Independent runs: every claim fills its free slots from the first page of pending runs, so no claim
+    reads (and decodes) the rest of the batch; before, each read all of it."""
+    n = 14
+    for i in range(n):
+        make_pipeline(workspace, ns, "silver", f"w{i:02d}", f"-- @merge_strategy: full_refresh\nSELECT {i} AS v")
+    state = workspace.state
+    listed = state.claimable_runs
+    per_claim: list[int] = []
+
+    def claimable(limit: int = 1000, after: Any = None) -> list[dict[str, Any]]:
+        page = listed(limit, after)
+        if threading.current_thread().name == "rat-run-claimer" and per_claim:
+            per_claim[-1] += len(page)
+        return page
+
+    claim = runs_module.RunManager._claim
+
+    def counted(self: runs_module.RunManager) -> None:
+        per_claim.append(0)
+        claim(self)
+
+    monkeypatch.setattr(state, "claimable_runs", claimable)
+    monkeypatch.setattr(runs_module.RunManager, "_claim", counted)
+    runs = workspace.run_selection(f"{ns}.*", wait=True, timeout=300)
+    assert [r.status for r in runs] == ["success"] * n
+    assert [workspace.read_table(ns, "silver", f"w{i:02d}").to_pylist() for i in (0, n - 1)] == [[{"v": 0}],
+                                                                                                [{"v": n - 1}]]
+    assert max(per_claim) <= 4, per_claim  # one page of CLAIM_CHUNK = 4 at most, however long the queue

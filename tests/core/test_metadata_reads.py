@@ -91,3 +91,87 @@ def test_avro_reader_trees_are_built_once_per_header_schema(workspace: Workspace
     assert table.scan().to_arrow().num_rows == 9
     monkeypatch.setattr(AvroFile, "__enter__", AvroFile.__enter__._rat_original)  # type: ignore[attr-defined]
     assert entries(table) == second  # pyiceberg's own reader reads the same entries
+
+
+def test_avro_writer_trees_are_built_once_per_schema(workspace: Workspace, ns: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commits write a manifest and a manifest list each: after a table's first commit, further commits to
+    it and to a table of the same partition type resolve no new writer tree, a partitioned table gets its
+    own, and what the memoized writers wrote reads back as what pyiceberg's own writers write (ADR 0030)."""
+    from pyiceberg.avro import file as avro_file
+
+    from rat_jupyter.stores.catalog import _AvroWriters
+
+    assert getattr(avro_file.resolve_writer, "_rat_memoized", False)
+    make_pipeline(workspace, ns, "silver", "w", "-- @merge_strategy: full_refresh\nSELECT range AS id FROM range(4)")
+    assert run_one(workspace, ns, "silver", "w").status == "success"
+    table = workspace.catalog.load(workspace.pid(ns, "silver", "w"))
+    table.overwrite(pa.table({"id": pa.array(range(2), pa.int64())}))
+    built = _AvroWriters.built
+    for n in (5, 6):
+        table.overwrite(pa.table({"id": pa.array(range(n), pa.int64())}))
+        table.append(pa.table({"id": pa.array([100], pa.int64())}))
+    assert _AvroWriters.built == built  # four commits, the same schemas: nothing resolved
+    assert sorted(table.scan().to_arrow().column("id").to_pylist()) == [*range(6), 100]
+
+    make_pipeline(workspace, ns, "silver", "p", "SELECT range AS id, range % 2 AS k FROM range(6)",
+                  config={"merge_strategy": "full_refresh", "partition_by": ["k"]})
+    assert run_one(workspace, ns, "silver", "p").status == "success"
+    part = workspace.catalog.load(workspace.pid(ns, "silver", "p"))
+    mine = pa.table({"id": pa.array([7, 8], pa.int64()), "k": pa.array([1, 0], pa.int64())})
+    built = _AvroWriters.built
+    part.append(mine)
+    assert _AvroWriters.built > built  # another partition type: its own entry schema and writer
+    snap = part.metadata.snapshot_by_name("main")
+    memoized = sorted((e.data_file.partition[0], e.data_file.record_count)
+                      for m in snap.manifests(part.io) for e in m.fetch_manifest_entry(part.io))
+
+    for name in ("resolve_writer", "construct_writer"):  # pyiceberg's own writers for the same commit
+        monkeypatch.setattr(avro_file, name, getattr(avro_file, name)._rat_original)
+    part.delete("id >= 7")
+    part.append(mine)
+    snap = part.metadata.snapshot_by_name("main")
+    plain = sorted((e.data_file.partition[0], e.data_file.record_count)
+                   for m in snap.manifests(part.io) for e in m.fetch_manifest_entry(part.io))
+    assert memoized == plain
+    assert sorted(part.scan().to_arrow().column("id").to_pylist()) == [*range(6), 7, 8]
+
+
+def test_a_commit_loads_no_table_and_still_loses_a_race(workspace: Workspace, ns: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SQL catalog's commit checks the requirements against the metadata file the catalog's row names,
+    without loading a table; a commit made by another writer meanwhile — before it, or between its metadata
+    write and its row update — makes it fail and leaves the other writer's commit in place (ADR 0030)."""
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.exceptions import CommitFailedException
+
+    assert getattr(SqlCatalog.commit_table, "_rat_lean", False)
+    make_pipeline(workspace, ns, "silver", "c", "-- @merge_strategy: full_refresh\nSELECT range AS id FROM range(3)")
+    assert run_one(workspace, ns, "silver", "c").status == "success"
+    pid = workspace.pid(ns, "silver", "c")
+    with workspace.catalog.load(pid).transaction() as tx:  # fail at once instead of pyiceberg's retries
+        tx.set_properties({"commit.retry.num-retries": "0"})
+    loads: list[object] = []
+    load = SqlCatalog.load_table
+    monkeypatch.setattr(SqlCatalog, "load_table", lambda self, ident: loads.append(ident) or load(self, ident))
+    mine, theirs = workspace.catalog.load(pid), workspace.catalog.load(pid)
+    loads.clear()
+    mine.append(pa.table({"id": pa.array([10], pa.int64())}))
+    assert loads == []  # committed without loading the table
+
+    with pytest.raises(CommitFailedException):  # stale: main moved since it was loaded
+        theirs.append(pa.table({"id": pa.array([20], pa.int64())}))
+    theirs = workspace.catalog.load(pid)
+
+    write = SqlCatalog._write_metadata
+
+    def racing(metadata: object, io: object, metadata_path: str) -> None:
+        write(metadata, io, metadata_path)
+        monkeypatch.setattr(SqlCatalog, "_write_metadata", staticmethod(write))
+        mine.append(pa.table({"id": pa.array([30], pa.int64())}))  # lands between the write and the update
+
+    monkeypatch.setattr(SqlCatalog, "_write_metadata", staticmethod(racing))
+    with pytest.raises(CommitFailedException, match="updated by another process"):
+        theirs.append(pa.table({"id": pa.array([40], pa.int64())}))
+    got = sorted(workspace.catalog.load(pid).scan().to_arrow().column("id").to_pylist())
+    assert got == [0, 1, 2, 10, 30]
