@@ -161,7 +161,7 @@ class _Tables:
             if location is not None and cached is not None and cached.metadata_location == location:
                 cls._cache.move_to_end(key)
                 return cached
-        table = catalog.load(pid)
+        table = catalog.load_at(pid, location) if location is not None else catalog.load(pid)
         with cls._lock:
             if table is None or location is None:
                 cls._cache.pop(key, None)

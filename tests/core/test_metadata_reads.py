@@ -8,6 +8,9 @@ kind (files parsed), not timed, on real tables with real commits from worker pro
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
 
@@ -175,3 +178,62 @@ def test_a_commit_loads_no_table_and_still_loses_a_race(workspace: Workspace, ns
         theirs.append(pa.table({"id": pa.array([40], pa.int64())}))
     got = sorted(workspace.catalog.load(pid).scan().to_arrow().column("id").to_pylist())
     assert got == [0, 1, 2, 10, 30]
+
+
+def test_a_table_another_process_moved_is_loaded_from_its_file(workspace: Workspace, ns: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run reloads a table whose pointer moved from the file the pointer names, without asking the catalog
+    for its row again; the table is what the catalog's own load gives. A table dropped meanwhile is gone."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    make_pipeline(workspace, ns, "silver", "m", "-- @merge_strategy: full_refresh\nSELECT range AS id FROM range(3)")
+    assert run_one(workspace, ns, "silver", "m").status == "success"
+    pid = workspace.pid(ns, "silver", "m")
+    catalog = runner._Context.catalog(workspace.settings)
+    first = runner._Tables.load(catalog, pid)
+    republish(workspace, ns, "silver", "m", "-- @merge_strategy: full_refresh\nSELECT range AS id FROM range(5)")
+    assert run_one(workspace, ns, "silver", "m").status == "success"  # a worker process commits
+    loads: list[object] = []
+    load = SqlCatalog.load_table
+    monkeypatch.setattr(SqlCatalog, "load_table", lambda self, ident: loads.append(ident) or load(self, ident))
+    again = runner._Tables.load(catalog, pid)
+    assert loads == []
+    assert again is not None and first is not None and again.metadata_location != first.metadata_location
+    fresh = load(catalog.iceberg, pid.table_identifier)
+    assert (again.metadata_location, again.metadata, again.name()) == (fresh.metadata_location, fresh.metadata,
+                                                                       fresh.name())
+    assert again.scan().to_arrow().num_rows == 5
+    assert catalog.load_at(pid, again.metadata_location + ".gone") is not None  # unreadable: the catalog's load
+    catalog.drop(pid)
+    assert runner._Tables.load(catalog, pid) is None
+
+
+def test_a_data_file_is_checked_against_the_schema_once_and_a_misfit_every_time(
+        workspace: Workspace, ns: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Adding a data file checks its Arrow schema (with field ids) against the table's: the same schema is
+    checked once per process, and a file that does not fit is refused every time, not remembered (ADR 0030)."""
+    import pyarrow.parquet as pq
+    from pyiceberg.io import pyarrow as io_pyarrow
+    from pyiceberg.io.pyarrow import parquet_file_to_data_file
+
+    from rat_jupyter.stores.catalog import _DataFileChecks
+
+    assert getattr(io_pyarrow._check_pyarrow_schema_compatible, "_rat_memoized", False)
+    make_pipeline(workspace, ns, "silver", "d", "-- @merge_strategy: full_refresh\nSELECT range AS id FROM range(3)")
+    assert run_one(workspace, ns, "silver", "d").status == "success"
+    table = workspace.catalog.load(workspace.pid(ns, "silver", "d"))
+
+    def written(values: pa.Array, name: str) -> str:
+        path = str(tmp_path / f"{name}.parquet")
+        field = pa.field("id", values.type, metadata={"PARQUET:field_id": "1"})
+        pq.write_table(pa.Table.from_arrays([values], schema=pa.schema([field])), path)
+        return path
+
+    monkeypatch.setattr(_DataFileChecks, "_cache", OrderedDict())
+    good = [written(pa.array([7, 8], pa.int64()), f"good{i}") for i in range(2)]
+    assert [parquet_file_to_data_file(table.io, table.metadata, p).record_count for p in good] == [2, 2]
+    bad = written(pa.array(["x"], pa.string()), "bad")
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            parquet_file_to_data_file(table.io, table.metadata, bad)
+    assert sum(1 for key in _DataFileChecks._cache if key[0] == "check") == 1  # the good schema, checked once
