@@ -272,3 +272,14 @@ def test_each_workspace_service_is_a_room_of_its_own() -> None:
     assert too_long == {}, f"split these services (at most {MAX_SERVICE_LINES} lines each): {too_long}"
     undocumented = [p.name for p in services if not ast.get_docstring(ast.parse(p.read_text()))]
     assert undocumented == [], f"say what each service owns in its module docstring: {undocumented}"
+
+
+def test_the_server_extension_does_not_import_the_write_path() -> None:
+    """The server never writes a table itself (workers do): importing the extension must not import the
+    runner, the fast write path or pyiceberg's Arrow IO (~50 MiB of a server that only dispatches)."""
+    code = ("import sys, rat_jupyter.app, rat_jupyter.stores.catalog\n"
+            "heavy = ('pyiceberg.io.pyarrow', 'rat_jupyter.core.fastwrite', 'rat_jupyter.core.runner')\n"
+            "print(*[m for m in heavy if m in sys.modules])\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []

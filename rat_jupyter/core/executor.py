@@ -448,6 +448,16 @@ class LocalProcessExecutor(Executor):
                 proc.join(timeout=1)
                 task.future.set_exception(WorkerDied(_exit_text(proc)))
                 return True
+            if msg[0] == "events":  # a worker's held log lines and phases, in its order
+                for _, kind, data in msg[1]:
+                    if kind == "log":
+                        logs.append(data)
+                    else:
+                        self._emit_logs(task, logs)
+                        self._emit(task, kind, data)
+                if len(logs) >= LOG_BATCH:
+                    self._emit_logs(task, logs)
+                continue
             if msg[0] == "event" and msg[1] == "log":
                 logs.append(msg[2])
                 if len(logs) < LOG_BATCH:

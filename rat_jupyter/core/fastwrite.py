@@ -31,6 +31,7 @@ from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.table import Table
 
+from ..common.memo import IdentityMemo
 from .engine import quote_ident, single_statement
 from .pipelines import PipelineSpec
 
@@ -40,6 +41,51 @@ ENV_WRITE_PATH = "RAT_WRITE_PATH"  # "arrow": never let DuckDB write a table's f
 FIRST_LOAD = ("incremental", "delete_insert")
 _PLAIN_DUCKDB = frozenset({"INTEGER", "BIGINT", "FLOAT", "DOUBLE", "BOOLEAN", "VARCHAR", "DATE", "BLOB",
                            "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"})
+
+
+# What adding a data file derives from the table's schema: one entry per table schema and file schema.
+_DataFileChecks = IdentityMemo(4096)
+
+
+def _memoize_data_file_checks() -> None:
+    """Route what ``parquet_file_to_data_file`` derives from the table's schema through a memo
+    (``_DataFileChecks``, ADR 0030): the check that the file's Arrow schema (with its field ids) fits the table's schema
+    (~0.7 ms of Python per file, by far most of adding a data file), the statistics plan and the column-path
+    mapping. Each depends only on the schema object, which the memo keeps alive, and the file schema's text
+    with its field metadata (or the table properties); a check that fails is not kept, so it fails each time.
+
+    Done here, where data files are added, not with the other pyiceberg patches in ``stores.catalog``:
+    importing ``pyiceberg.io.pyarrow`` costs ~50 MiB, which a server that never writes a table should not
+    pay."""
+    from pyiceberg.io import pyarrow as io_pyarrow
+
+    names = ("_check_pyarrow_schema_compatible", "compute_statistics_plan", "parquet_path_to_id_mapping")
+    if not all(hasattr(io_pyarrow, n) for n in names) or getattr(
+            io_pyarrow._check_pyarrow_schema_compatible, "_rat_memoized", False):
+        return
+    check, plan, mapping = (getattr(io_pyarrow, n) for n in names)
+
+    def checked(requested_schema: Any, provided_schema: Any, *args: Any, **kwargs: Any) -> None:
+        text = provided_schema.to_string(show_field_metadata=True, show_schema_metadata=False)
+        key = ("check", id(requested_schema), text, args, tuple(sorted(kwargs.items())))
+        _DataFileChecks.get(key, (requested_schema,), lambda: check(requested_schema, provided_schema, *args,
+                                                                   **kwargs) or True)
+
+    def statistics_plan(schema: Any, table_properties: Any) -> Any:
+        key = ("stats", id(schema), tuple(sorted(table_properties.items())))
+        return _DataFileChecks.get(key, (schema,), lambda: plan(schema, table_properties))
+
+    def id_mapping(schema: Any) -> Any:
+        return _DataFileChecks.get(("paths", id(schema)), (schema,), lambda: mapping(schema))
+
+    checked._rat_memoized = True  # type: ignore[attr-defined]
+    checked._rat_original = check  # type: ignore[attr-defined]
+    io_pyarrow._check_pyarrow_schema_compatible = checked
+    io_pyarrow.compute_statistics_plan = statistics_plan
+    io_pyarrow.parquet_path_to_id_mapping = id_mapping
+
+
+_memoize_data_file_checks()
 
 
 class Unsupported(Exception):

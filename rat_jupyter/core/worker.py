@@ -39,6 +39,55 @@ class PipeReporter:
         self._send(("event", "phase", {"name": name, "duration_ms": duration_ms, "metadata": metadata or {}}))
 
 
+FLUSH_SECONDS = 0.05  # how long a worker holds a run's log lines and phases before it sends them
+
+
+class Outbox:
+    """The worker's side of the channel: log lines and phases go out together, everything else at once.
+
+    A run reports about ten events; sent one by one, each cost a pickle and a pipe write here and a wake-up,
+    a read and a dispatch in the server (about 1 ms of CPU per run on both sides in a DAG). Events are
+    held for at most ``FLUSH_SECONDS`` (a live log stays live) and sent as one ``("events", [...])``
+    message; any other message (the run's start, the publish gate, the result) first sends what is held,
+    so the server sees everything in the worker's order.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._held: list[tuple[Any, ...]] = []
+        self._wake = threading.Condition(self._lock)
+        threading.Thread(target=self._flusher, name="rat-outbox", daemon=True).start()
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        with self._lock:
+            if msg[0] == "event" and msg[1] in ("log", "phase"):
+                self._held.append(msg)
+                if len(self._held) == 1:
+                    self._wake.notify()
+                return
+            self._flush()
+            self._conn.send(msg)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, []
+        if len(held) == 1:
+            self._conn.send(held[0])
+        elif held:
+            self._conn.send(("events", held))
+
+    def _flusher(self) -> None:
+        with self._lock:
+            while True:
+                while not self._held:
+                    self._wake.wait()
+                self._wake.wait(FLUSH_SECONDS)  # the lock is released while waiting; more may arrive
+                try:
+                    self._flush()
+                except OSError:
+                    return  # the channel is gone: the control thread handles a lost server
+
+
 WATCHDOG_SECONDS = 0.2  # how often a worker checks that the server that started it is still there
 ORPHANED_EXIT = 75  # the exit code of a worker that lost its server
 
@@ -88,14 +137,12 @@ def main(conn: Connection, settings: Settings, parent_pid: int | None = None, wa
     # must not die with the cell. Cancellation reaches workers through the control channel instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.filterwarnings("ignore", message="Delete operation did not match any records")
-    lock = threading.Lock()
     tasks: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
     tokens: dict[str, runner.CancelToken] = {}
     answers: dict[str, queue.Queue[bool]] = {}  # publish-gate answers from the parent, per task
 
-    def send(msg: tuple[Any, ...]) -> None:
-        with lock:
-            conn.send(msg)
+    outbox = Outbox(conn)
+    send = outbox.send
 
     def lost() -> None:
         # The server is gone: interrupt the running query, refuse the publish fence, exit before any commit.

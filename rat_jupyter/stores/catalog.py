@@ -23,6 +23,7 @@ from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform,
 
 from ..common.errors import Conflict
 from ..common.history import TABLE_PROPERTIES
+from ..common.memo import IdentityMemo
 from ..common.names import PipelineId
 from ..common.settings import Settings
 from ..common.tables import PartitionField as PartitionConfig
@@ -220,33 +221,6 @@ def _memoize_avro_readers() -> None:
 _memoize_avro_readers()
 
 
-class _Memo:
-    """A per-process memo of values derived from pyiceberg's frozen schema objects, least recently used out.
-
-    ``keep`` holds the objects whose ids are in a key: they stay alive while cached, and a hit must be for
-    those same objects, not for new ones that reuse a freed id."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._cache: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.built = 0  # how many values were built (tests count it)
-
-    def get(self, key: tuple[Any, ...], keep: tuple[Any, ...], build: Any) -> Any:
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None and all(a is b for a, b in zip(hit[0], keep, strict=True)):
-                self._cache.move_to_end(key)
-                return hit[1]
-        value = build()
-        with self._lock:
-            self.built += 1
-            self._cache[key] = (keep, value)
-            while len(self._cache) > self.size:
-                self._cache.popitem(last=False)
-        return value
-
-
 # What pyiceberg derives from a schema to write an Avro file (ADR 0030). Each commit writes a manifest and a
 # manifest list, and for each pyiceberg builds the manifest entry schema for the partition type, resolves a
 # writer tree for it, converts it to an Avro schema for the header and builds the header's own writer:
@@ -254,9 +228,7 @@ class _Memo:
 # frozen dataclasses (no state between files) and the schemas frozen models, so each is built once: the
 # entry schema by (format version, partition type), which are values; the rest by the identity of the
 # schema objects that memo returns.
-_AvroWriters = _Memo(256)
-# What adding a data file derives from the table's schema: one entry per table schema and file schema.
-_DataFileChecks = _Memo(4096)
+_AvroWriters = IdentityMemo(256)
 
 
 def _memoize_avro_writers() -> None:
@@ -303,41 +275,6 @@ def _memoize_avro_writers() -> None:
 _memoize_avro_writers()
 
 
-def _memoize_data_file_checks() -> None:
-    """Route what ``parquet_file_to_data_file`` derives from the table's schema through a memo
-    (``_DataFileChecks``, ADR 0030): the check that the file's Arrow schema (with its field ids) fits the table's schema
-    (~0.7 ms of Python per file, by far most of adding a data file), the statistics plan and the column-path
-    mapping. Each depends only on the schema object, which the memo keeps alive, and the file schema's text
-    with its field metadata (or the table properties); a check that fails is not kept, so it fails each time."""
-    from pyiceberg.io import pyarrow as io_pyarrow
-
-    names = ("_check_pyarrow_schema_compatible", "compute_statistics_plan", "parquet_path_to_id_mapping")
-    if not all(hasattr(io_pyarrow, n) for n in names) or getattr(
-            io_pyarrow._check_pyarrow_schema_compatible, "_rat_memoized", False):
-        return
-    check, plan, mapping = (getattr(io_pyarrow, n) for n in names)
-
-    def checked(requested_schema: Any, provided_schema: Any, *args: Any, **kwargs: Any) -> None:
-        text = provided_schema.to_string(show_field_metadata=True, show_schema_metadata=False)
-        key = ("check", id(requested_schema), text, args, tuple(sorted(kwargs.items())))
-        _DataFileChecks.get(key, (requested_schema,), lambda: check(requested_schema, provided_schema, *args,
-                                                                   **kwargs) or True)
-
-    def statistics_plan(schema: Any, table_properties: Any) -> Any:
-        key = ("stats", id(schema), tuple(sorted(table_properties.items())))
-        return _DataFileChecks.get(key, (schema,), lambda: plan(schema, table_properties))
-
-    def id_mapping(schema: Any) -> Any:
-        return _DataFileChecks.get(("paths", id(schema)), (schema,), lambda: mapping(schema))
-
-    checked._rat_memoized = True  # type: ignore[attr-defined]
-    checked._rat_original = check  # type: ignore[attr-defined]
-    io_pyarrow._check_pyarrow_schema_compatible = checked
-    io_pyarrow.compute_statistics_plan = statistics_plan
-    io_pyarrow.parquet_path_to_id_mapping = id_mapping
-
-
-_memoize_data_file_checks()
 
 
 def _memoize_sql_catalog_metadata() -> None:
@@ -471,7 +408,30 @@ def build_iceberg_catalog(settings: Settings) -> IcebergCatalog:
     # pyiceberg creates its tables check-then-create: two processes on a fresh file would both create them.
     with init_lock(folder):
         _enable_wal(uri[len("sqlite:///"):])
-        return load_catalog("rat", type="sql", uri=uri, **props)
+        catalog = load_catalog("rat", type="sql", uri=uri, **props)
+    _sync_normal(catalog)
+    return catalog
+
+
+def _sync_normal(catalog: IcebergCatalog) -> None:
+    """Every connection of the SQLite catalog with ``synchronous=NORMAL``, like the platform state's.
+
+    In WAL mode, NORMAL syncs the log at checkpoints instead of on every commit: a commit stays atomic and
+    the file consistent after any crash; after a power loss the last commits may roll back, to an older
+    pointer whose files were written earlier. FULL (SQLite's default) would fsync each pointer move while
+    the metadata, manifest and data files it points to are written without one, so it buys no durability
+    for the table and costs a sync on the critical path of every run's commit."""
+    from sqlalchemy import event
+
+    engine = getattr(catalog, "engine", None)
+    if engine is None:
+        return
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # connections opened while the catalog set itself up get the pragma too, when reopened
 
 
 def _enable_wal(path: str) -> None:

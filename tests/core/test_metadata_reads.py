@@ -216,7 +216,7 @@ def test_a_data_file_is_checked_against_the_schema_once_and_a_misfit_every_time(
     from pyiceberg.io import pyarrow as io_pyarrow
     from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
-    from rat_jupyter.stores.catalog import _DataFileChecks
+    from rat_jupyter.core.fastwrite import _DataFileChecks
 
     assert getattr(io_pyarrow._check_pyarrow_schema_compatible, "_rat_memoized", False)
     make_pipeline(workspace, ns, "silver", "d", "-- @merge_strategy: full_refresh\nSELECT range AS id FROM range(3)")
@@ -237,3 +237,16 @@ def test_a_data_file_is_checked_against_the_schema_once_and_a_misfit_every_time(
         with pytest.raises(ValueError):
             parquet_file_to_data_file(table.io, table.metadata, bad)
     assert sum(1 for key in _DataFileChecks._cache if key[0] == "check") == 1  # the good schema, checked once
+
+
+def test_the_sqlite_catalog_syncs_its_log_at_checkpoints(workspace: Workspace, ns: str) -> None:
+    """The embedded catalog is in WAL mode with ``synchronous=NORMAL`` on every connection (the platform
+    state's setting), including the ones opened while pyiceberg set its tables up; commits still land."""
+    catalog = runner._Context.catalog(workspace.settings).iceberg
+    for _ in range(2):
+        with catalog.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    make_pipeline(workspace, ns, "silver", "s", "-- @merge_strategy: full_refresh\nSELECT 1 AS v")
+    assert run_one(workspace, ns, "silver", "s").status == "success"
+    assert workspace.catalog.load(workspace.pid(ns, "silver", "s")).scan().to_arrow().num_rows == 1

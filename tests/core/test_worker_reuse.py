@@ -248,3 +248,46 @@ def test_a_cancel_that_interrupts_a_strategys_write_ends_the_run_cancelled(works
     table = workspace.catalog.load(pid)
     assert table.metadata.snapshot_by_name("main").snapshot_id == before
     assert list(table.metadata.refs) == ["main"]
+
+
+class _Timed(_Recorder):
+    def __init__(self) -> None:
+        super().__init__(True)
+        self.arrived: dict[str, float] = {}
+
+    def on_event(self, task_id: str, kind: str, data: dict[str, Any]) -> None:
+        super().on_event(task_id, kind, data)
+        for line in data.get("lines", [data]) if kind in ("log", "logs") else []:
+            self.arrived.setdefault(line["message"], time.monotonic())
+
+
+def test_held_events_reach_the_sink_in_order_and_while_the_run_runs(tmp_path: Path) -> None:
+    """A worker holds log lines and phases briefly and sends them together (``worker.Outbox``): the sink
+    still gets them in the worker's order (a phase before the line logged after it), and a line logged
+    before a long step arrives while that step runs, not when the run ends."""
+    executor = LocalProcessExecutor(Settings(data_dir=tmp_path), size=1)
+    try:
+        assert executor.wait_ready(120)
+        source = ("import time\nlog('before the wait')\ntime.sleep(2)\nlog('after the wait')\n"
+                  "result = duckdb_conn.sql('SELECT 1 AS v').arrow()\n")
+        sink = _Timed()
+        out = executor.submit("t2", "run", {"pipeline": ("n", "bronze", "q"), "files": {"pipeline.py": source}},
+                              events=sink)
+        deadline = time.monotonic() + 60
+        while "before the wait" not in sink.arrived and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "before the wait" in sink.arrived and not out.done()  # live: the run is still waiting
+        outcome = out.result(timeout=120)
+        assert outcome["status"] == "success", outcome
+        assert sink.arrived["after the wait"] - sink.arrived["before the wait"] >= 1.5
+        order: list[str] = []
+        for kind, data in sink.events:
+            if kind == "phase":
+                order.append(f"phase {data['name']}")
+            elif kind == "logs":
+                order += [d["message"] for d in data["lines"]]
+        running = next(i for i, m in enumerate(order) if m.startswith("Running "))
+        assert order.index("phase resolve") < running < order.index("before the wait") < order.index(
+            "after the wait") < order.index("phase write")
+    finally:
+        executor.close()
