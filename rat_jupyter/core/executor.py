@@ -448,8 +448,8 @@ class LocalProcessExecutor(Executor):
                 proc.join(timeout=1)
                 task.future.set_exception(WorkerDied(_exit_text(proc)))
                 return True
-            if msg[0] == "events":  # a worker's held log lines and phases, in its order
-                for _, kind, data in msg[1]:
+            if msg[0] in ("event", "events"):  # one event, or a worker's held ones in its order
+                for _, kind, data in (msg[1] if msg[0] == "events" else [msg]):
                     if kind == "log":
                         logs.append(data)
                     else:
@@ -458,15 +458,8 @@ class LocalProcessExecutor(Executor):
                 if len(logs) >= LOG_BATCH:
                     self._emit_logs(task, logs)
                 continue
-            if msg[0] == "event" and msg[1] == "log":
-                logs.append(msg[2])
-                if len(logs) < LOG_BATCH:
-                    continue
             self._emit_logs(task, logs)
-            if msg[0] == "event":
-                if msg[1] != "log":
-                    self._emit(task, msg[1], msg[2])
-            elif msg[0] == "gate":
+            if msg[0] == "gate":
                 allowed = self._gate(task)
                 try:
                     conn.send(("gate", task.task_id, allowed))

@@ -421,11 +421,10 @@ class _Manifests:
     _entries: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
     _size = 0
     _lock = threading.Lock()
-    read = 0  # how many manifests were read (tests count it)
 
     @classmethod
-    def of(cls, io: FileIO, snap: Any) -> list[tuple[Any, tuple[Any, ...]]]:
-        """Each manifest of ``snap`` with its live (not DELETED) entries."""
+    def of(cls, io: FileIO, snap: Any) -> list[Any]:
+        """The live (not DELETED) entries of every manifest of ``snap``."""
         with cls._lock:
             manifests = cls._lists.get(snap.manifest_list)
         if manifests is None:
@@ -434,7 +433,7 @@ class _Manifests:
                 cls._lists[snap.manifest_list] = manifests
                 while len(cls._lists) > 1024:
                     cls._lists.popitem(last=False)
-        return [(m, cls._live(io, m)) for m in manifests]
+        return [e for m in manifests for e in cls._live(io, m)]
 
     @classmethod
     def _live(cls, io: FileIO, manifest: Any) -> tuple[Any, ...]:
@@ -446,7 +445,6 @@ class _Manifests:
                 return hit
         entries = tuple(manifest.fetch_manifest_entry(io, discard_deleted=True))
         with cls._lock:
-            cls.read += 1
             if len(entries) <= cls.MAX_ENTRIES and path not in cls._entries:
                 cls._entries[path] = entries
                 cls._size += len(entries)
@@ -457,7 +455,7 @@ class _Manifests:
 
 def snapshot_entries(table: Table, snap: Any) -> list[Any]:
     """The live manifest entries (data and delete files) of ``snap``, read once per process."""
-    return [e for _, entries in _Manifests.of(table.io, snap) for e in entries]
+    return _Manifests.of(table.io, snap)
 
 
 def live_files(table: Table, target: str) -> LiveFiles:

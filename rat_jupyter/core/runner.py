@@ -202,41 +202,50 @@ class _Files:
                 cls._cache.move_to_end(key)
                 return cls._cache[key]
         files = cls._plan(table, snapshot_id)
-        with cls._lock:
-            cls._cache[key] = files
-            while len(cls._cache) > cls.MAX:
-                cls._cache.popitem(last=False)
+        cls._remember(key, files)
         return files
 
     @classmethod
     def seed(cls, table: Table, snapshot_id: int, files: tuple[str, ...]) -> None:
         """Record ``files`` as the data files of the snapshot this process just committed (a full refresh:
         its added files are all there is), so a later ``ref()`` to it here lists nothing. Only when the
-        committed snapshot's own summary agrees: as many data files, no delete files, the table's one schema."""
-        metadata = table.metadata
-        snap = metadata.snapshot_by_id(snapshot_id)
-        summary = snap.summary.additional_properties if snap is not None and snap.summary is not None else {}
-        if (snap is None or len(metadata.schemas) != 1 or summary.get("total-data-files") != str(len(files))
-                or not files or len(files) > cls.MAX_FILES
-                or any(summary.get(k) != "0" for k in ("total-delete-files", "total-position-deletes",
-                                                       "total-equality-deletes"))
-                or (snap.schema_id is not None and snap.schema_id != metadata.current_schema_id)):
+        committed snapshot reads plainly and its own summary counts as many data files."""
+        snap = cls._plain_snapshot(table, snapshot_id)
+        if snap is None or not files or len(files) > cls.MAX_FILES or (
+                snap.summary.additional_properties.get("total-data-files") != str(len(files))):
             return
+        cls._remember((str(table.metadata.table_uuid), snapshot_id), files)
+
+    @classmethod
+    def _remember(cls, key: tuple[str, int], files: tuple[str, ...] | None) -> None:
         with cls._lock:
-            cls._cache[(str(metadata.table_uuid), snapshot_id)] = files
+            cls._cache[key] = files
+            cls._cache.move_to_end(key)
             while len(cls._cache) > cls.MAX:
                 cls._cache.popitem(last=False)
+
+    @staticmethod
+    def _plain_snapshot(table: Table, snapshot_id: int) -> Any:
+        """The snapshot, when reading its files plainly is the Iceberg read: the table's one schema ever,
+        no delete files (by the snapshot's summary), written with the current schema. Else ``None``."""
+        metadata = table.metadata
+        snap = metadata.snapshot_by_id(snapshot_id)
+        if snap is None or snap.summary is None or len(metadata.schemas) != 1:
+            return None
+        summary = snap.summary.additional_properties
+        if any(summary.get(k) != "0" for k in ("total-delete-files", "total-position-deletes",
+                                                "total-equality-deletes")):
+            return None
+        if snap.schema_id is not None and snap.schema_id != metadata.current_schema_id:
+            return None
+        return snap
 
     @classmethod
     def _plan(cls, table: Table, snapshot_id: int) -> tuple[str, ...] | None:
         from pyiceberg.manifest import DataFileContent, FileFormat
 
-        snap = table.metadata.snapshot_by_id(snapshot_id)
-        summary = snap.summary.additional_properties if snap is not None and snap.summary is not None else {}
-        if snap is None or any(summary.get(k) != "0" for k in ("total-delete-files", "total-position-deletes",
-                                                                "total-equality-deletes")):
-            return None
-        if snap.schema_id is not None and snap.schema_id != table.metadata.current_schema_id:
+        snap = cls._plain_snapshot(table, snapshot_id)
+        if snap is None:
             return None
         cls.planned += 1
         # no row filter and no delete files: the scan's files are the snapshot's live data entries

@@ -71,9 +71,7 @@ class Outbox:
 
     def _flush(self) -> None:
         held, self._held = self._held, []
-        if len(held) == 1:
-            self._conn.send(held[0])
-        elif held:
+        if held:
             self._conn.send(("events", held))
 
     def _flusher(self) -> None:

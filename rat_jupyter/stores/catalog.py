@@ -277,10 +277,22 @@ _memoize_avro_writers()
 
 
 
+def _table_at(iceberg: Any, identifier: tuple[str, ...], location: str) -> Table:
+    """The table as of its metadata file ``location``, parsed once per process (:class:`_ParsedMetadata`):
+    how the SQL catalog's loads, its commits and :meth:`Catalog.load_at` all build a table."""
+    from pyiceberg.io import load_file_io
+    from pyiceberg.serializers import FromInputFile
+
+    metadata = _ParsedMetadata.get(location, lambda: FromInputFile.table_metadata(
+        load_file_io(properties=iceberg.properties, location=location).new_input(location)))
+    return Table(identifier=identifier, metadata=metadata, metadata_location=location,
+                 io=iceberg._load_file_io(metadata.properties, location), catalog=iceberg)
+
+
 def _memoize_sql_catalog_metadata() -> None:
     """Route the SQL catalog's metadata reads and writes through :class:`_ParsedMetadata`."""
     from pyiceberg.catalog.sql import SqlCatalog
-    from pyiceberg.serializers import FromInputFile, ToOutputFile
+    from pyiceberg.serializers import ToOutputFile
 
     if getattr(SqlCatalog, "_rat_memoized", False):
         return
@@ -291,14 +303,9 @@ def _memoize_sql_catalog_metadata() -> None:
         if not location or not orm_table.table_namespace or not orm_table.table_name:
             return original(self, orm_table)  # pyiceberg's own errors
         from pyiceberg.catalog import Catalog as BaseCatalog
-        from pyiceberg.io import load_file_io
 
-        metadata = _ParsedMetadata.get(location, lambda: FromInputFile.table_metadata(
-            load_file_io(properties=self.properties, location=location).new_input(location)))
         identifier = (*BaseCatalog.identifier_to_tuple(orm_table.table_namespace), orm_table.table_name)
-        return Table(identifier=identifier,
-                     metadata=metadata, metadata_location=location,
-                     io=self._load_file_io(metadata.properties, location), catalog=self)
+        return _table_at(self, identifier, location)
 
     def write_metadata(metadata: Any, io: Any, metadata_path: str) -> None:
         ToOutputFile.table_metadata(metadata, io.new_output(metadata_path))
@@ -349,7 +356,6 @@ def _lean_sql_commit() -> None:
     from pyiceberg.catalog import Catalog as BaseCatalog
     from pyiceberg.catalog.sql import SqlCatalog
     from pyiceberg.exceptions import CommitFailedException
-    from pyiceberg.serializers import FromInputFile
     from pyiceberg.table import CommitTableResponse
 
     original = SqlCatalog.commit_table
@@ -369,11 +375,10 @@ def _lean_sql_commit() -> None:
         if not current:
             return original(self, table, requirements, updates)
         # the caller's table may hold staged changes (a schema not yet current): the file is what counts
-        metadata = _ParsedMetadata.get(current, lambda: FromInputFile.table_metadata(table.io.new_input(current)))
-        base = Table(identifier=identifier, metadata=metadata, metadata_location=current, io=table.io, catalog=self)
+        base = _table_at(self, identifier, current)
         staged = self._update_and_stage_table(base, identifier, requirements, updates)
-        if staged.metadata == metadata:
-            return CommitTableResponse(metadata=metadata, metadata_location=current)
+        if staged.metadata == base.metadata:
+            return CommitTableResponse(metadata=base.metadata, metadata_location=current)
         self._write_metadata(metadata=staged.metadata, io=staged.io, metadata_path=staged.metadata_location)
         with self.engine.begin() as conn:
             moved = conn.execute(move, {**key, "old": current, "new": staged.metadata_location})
@@ -466,19 +471,14 @@ class Catalog:
         row conversion cost as much as the parse). Falls back to :meth:`load` when the file cannot be read
         (the table was dropped meanwhile) or the catalog is not a SQL one."""
         from pyiceberg.catalog.sql import SqlCatalog
-        from pyiceberg.io import load_file_io
-        from pyiceberg.serializers import FromInputFile
 
         iceberg = self.iceberg
         if not isinstance(iceberg, SqlCatalog):
             return self.load(pid)
         try:
-            metadata = _ParsedMetadata.get(location, lambda: FromInputFile.table_metadata(
-                load_file_io(properties=iceberg.properties, location=location).new_input(location)))
+            return _table_at(iceberg, pid.table_identifier, location)
         except (OSError, ValueError):
             return self.load(pid)
-        return Table(identifier=pid.table_identifier, metadata=metadata, metadata_location=location,
-                     io=iceberg._load_file_io(metadata.properties, location), catalog=iceberg)
 
     def metadata_location(self, pid: PipelineId) -> str | None:
         """The table's current metadata file as the catalog records it, without loading the table: one
