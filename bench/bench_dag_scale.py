@@ -27,8 +27,9 @@ What it does:
 5. Prints tables and replaces the "## Pipeline DAG at scale" section of ``bench/results.md``.
 
 Memory is reported as the sum over the process tree (the server and its workers; dbt and its threads are
-one process; raw DuckDB one process) of RSS (resident pages, shared libraries counted once per process) and,
-for the idle server, also of USS (pages only that process holds: what would be freed if it exited).
+one process; raw DuckDB one process) of RSS (resident pages, shared libraries counted once per process), of
+PSS (shared pages split among the processes sharing them: what the tree holds) and, for the idle server,
+also of USS (pages only that process holds: what would be freed if it exited).
 """
 
 from __future__ import annotations
@@ -106,9 +107,10 @@ def scale_models(n: int) -> list[bd.Model]:
     return models
 
 
-def run_sampled(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Run ``cmd`` to completion: wall seconds and peak RSS of its process tree."""
-    return common.run_sampled(cmd, log, env, cwd=bd.REPO_ROOT, timeout=bd.RUN_TIMEOUT_S)
+def run_sampled(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[float, int, int]:
+    """Run ``cmd`` to completion: wall seconds, peak summed RSS and peak summed PSS of its process tree."""
+    wall, peak = common.run_peaks(cmd, log, env, cwd=bd.REPO_ROOT, timeout=bd.RUN_TIMEOUT_S)
+    return wall, peak.tree, peak.pss
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,24 +121,24 @@ def run_sampled(cmd: list[str], log: Path, env: dict[str, str] | None = None) ->
 class Dbt(bd.Dbt):
     def run(self, round_no: int) -> dict[str, object]:
         cmd = [*self.base, "run", *self.common]
-        wall, peak = run_sampled(cmd, self.dir / "logs_bench" / f"round_{round_no}.log", self.env)
+        wall, peak, pss = run_sampled(cmd, self.dir / "logs_bench" / f"round_{round_no}.log", self.env)
         results = json.loads((self.dir / "target" / "run_results.json").read_text())
         bad = [r["unique_id"] for r in results["results"] if r["status"] != "success"]
         if bad or len(results["results"]) != len(self.models):
             raise bd.BenchError(f"dbt: {len(results['results'])}/{len(self.models)} models; failed: {bad[:5]}")
         counts = bd.duckdb_counts(self.db, [m.name for m in self.models])
-        return {"wall": wall, "peak": peak, "counts": counts}
+        return {"wall": wall, "peak": peak, "pss": pss, "counts": counts}
 
 
 class Raw(bd.RawDuckDB):
     def run(self, round_no: int) -> dict[str, object]:
         cmd = [bd.project_python(), str(Path(bd.__file__).resolve()), "--duckdb-run-once", str(self.dir)]
-        wall, peak = run_sampled(cmd, self.dir / "logs" / f"round_{round_no}.log")
+        wall, peak, pss = run_sampled(cmd, self.dir / "logs" / f"round_{round_no}.log")
         counts = bd.duckdb_counts(self.db, [m.name for m in self.models])
-        return {"wall": wall, "peak": peak, "counts": counts}
+        return {"wall": wall, "peak": peak, "pss": pss, "counts": counts}
 
 
-def start_server(work: Path, concurrency: int, code: Path | None = None) -> RatServer:
+def start_server(work: Path, concurrency: int, code: Path | None = None, extra: tuple[str, ...] = ()) -> RatServer:
     """One resident ``jupyter server`` with the RAT extension on a fresh data dir, idle (workers warmed up).
     ``code``: a checkout of another version of rat-jupyter to serve instead of this one (``--baseline``)."""
     bd.rm(work / "data")
@@ -145,7 +147,7 @@ def start_server(work: Path, concurrency: int, code: Path | None = None) -> RatS
     if code is not None:  # first on the path: its rat_jupyter shadows the installed one, in workers too
         env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
     server = RatServer(work / "data", f"--RatApp.concurrency={concurrency}", f"--ServerApp.root_dir={work}",
-                       cwd=work, log=work / "server.log", env=env, python=bd.project_python())
+                       *extra, cwd=work, log=work / "server.log", env=env, python=bd.project_python())
     server.settle(concurrency)
     return server
 
@@ -202,7 +204,7 @@ class RatDag:
         cpu1 = cpu_seconds(self.server.proc.pid)
         server_cpu = cpu1.get(self.server.proc.pid, 0) - cpu0.get(self.server.proc.pid, 0)
         worker_cpu = sum(v - cpu0.get(k, 0) for k, v in cpu1.items() if k != self.server.proc.pid)
-        return {"wall": wall, "peak": sampler.tree, "counts": counts,
+        return {"wall": wall, "peak": sampler.tree, "pss": sampler.pss, "counts": counts,
                 "each": " + ".join(f"{rss / MiB:.0f}" for _, rss in each)
                 + f"; CPU s server {server_cpu:.2f}, workers {worker_cpu:.2f}"}
 
@@ -275,8 +277,10 @@ def report(args: argparse.Namespace, command: str, machine: dict[str, str], vers
         "batch is `success` (polled every 20 ms); the tables exist from the warm-up, so each run replaces them. "
         "Raw DuckDB: the same `CREATE TABLE AS` statements in DAG order on one connection, fresh process (the "
         "floor). Row counts of every model checked equal across the systems in every round.",
-        "- Memory: peak of the summed RSS of each system's process tree, sampled every 50 ms (RAT: the server "
-        "and its worker processes).",
+        "- Memory: peak of the summed RSS and of the summed PSS of each system's process tree, sampled every "
+        "50 ms (RAT: the server and its worker processes). Summed RSS counts a shared library's pages once "
+        "per process that maps it; PSS splits shared pages among the processes that share them, so its sum is "
+        "what the tree holds (for one process, PSS and RSS differ only by what it shares with others).",
         "",
     ]
     before = bool(results[args.sizes[0]]["rat0"])
@@ -287,19 +291,21 @@ def report(args: argparse.Namespace, command: str, machine: dict[str, str], vers
         "| models | RAT (s) | " + ("RAT before (s) | " if before else "") + "dbt-duckdb (s) | raw DuckDB (s) | "
         "RAT / dbt | RAT / raw | " + ("RAT before / raw | " if before else "") + "RAT overhead per model (ms) | "
         + ("before (ms) | " if before else "") + "peak RSS RAT (MiB) | " + ("before (MiB) | " if before else "")
-        + "peak RSS dbt (MiB) | peak RSS raw (MiB) |",
-        "| ---: " * (10 + 4 * before) + "|",
+        + "peak RSS dbt (MiB) | peak RSS raw (MiB) | peak PSS RAT (MiB) | peak PSS dbt (MiB) | peak PSS raw (MiB) |",
+        "| ---: " * (13 + 4 * before) + "|",
     ]
     for n in args.sizes:
         r = {k: v for k, v in results[n].items() if v}
         w = {k: med([x["wall"] for x in r[k]]) for k in r}
         p = {k: max(x["peak"] for x in r[k]) / MiB for k in r}
+        pss = {k: max(x["pss"] for x in r[k]) / MiB for k in r}
         over = {k: (w[k] - w["duckdb"]) / n * 1000 for k in ("rat", "rat0") if k in w}
         cells = [f"{n}", f"{w['rat']:.2f}"] + ([f"{w['rat0']:.2f}"] if before else []) + [
             f"{w['dbt']:.2f}", f"{w['duckdb']:.2f}", f"{w['rat'] / w['dbt']:.2f}", f"{w['rat'] / w['duckdb']:.2f}"]
         cells += ([f"{w['rat0'] / w['duckdb']:.2f}"] if before else []) + [f"{over['rat']:.1f}"]
         cells += ([f"{over['rat0']:.1f}"] if before else []) + [f"{p['rat']:.0f}"]
         cells += ([f"{p['rat0']:.0f}"] if before else []) + [f"{p['dbt']:.0f}", f"{p['duckdb']:.0f}"]
+        cells += [f"{pss['rat']:.0f}", f"{pss['dbt']:.0f}", f"{pss['duckdb']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     keys = ("rat", "rat0", "dbt", "duckdb") if before else ("rat", "dbt", "duckdb")
     lines += ["", "Every round (seconds; " + " / ".join(LABELS[k] for k in keys) + "):", ""]
@@ -351,6 +357,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--one-measured", type=int, default=50, help="runs measured before and after")
     ap.add_argument("--baseline", type=Path, default=None,
                     help="a checkout of an earlier rat-jupyter: served by a second server, run in the same rounds")
+    ap.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                    help="one more option for the RAT server, e.g. --server-arg=--RatApp.duckdb_threads=1 "
+                         "(repeatable; the baseline server gets the same)")
     ap.add_argument("--skip-dbt", action="store_true", help="leave dbt-duckdb out (profiling; no ratios to dbt)")
     ap.add_argument("--skip-one", action="store_true", help="leave out the one-pipeline latency")
     ap.add_argument("--quick", action="store_true", help="smoke run: 100k rows, 20 and 40 models, 1 round; prints only")
@@ -397,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.sizes:
         print(f"DAG {n}: depth {shapes[n]['depth']}, {shapes[n]['edges']} refs, widths {shapes[n]['widths']}")
 
-    server = start_server(work / "rat", args.threads)
+    server = start_server(work / "rat", args.threads, extra=tuple(args.server_arg))
     base = None
     results: dict[int, dict[str, list[dict[str, Any]]]] = {
         n: {"rat": [], "dbt": [], "duckdb": [], "rat0": []} for n in args.sizes}
@@ -406,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"idle server: {idle['rss']:.0f} MiB RSS, {idle['uss']:.0f} MiB USS over {idle['procs']} processes "
               f"(RSS each: {idle['each']})")
         if args.baseline is not None:
-            base = start_server(work / "rat_base", args.threads, args.baseline.resolve())
+            base = start_server(work / "rat_base", args.threads, args.baseline.resolve(), tuple(args.server_arg))
             idle.update(idle_memory(base, "base_"))
             print(f"idle baseline server: {idle['base_rss']:.0f} MiB RSS, {idle['base_uss']:.0f} MiB USS "
                   f"(RSS each: {idle['base_each']})")
@@ -438,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
                     res = system.run(i + 1)
                     counts[key] = res["counts"]
                     print(f"{'warm-up' if warm else f'round {i - args.warmup + 1}'} {n:4d} models  "
-                          f"{LABELS[key]:<11} {res['wall']:7.2f}s  peak {res['peak'] / MiB:5.0f} MiB"
+                          f"{LABELS[key]:<11} {res['wall']:7.2f}s  peak {res['peak'] / MiB:5.0f} MiB RSS, "
+                          f"{res['pss'] / MiB:5.0f} MiB PSS"
                           + (f" (server + workers: {res['each']})" if "each" in res else ""), flush=True)
                     if not warm:
                         results[n][key].append(res)

@@ -78,6 +78,22 @@ def _each(pid: int, uss: bool = False) -> dict[int, int]:
     return sizes
 
 
+def tree_pss(pid: int) -> int:
+    """Summed PSS: each page shared by n processes counts 1/n in each, so the sum is what the tree holds.
+
+    Summed RSS counts a shared library's pages once per process that maps them, which overstates a tree of
+    several processes against one process doing the same work; PSS does not. Read from ``smaps_rollup``.
+    """
+    total = 0
+    for p in tree(pid):
+        try:
+            with open(f"/proc/{p.pid}/smaps_rollup") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("Pss:")) * 1024
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
 def _sizes(pid: int, uss: bool = False) -> list[int]:
     return list(_each(pid, uss).values())
 
@@ -108,12 +124,14 @@ def tree_uss(pid: int) -> int:
 
 class Peak:
     """Samples a process tree's RSS every 50 ms in a thread while in the ``with`` block: ``tree`` is the largest
-    sum seen, ``one`` the largest single process (a child if there is one: the worker that ran the work)."""
+    sum seen, ``one`` the largest single process (a child if there is one: the worker that ran the work),
+    ``pss`` the largest summed PSS (see :func:`tree_pss`)."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.one = 0
         self.tree = 0
+        self.pss = 0
         self.each: dict[int, int] = {}  # pid -> largest RSS seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -126,6 +144,7 @@ class Peak:
         if sizes:
             self.one = max(self.one, max(sizes[1:] or sizes))
             self.tree = max(self.tree, sum(sizes))
+        self.pss = max(self.pss, tree_pss(self.pid))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -146,6 +165,13 @@ def run_sampled(cmd: list[str], log: Path, env: Mapping[str, str] | None = None,
                 timeout: float) -> tuple[float, int]:
     """Run ``cmd`` to completion: wall seconds and the peak RSS of its process tree; raise with the log's end
     if it fails."""
+    wall, peak = run_peaks(cmd, log, env, cwd=cwd, timeout=timeout)
+    return wall, peak.tree
+
+
+def run_peaks(cmd: list[str], log: Path, env: Mapping[str, str] | None = None, *, cwd: Path,
+              timeout: float) -> tuple[float, Peak]:
+    """:func:`run_sampled` with every peak the sampler saw (summed RSS, summed PSS, largest process)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as fh:
         t0 = time.perf_counter()
@@ -157,7 +183,7 @@ def run_sampled(cmd: list[str], log: Path, env: Mapping[str, str] | None = None,
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise BenchError(f"command failed (exit {code}): {' '.join(cmd)}\n--- {log} ---\n{tail}")
-    return wall, peak.tree
+    return wall, peak
 
 
 # --------------------------------------------------------------------------------------------------

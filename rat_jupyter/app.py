@@ -63,7 +63,8 @@ class RatApp(ExtensionApp):
         config=True)
     cancel_grace_seconds = Float(5.0, help="Seconds a cancelled task gets to stop by itself before its worker is "
                                            "killed (> 0).").tag(config=True)
-    duckdb_threads = Int(0, help="DuckDB threads per worker (0: DuckDB's default, one per core).").tag(config=True)
+    duckdb_threads = Int(0, help="DuckDB threads per worker (0: the cores shared among the runs in flight, all of "
+                                 "them for a run alone).").tag(config=True)
     duckdb_memory_limit = Unicode("", help="DuckDB memory limit per worker, e.g. '4GB' (empty: DuckDB's "
                                            "default, 80% of RAM).").tag(config=True)
     query_row_limit = Int(1000, help="Default row cap of the query service (1-1000000).").tag(config=True)

@@ -49,13 +49,37 @@ def session_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
     its own connection: temp tables, registered Arrow tables and interrupts stay per run. Namespaces a
     run ATTACHes are database-wide, so :func:`close_session` detaches them.
     """
+    return _shared_base(settings).cursor()
+
+
+def _shared_base(settings: Settings) -> duckdb.DuckDBPyConnection:
     key = repr(settings)
     with _shared_lock:
         base = _shared.get(key)
         if base is None:
             base = connect(settings, extensions=needed_extensions(settings))
             _shared[key] = base
-    return base.cursor()
+    return base
+
+
+_threads_set: dict[str, int] = {}
+
+
+def use_threads(settings: Settings, threads: int | None) -> None:
+    """Size this process's shared DuckDB database to ``threads`` for the next task (``None``: leave it).
+
+    The local executor hands each task the cores the other busy workers leave (ADR 0031): two workers with
+    DuckDB's default of one thread per core each would run twice as many threads as there are cores, each
+    with its own sink states, for more memory and no speed. ``threads`` is a database-wide setting, which is
+    right here: a worker runs one task at a time.
+    """
+    if threads is None or threads < 1 or settings.duckdb_threads:
+        return
+    key = repr(settings)
+    if _threads_set.get(key) == threads:
+        return
+    _shared_base(settings).execute(f"SET GLOBAL threads = {int(threads)}")
+    _threads_set[key] = threads
 
 
 def close_session(conn: duckdb.DuckDBPyConnection, attached: set[str]) -> None:

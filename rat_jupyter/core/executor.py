@@ -366,6 +366,16 @@ class LocalProcessExecutor(Executor):
                 worker.kill()
                 worker = None
 
+    def _threads_for_next(self) -> int | None:
+        """DuckDB threads for a task starting now: the cores divided among the tasks running (this one
+        included), so a lone run gets every core and a full pool one share each (ADR 0031). ``None`` when
+        the user set ``duckdb_threads``, which then holds for every task."""
+        if self.settings.duckdb_threads:
+            return None
+        with self._lock:
+            busy = max(1, len(self._running))
+        return max(1, _cores() // busy)
+
     def _forget(self, task: _Task) -> None:
         with self._lock:
             if self._tasks.get(task.task_id) is task:  # a retry may already reuse the id
@@ -410,7 +420,7 @@ class LocalProcessExecutor(Executor):
         publish fence and the result stays the worker's.
         """
         try:
-            conn.send(("task", task.task_id, task.kind, task.payload))
+            conn.send(("task", task.task_id, task.kind, task.payload, self._threads_for_next()))
         except (OSError, BrokenPipeError):
             task.future.set_exception(WorkerDied("worker process was not reachable"))
             return True
@@ -475,6 +485,14 @@ class LocalProcessExecutor(Executor):
 
 
 ProcessPool = LocalProcessExecutor  # the former name, kept for scripts that import it
+
+
+def _cores() -> int:
+    """The cores this server may use (its CPU affinity, which container limits set), as DuckDB would count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _exit_text(proc: Any) -> str:

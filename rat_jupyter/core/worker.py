@@ -190,11 +190,16 @@ def main(conn: Connection, settings: Settings, parent_pid: int | None = None, wa
         msg = tasks.get()
         if msg is None:
             return
-        _, task_id, kind, payload = msg
+        task_id, kind, payload = msg[1], msg[2], msg[3]
+        threads = msg[4] if len(msg) > 4 else None  # the cores the other busy workers leave this task
         token = tokens[task_id]
         reporter = PipeReporter(send)
         send(("event", "started", {}))  # the parent records the run as running from here
         try:
+            if threads is not None:
+                from . import engine
+
+                engine.use_threads(settings, threads)
             result = _handle(settings, task_id, kind, payload, reporter, token)
             send(("result", result))
         except Exception as exc:  # noqa: BLE001 - report to the parent instead of dying

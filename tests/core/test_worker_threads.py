@@ -1,0 +1,78 @@
+"""DuckDB threads per task (ADR 0031): busy workers share the cores, a lone run gets them all, and a
+``duckdb_threads`` the user set holds for every task."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from rat_jupyter.core import executor as executor_module
+from rat_jupyter.core.executor import EventSink, LocalProcessExecutor
+from rat_jupyter.core.settings import Settings
+
+_REPORT = "log('threads ' + str(duckdb_conn.sql(\"SELECT current_setting('threads')\").fetchone()[0]))\n"
+_RESULT = "result = duckdb_conn.sql('SELECT 1 AS v').arrow()\n"
+
+
+class _Threads(EventSink):
+    """Keeps the thread count the task's pipeline logged."""
+
+    takes_log_batches = True
+
+    def __init__(self) -> None:
+        self.threads: int | None = None
+
+    def on_event(self, task_id: str, kind: str, data: dict[str, Any]) -> None:
+        lines = data["lines"] if kind == "logs" else [data] if kind == "log" else []
+        for line in lines:
+            if m := re.fullmatch(r"threads (\d+)", line["message"]):
+                self.threads = int(m[1])
+
+
+def _run(executor: LocalProcessExecutor, task_id: str, source: str) -> tuple[Any, _Threads]:
+    sink = _Threads()
+    future = executor.submit(task_id, "run", {"pipeline": ("n", "bronze", task_id), "files": {"pipeline.py": source}},
+                             events=sink)
+    return future, sink
+
+
+def test_busy_workers_share_the_cores_and_a_lone_run_gets_them_all(tmp_path: Path) -> None:
+    cores = executor_module._cores()
+    flag = tmp_path / "release"
+    hold = (f"import pathlib, time\n{_REPORT}"
+            f"while not pathlib.Path({str(flag)!r}).exists():\n    time.sleep(0.02)\n{_RESULT}")
+    executor = LocalProcessExecutor(Settings(data_dir=tmp_path / "data"), size=2)
+    try:
+        assert executor.wait_ready(120)
+        first, first_sink = _run(executor, "a", hold)
+        deadline = time.monotonic() + 60
+        while first_sink.threads is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert first_sink.threads == cores  # alone: every core
+        second, second_sink = _run(executor, "b", _REPORT + _RESULT)
+        assert second.result(timeout=120)["status"] == "success"
+        assert second_sink.threads == max(1, cores // 2)  # started while the first still ran: one share
+        assert not first.done()
+        flag.touch()
+        assert first.result(timeout=120)["status"] == "success"
+        # The worker that ran the second task is sized back up when it runs alone again.
+        for name in ("c", "d"):
+            alone, alone_sink = _run(executor, name, _REPORT + _RESULT)
+            assert alone.result(timeout=120)["status"] == "success"
+            assert alone_sink.threads == cores
+    finally:
+        executor.close()
+
+
+def test_threads_the_user_set_hold_for_every_task(tmp_path: Path) -> None:
+    executor = LocalProcessExecutor(Settings(data_dir=tmp_path, duckdb_threads=1), size=1)
+    try:
+        assert executor.wait_ready(120)
+        assert executor._threads_for_next() is None  # no hint: the worker keeps the configured count
+        future, sink = _run(executor, "u", _REPORT + _RESULT)
+        assert future.result(timeout=120)["status"] == "success"
+        assert sink.threads == 1
+    finally:
+        executor.close()
