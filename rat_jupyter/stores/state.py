@@ -113,6 +113,12 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN submitted_by TEXT",
         "CREATE INDEX runs_claimable ON runs (status, server_id)",
     ],
+    [
+        # a batch's runs (a selection run's progress, polled by every client that follows it) and the run
+        # history's newest-first page are read without scanning or sorting every run the server has had
+        "CREATE INDEX runs_batch ON runs (batch_id, status)",
+        "CREATE INDEX runs_created ON runs (created_at, id)",
+    ],
 ]
 
 RUN_SORT = ("created_at", "started_at", "finished_at", "status", "trigger", "duration_ms")
