@@ -28,6 +28,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "query_row_limit": (1, 1_000_000),
     "max_upload_bytes": (1, 64 * 1024**3),
     "max_inflight_previews": (1, 1000),
+    "worker_idle_seconds": (0, 7 * 24 * 3600),
 }
 POSITIVE = ("run_timeout_seconds", "query_timeout_seconds", "cancel_grace_seconds")
 
@@ -63,6 +64,8 @@ class RatApp(ExtensionApp):
         config=True)
     cancel_grace_seconds = Float(5.0, help="Seconds a cancelled task gets to stop by itself before its worker is "
                                            "killed (> 0).").tag(config=True)
+    worker_idle_seconds = Int(300, help="A worker that has been idle this many seconds after a task is replaced by "
+                                        "a cold one, giving back its memory (0: never; 0-604800).").tag(config=True)
     duckdb_threads = Int(0, help="DuckDB threads per worker (0: the cores shared among the runs in flight, all of "
                                  "them for a run alone).").tag(config=True)
     duckdb_memory_limit = Unicode("", help="DuckDB memory limit per worker, e.g. '4GB' (empty: DuckDB's "
@@ -153,6 +156,7 @@ class RatApp(ExtensionApp):
             query_timeout_seconds=self.query_timeout_seconds, query_memory_limit=self.query_memory_limit,
             max_upload_bytes=self.max_upload_bytes, server_id=self.server_id, executor_class=self.executor_class,
             cancel_grace_seconds=self.cancel_grace_seconds, duckdb_threads=self.duckdb_threads,
+            worker_idle_seconds=self.worker_idle_seconds,
             duckdb_memory_limit=self.duckdb_memory_limit, max_inflight_previews=self.max_inflight_previews,
             dask_scheduler_address=self.dask_scheduler_address,
         )

@@ -66,6 +66,7 @@ class Settings:
     concurrency: int = 2
     run_timeout_seconds: float = 3600.0
     cancel_grace_seconds: float = 5.0
+    worker_idle_seconds: float = 300.0  # a worker idle this long after a task is replaced by a cold one; 0: never
     duckdb_threads: int = 0  # 0 = the local executor shares the cores among busy workers (ADR 0031)
     duckdb_memory_limit: str = ""
     query_row_limit: int = 1000

@@ -1,5 +1,6 @@
-"""DuckDB threads per task (ADR 0031): busy workers share the cores, a lone run gets them all, and a
-``duckdb_threads`` the user set holds for every task."""
+"""What a local worker is given and keeps: DuckDB threads per task (ADR 0031: busy workers share the cores,
+a lone run gets them all, a ``duckdb_threads`` the user set holds for every task), and its memory, given
+back when it has been idle for ``worker_idle_seconds``."""
 
 from __future__ import annotations
 
@@ -74,5 +75,56 @@ def test_threads_the_user_set_hold_for_every_task(tmp_path: Path) -> None:
         future, sink = _run(executor, "u", _REPORT + _RESULT)
         assert future.result(timeout=120)["status"] == "success"
         assert sink.threads == 1
+    finally:
+        executor.close()
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def _wait_for(check: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.05)
+    return check()
+
+
+def test_a_worker_idle_after_a_task_gives_its_memory_back(tmp_path: Path) -> None:
+    """After ``worker_idle_seconds`` without work, a worker that ran a task is replaced by a cold one (tens
+    of MiB instead of the runtime and DuckDB's working memory); one that never ran a task is left alone; the
+    next task runs on the new worker."""
+    big = ("result = duckdb_conn.sql('SELECT range AS id, md5(range::VARCHAR) AS h FROM range(2000000) "
+           "ORDER BY h').arrow()\n")
+    executor = LocalProcessExecutor(Settings(data_dir=tmp_path, worker_idle_seconds=2), size=1)
+    try:
+        assert executor.wait_ready(120)
+        (fresh,) = executor.worker_pids()
+        time.sleep(2.5)
+        assert executor.worker_pids() == [fresh]  # never used: nothing to give back, no churn
+        future, _ = _run(executor, "big", big)
+        assert future.result(timeout=120)["status"] == "success"
+        assert _rss_mib(fresh) > 150  # the runtime and what the query left behind
+        (recycled,) = _wait_for(lambda: [p for p in executor.worker_pids() if p != fresh] or None)
+        assert _rss_mib(recycled) < 100  # cold: imports nothing until a task arrives
+        again, _ = _run(executor, "again", _RESULT)
+        assert again.result(timeout=120)["status"] == "success"
+        assert executor.worker_pids() == [recycled]
+    finally:
+        executor.close()
+
+
+def test_workers_are_kept_when_recycling_is_off(tmp_path: Path) -> None:
+    executor = LocalProcessExecutor(Settings(data_dir=tmp_path, worker_idle_seconds=0), size=1)
+    try:
+        assert executor.wait_ready(120)
+        future, _ = _run(executor, "one", _RESULT)
+        assert future.result(timeout=120)["status"] == "success"
+        (pid,) = executor.worker_pids()
+        time.sleep(1.5)
+        assert executor.worker_pids() == [pid]
     finally:
         executor.close()
