@@ -1,10 +1,74 @@
-"""A small per-process memo for values derived from pyiceberg's frozen schema objects (ADR 0030)."""
+"""Small per-process memos: a bounded least-recently-used map, and one for values derived from pyiceberg's
+frozen schema objects (ADR 0030).
+
+Every per-process cache of the write path (tables by metadata pointer, parsed metadata files, manifest lists
+and entries, snapshot files, writer trees) is one of these: the same bound, eviction and locking everywhere.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any, Generic, TypeVar
+
+V = TypeVar("V")
+MISSING: Any = object()  # what :meth:`Lru.get` returns for a key it does not hold (``None`` may be a value)
+
+
+class Lru(Generic[V]):
+    """A thread-safe map of at most ``size`` units, least recently used out first.
+
+    A value weighs 1 unless ``weight`` says otherwise (a manifest's entries weigh as many as there are); a
+    value heavier than the whole bound is not kept.
+    """
+
+    def __init__(self, size: int, weight: Callable[[V], int] | None = None) -> None:
+        self.size = size
+        self._weight = weight
+        self._data: OrderedDict[Hashable, V] = OrderedDict()
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, default: Any = MISSING) -> Any:
+        with self._lock:
+            if key not in self._data:
+                return default
+            self._data.move_to_end(key)
+            return self._data[key]
+
+    def put(self, key: Hashable, value: V) -> None:
+        weight = self._weight(value) if self._weight else 1
+        with self._lock:
+            if key in self._data:
+                self._used -= self._weigh(self._data.pop(key))
+            if weight > self.size:
+                return
+            self._data[key] = value
+            self._used += weight
+            while self._used > self.size:
+                self._used -= self._weigh(self._data.popitem(last=False)[1])
+
+    def pop(self, key: Hashable) -> None:
+        with self._lock:
+            if key in self._data:
+                self._used -= self._weigh(self._data.pop(key))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._used = 0
+
+    def __iter__(self) -> Iterator[Hashable]:
+        """The keys, oldest first, as they were when asked (safe while other threads put and pop)."""
+        with self._lock:
+            return iter(list(self._data))
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def _weigh(self, value: V) -> int:
+        return self._weight(value) if self._weight else 1
 
 
 class IdentityMemo:
@@ -14,21 +78,17 @@ class IdentityMemo:
     those same objects, not for new ones that reuse a freed id."""
 
     def __init__(self, size: int) -> None:
-        self.size = size
-        self._cache: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: Lru[tuple[tuple[Any, ...], Any]] = Lru(size)
         self.built = 0  # how many values were built (tests count it)
 
-    def get(self, key: tuple[Any, ...], keep: tuple[Any, ...], build: Any) -> Any:
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None and all(a is b for a, b in zip(hit[0], keep, strict=True)):
-                self._cache.move_to_end(key)
-                return hit[1]
+    def get(self, key: tuple[Any, ...], keep: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        hit = self._cache.get(key)
+        if hit is not MISSING and all(a is b for a, b in zip(hit[0], keep, strict=True)):
+            return hit[1]
         value = build()
-        with self._lock:
-            self.built += 1
-            self._cache[key] = (keep, value)
-            while len(self._cache) > self.size:
-                self._cache.popitem(last=False)
+        self.built += 1
+        self._cache.put(key, (keep, value))
         return value
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(self._cache)

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import os
 import struct
-import threading
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -31,7 +29,7 @@ from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.table import Table
 
-from ..common.memo import IdentityMemo
+from ..common.memo import MISSING, IdentityMemo, Lru
 from .engine import quote_ident, single_statement
 from .pipelines import PipelineSpec
 
@@ -417,39 +415,26 @@ class _Manifests:
     """
 
     MAX_ENTRIES = 100_000
-    _lists: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
-    _entries: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
-    _size = 0
-    _lock = threading.Lock()
+    _lists: Lru[tuple[Any, ...]] = Lru(1024)  # manifest list path -> its manifests
+    _entries: Lru[tuple[Any, ...]] = Lru(MAX_ENTRIES, weight=len)  # manifest path -> its live entries
 
     @classmethod
     def of(cls, io: FileIO, snap: Any) -> list[Any]:
         """The live (not DELETED) entries of every manifest of ``snap``."""
-        with cls._lock:
-            manifests = cls._lists.get(snap.manifest_list)
-        if manifests is None:
+        manifests = cls._lists.get(snap.manifest_list)
+        if manifests is MISSING:
             manifests = tuple(snap.manifests(io))
-            with cls._lock:
-                cls._lists[snap.manifest_list] = manifests
-                while len(cls._lists) > 1024:
-                    cls._lists.popitem(last=False)
+            cls._lists.put(snap.manifest_list, manifests)
         return [e for m in manifests for e in cls._live(io, m)]
 
     @classmethod
     def _live(cls, io: FileIO, manifest: Any) -> tuple[Any, ...]:
         path = manifest.manifest_path
-        with cls._lock:
-            hit = cls._entries.get(path)
-            if hit is not None:
-                cls._entries.move_to_end(path)
-                return hit
+        hit = cls._entries.get(path)
+        if hit is not MISSING:
+            return hit
         entries = tuple(manifest.fetch_manifest_entry(io, discard_deleted=True))
-        with cls._lock:
-            if len(entries) <= cls.MAX_ENTRIES and path not in cls._entries:
-                cls._entries[path] = entries
-                cls._size += len(entries)
-                while cls._size > cls.MAX_ENTRIES:
-                    cls._size -= len(cls._entries.popitem(last=False)[1])
+        cls._entries.put(path, entries)
         return entries
 
 

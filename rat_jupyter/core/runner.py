@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from pyiceberg.table.update import (
 )
 
 from ..common import history
+from ..common.memo import MISSING, Lru
 from ..common.tables import live_records
 from . import engine, fastwrite, strategies
 from .errors import Conflict, Invalid, NotFound, RatError, RunCancelled, TemplateError
@@ -148,28 +148,20 @@ class _Tables:
     moves the catalog's pointer away from the cached one.
     """
 
-    MAX = 4096
-    _cache: OrderedDict[tuple[int, PipelineId], Table] = OrderedDict()
-    _lock = threading.Lock()
+    _cache: Lru[Table] = Lru(4096)  # by (id(catalog), pid)
 
     @classmethod
     def load(cls, catalog: Catalog, pid: PipelineId) -> Table | None:
         key = (id(catalog), pid)
         location = catalog.metadata_location(pid)
-        with cls._lock:
-            cached = cls._cache.get(key)
-            if location is not None and cached is not None and cached.metadata_location == location:
-                cls._cache.move_to_end(key)
-                return cached
+        cached = cls._cache.get(key)
+        if location is not None and cached is not MISSING and cached.metadata_location == location:
+            return cached
         table = catalog.load_at(pid, location) if location is not None else catalog.load(pid)
-        with cls._lock:
-            if table is None or location is None:
-                cls._cache.pop(key, None)
-            else:
-                cls._cache[key] = table
-                cls._cache.move_to_end(key)
-                while len(cls._cache) > cls.MAX:
-                    cls._cache.popitem(last=False)
+        if table is None or location is None:
+            cls._cache.pop(key)
+        else:
+            cls._cache.put(key, table)
         return table
 
 
@@ -185,10 +177,8 @@ class _Files:
     files); any other table keeps ``iceberg_scan`` (:meth:`plain_files`).
     """
 
-    MAX = 4096
     MAX_FILES = 64  # beyond that, footer reads add up: iceberg_scan reads only what a query needs
-    _cache: OrderedDict[tuple[str, int], tuple[str, ...] | None] = OrderedDict()
-    _lock = threading.Lock()
+    _cache: Lru[tuple[str, ...] | None] = Lru(4096)  # by (table uuid, snapshot id); None: not a plain read
     planned = 0  # how many times a snapshot's files were listed (tests count it)
 
     @classmethod
@@ -197,12 +187,11 @@ class _Files:
         if len(metadata.schemas) != 1:
             return None  # evolved (or a schema staged by a run): field ids, not names, decide
         key = (str(metadata.table_uuid), snapshot_id)
-        with cls._lock:
-            if key in cls._cache:
-                cls._cache.move_to_end(key)
-                return cls._cache[key]
+        hit = cls._cache.get(key)
+        if hit is not MISSING:
+            return hit
         files = cls._plan(table, snapshot_id)
-        cls._remember(key, files)
+        cls._cache.put(key, files)
         return files
 
     @classmethod
@@ -214,15 +203,7 @@ class _Files:
         if snap is None or not files or len(files) > cls.MAX_FILES or (
                 snap.summary.additional_properties.get("total-data-files") != str(len(files))):
             return
-        cls._remember((str(table.metadata.table_uuid), snapshot_id), files)
-
-    @classmethod
-    def _remember(cls, key: tuple[str, int], files: tuple[str, ...] | None) -> None:
-        with cls._lock:
-            cls._cache[key] = files
-            cls._cache.move_to_end(key)
-            while len(cls._cache) > cls.MAX:
-                cls._cache.popitem(last=False)
+        cls._cache.put((str(table.metadata.table_uuid), snapshot_id), files)
 
     @staticmethod
     def _plain_snapshot(table: Table, snapshot_id: int) -> Any:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlparse
 
@@ -23,7 +21,7 @@ from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform,
 
 from ..common.errors import Conflict
 from ..common.history import TABLE_PROPERTIES
-from ..common.memo import IdentityMemo
+from ..common.memo import MISSING, IdentityMemo, Lru
 from ..common.names import PipelineId
 from ..common.settings import Settings
 from ..common.tables import PartitionField as PartitionConfig
@@ -133,18 +131,14 @@ class _ParsedMetadata:
     is seen exactly as before. The models are frozen and pyiceberg replaces them, never mutates them.
     """
 
-    MAX = 1024
-    _cache: OrderedDict[str, Any] = OrderedDict()
-    _lock = threading.Lock()
+    _cache: Lru[Any] = Lru(1024)
     parsed = 0  # how many files were read and parsed (tests count it)
 
     @classmethod
     def get(cls, location: str, read: Any) -> Any:
-        with cls._lock:
-            hit = cls._cache.get(location)
-            if hit is not None:
-                cls._cache.move_to_end(location)
-                return hit
+        hit = cls._cache.get(location)
+        if hit is not MISSING:
+            return hit
         metadata = read()
         cls.parsed += 1
         cls.put(location, metadata)
@@ -152,28 +146,16 @@ class _ParsedMetadata:
 
     @classmethod
     def put(cls, location: str, metadata: Any) -> None:
-        with cls._lock:
-            cls._cache[location] = metadata
-            cls._cache.move_to_end(location)
-            while len(cls._cache) > cls.MAX:
-                cls._cache.popitem(last=False)
+        cls._cache.put(location, metadata)
 
 
-class _AvroReaders:
-    """Per-process memo of the schema and reader tree pyiceberg builds to read an Avro file.
-
-    Opening a manifest or a manifest list parses the Avro schema in its header into an Iceberg schema and
-    resolves a reader tree against the read schema (~2 ms of Python); a run opens a few of them (the table's
-    live files, scan planning for each ``ref()``), every time anew, though the files of one table share the
-    same header schema. The tree depends only on the header's schema text, the read schema and the read
-    types, and its readers keep no state between files (each read takes the file's decoder), so it is built
-    once per combination (ADR 0029).
-    """
-
-    MAX = 256
-    _cache: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
-    _lock = threading.Lock()
-    built = 0  # how many trees were resolved (tests count it)
+# Per-process memo of the schema and reader tree pyiceberg builds to read an Avro file. Opening a manifest
+# or a manifest list parses the Avro schema in its header into an Iceberg schema and resolves a reader tree
+# against the read schema (~2 ms of Python); a run opens a few of them (the table's live files, scan planning
+# for each ``ref()``), every time anew, though the files of one table share the same header schema. The tree
+# depends only on the header's schema text, the read schema and the read types, and its readers keep no state
+# between files (each read takes the file's decoder), so it is built once per combination (ADR 0029).
+_AvroReaders = IdentityMemo(256)
 
 
 def _memoize_avro_readers() -> None:
@@ -196,21 +178,15 @@ def _memoize_avro_readers() -> None:
         read_schema = self.read_schema
         key = (text, id(read_schema), tuple(sorted(self.read_types.items())),
                tuple(sorted(self.read_enums.items())))
-        with _AvroReaders._lock:
-            hit = _AvroReaders._cache.get(key)
-        if hit is None or hit[0] is not read_schema:  # the schema object itself, not a reused id
+
+        def build() -> tuple[Any, Any]:
             schema = self.header.get_schema()
-            reader = avro_file.resolve_reader(schema, read_schema or schema, self.read_types, self.read_enums)
-            hit = (read_schema, schema, reader)
-            with _AvroReaders._lock:
-                if len(_AvroReaders._cache) >= _AvroReaders.MAX:
-                    _AvroReaders._cache.clear()
-                _AvroReaders._cache[key] = hit
-                _AvroReaders.built += 1
-        self.schema = hit[1]
+            return schema, avro_file.resolve_reader(schema, read_schema or schema, self.read_types, self.read_enums)
+
+        # keep: the read schema object itself must match, not a new one that reuses a freed id
+        self.schema, self.reader = _AvroReaders.get(key, (read_schema,), build)
         if not self.read_schema:
-            self.read_schema = hit[1]
-        self.reader = hit[2]
+            self.read_schema = self.schema
         return self
 
     enter._rat_memoized = True  # type: ignore[attr-defined]

@@ -103,8 +103,16 @@ def test_commits_reuse_one_producer_class(workspace: Workspace, ns: str) -> None
                for _ in range(2)]
     assert classes[0] is classes[1]
     conn = duckdb.connect()
-    for n in (3, 2):  # two full replacements in this process: the row-level producer is derived once
+    for n in (4, 3):  # two full replacements in this process: the lean replace producer is derived once
         table = workspace.catalog.load(pid)
         assert strategies.commit(table, table.scan(limit=n).to_arrow(), "main", conn, delete_all=True)
+    assert strategies._lean_replace.cache_info().currsize == 1
+    import pyarrow as pa
+
+    for gone, new in ((0, 10), (1, 11)):  # two partial replacements (the file holding a key rewritten, another
+        table = workspace.catalog.load(pid)  # file left alone): the row-level producer is derived once
+        assert strategies.commit(table, pa.table({"id": pa.array([new], pa.int64())}), "main", conn)
+        table = workspace.catalog.load(pid)
+        assert strategies.commit(table, None, "main", conn, delete_column="id", delete_values=[gone])
     assert strategies._row_level.cache_info().currsize == 1
-    assert workspace.catalog.load(pid).scan().to_arrow().num_rows == 2
+    assert sorted(workspace.catalog.load(pid).scan().to_arrow()["id"].to_pylist()) == [2, 10, 11]

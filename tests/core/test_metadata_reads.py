@@ -8,12 +8,12 @@ kind (files parsed), not timed, on real tables with real commits from worker pro
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from rat_jupyter.common.memo import Lru
 from rat_jupyter.core import runner
 from rat_jupyter.core.reporter import ListReporter
 from rat_jupyter.core.runner import CancelToken
@@ -229,14 +229,14 @@ def test_a_data_file_is_checked_against_the_schema_once_and_a_misfit_every_time(
         pq.write_table(pa.Table.from_arrays([values], schema=pa.schema([field])), path)
         return path
 
-    monkeypatch.setattr(_DataFileChecks, "_cache", OrderedDict())
+    monkeypatch.setattr(_DataFileChecks, "_cache", Lru(4096))
     good = [written(pa.array([7, 8], pa.int64()), f"good{i}") for i in range(2)]
     assert [parquet_file_to_data_file(table.io, table.metadata, p).record_count for p in good] == [2, 2]
     bad = written(pa.array(["x"], pa.string()), "bad")
     for _ in range(2):
         with pytest.raises(ValueError):
             parquet_file_to_data_file(table.io, table.metadata, bad)
-    assert sum(1 for key in _DataFileChecks._cache if key[0] == "check") == 1  # the good schema, checked once
+    assert sum(1 for key in _DataFileChecks if key[0] == "check") == 1  # the good schema, checked once
 
 
 def test_the_sqlite_catalog_syncs_its_log_at_checkpoints(workspace: Workspace, ns: str) -> None:

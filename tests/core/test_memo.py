@@ -1,0 +1,70 @@
+"""The per-process memos every write-path cache is built on (``common.memo``)."""
+
+from __future__ import annotations
+
+import threading
+
+from rat_jupyter.common.memo import MISSING, IdentityMemo, Lru
+
+
+def test_lru_keeps_the_most_recently_used_within_its_bound() -> None:
+    lru: Lru[int] = Lru(2)
+    lru.put("a", 1)
+    lru.put("b", 2)
+    assert lru.get("a") == 1  # a is now the most recent
+    lru.put("c", 3)
+    assert lru.get("b") is MISSING and lru.get("a") == 1 and lru.get("c") == 3
+    lru.put("c", None)  # None is a value, not a miss
+    assert lru.get("c") is None and len(lru) == 2
+    lru.pop("c")
+    lru.pop("absent")
+    assert lru.get("c", "default") == "default" and list(lru) == ["a"]
+    lru.clear()
+    assert len(lru) == 0
+
+
+def test_weighted_lru_bounds_the_total_weight_and_refuses_what_cannot_fit() -> None:
+    lru: Lru[tuple[int, ...]] = Lru(5, weight=len)
+    lru.put("three", (1, 2, 3))
+    lru.put("two", (1, 2))
+    assert list(lru) == ["three", "two"]
+    lru.put("one", (1,))  # 6 > 5: the least recently used goes
+    assert list(lru) == ["two", "one"]
+    lru.put("six", tuple(range(6)))  # heavier than the whole bound: not kept, nothing evicted for it
+    assert lru.get("six") is MISSING and list(lru) == ["two", "one"]
+    lru.put("two", (1, 2, 3, 4))  # replacing a value reweighs it
+    assert list(lru) == ["one", "two"]
+    lru.put("again", (1,))
+    assert list(lru) == ["two", "again"]
+
+
+def test_identity_memo_hits_only_for_the_same_objects() -> None:
+    memo = IdentityMemo(8)
+    schema = object()
+    built: list[int] = []
+
+    def build() -> int:
+        built.append(1)
+        return len(built)
+
+    assert memo.get(("k", id(schema)), (schema,), build) == 1
+    assert memo.get(("k", id(schema)), (schema,), build) == 1 and memo.built == 1
+    other = object()
+    assert memo.get(("k", id(schema)), (other,), build) == 2  # same key, another object: built anew
+    assert memo.built == 2
+
+
+def test_lru_is_safe_across_threads() -> None:
+    lru: Lru[int] = Lru(64)
+
+    def work(n: int) -> None:
+        for i in range(2000):
+            lru.put((n, i % 100), i)
+            lru.get((n, (i * 7) % 100))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(lru) == 64
