@@ -65,37 +65,38 @@ def tree(pid: int) -> list[Any]:
         return []
 
 
-def _each(pid: int, uss: bool = False) -> dict[int, int]:
-    """RSS (or USS) of each process of ``pid``'s tree, by pid."""
+def _size(p: Any, kind: str) -> int:
+    """One process's RSS, USS or PSS in bytes. PSS: each page shared by n processes counts 1/n in each, so a
+    tree's sum is what it holds (summed RSS counts a shared library's pages once per process that maps them,
+    which overstates several processes against one doing the same work); read from ``smaps_rollup``."""
+    if kind == "rss":
+        return p.memory_info().rss
+    if kind == "uss":
+        return p.memory_full_info().uss
+    with open(f"/proc/{p.pid}/smaps_rollup") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Pss:")) * 1024
+
+
+def _sizes_of(procs: list[Any], kind: str) -> dict[int, int]:
+    """``kind`` (rss, uss or pss) of each of ``procs`` that is still there, by pid."""
     import psutil
 
     sizes = {}
-    for p in tree(pid):
+    for p in procs:
         try:
-            sizes[p.pid] = p.memory_full_info().uss if uss else p.memory_info().rss
-        except psutil.NoSuchProcess:
+            sizes[p.pid] = _size(p, kind)
+        except (psutil.NoSuchProcess, OSError, StopIteration):
             pass
     return sizes
 
 
+def _sizes(pid: int, kind: str = "rss") -> list[int]:
+    return list(_sizes_of(tree(pid), kind).values())
+
+
 def tree_pss(pid: int) -> int:
-    """Summed PSS: each page shared by n processes counts 1/n in each, so the sum is what the tree holds.
-
-    Summed RSS counts a shared library's pages once per process that maps them, which overstates a tree of
-    several processes against one process doing the same work; PSS does not. Read from ``smaps_rollup``.
-    """
-    total = 0
-    for p in tree(pid):
-        try:
-            with open(f"/proc/{p.pid}/smaps_rollup") as f:
-                total += next(int(line.split()[1]) for line in f if line.startswith("Pss:")) * 1024
-        except (OSError, StopIteration):
-            pass
-    return total
-
-
-def _sizes(pid: int, uss: bool = False) -> list[int]:
-    return list(_each(pid, uss).values())
+    """Summed PSS of ``pid``'s tree (see :func:`_size`)."""
+    return sum(_sizes(pid, "pss"))
 
 
 def cpu_seconds(pid: int) -> dict[int, float]:
@@ -119,7 +120,7 @@ def tree_rss(pid: int) -> int:
 
 def tree_uss(pid: int) -> int:
     """Summed USS (pages only that process holds: what would be freed if it exited)."""
-    return sum(_sizes(pid, uss=True))
+    return sum(_sizes(pid, "uss"))
 
 
 class Peak:
@@ -137,14 +138,15 @@ class Peak:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def sample(self) -> None:
-        each = _each(self.pid)
+        procs = tree(self.pid)  # one walk for both measures
+        each = _sizes_of(procs, "rss")
         for pid, rss in each.items():
             self.each[pid] = max(self.each.get(pid, 0), rss)
         sizes = list(each.values())
         if sizes:
             self.one = max(self.one, max(sizes[1:] or sizes))
             self.tree = max(self.tree, sum(sizes))
-        self.pss = max(self.pss, tree_pss(self.pid))
+        self.pss = max(self.pss, sum(_sizes_of(procs, "pss").values()))
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -38,7 +38,7 @@ class Lru(Generic[V]):
             return self._data[key]
 
     def put(self, key: Hashable, value: V) -> None:
-        weight = self._weight(value) if self._weight else 1
+        weight = self._weigh(value)
         with self._lock:
             if key in self._data:
                 self._used -= self._weigh(self._data.pop(key))

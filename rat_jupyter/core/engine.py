@@ -62,24 +62,17 @@ def _shared_base(settings: Settings) -> duckdb.DuckDBPyConnection:
     return base
 
 
-_threads_set: dict[str, int] = {}
-
-
 def use_threads(settings: Settings, threads: int | None) -> None:
     """Size this process's shared DuckDB database to ``threads`` for the next task (``None``: leave it).
 
     The local executor hands each task the cores the other busy workers leave (ADR 0031): two workers with
     DuckDB's default of one thread per core each would run twice as many threads as there are cores, each
     with its own sink states, for more memory and no speed. ``threads`` is a database-wide setting, which is
-    right here: a worker runs one task at a time.
+    right here: a worker runs one task at a time. DuckDB restarts its threads only when the count changes.
     """
-    if threads is None or threads < 1 or settings.duckdb_threads:
+    if threads is None or settings.duckdb_threads:
         return
-    key = repr(settings)
-    if _threads_set.get(key) == threads:
-        return
-    _shared_base(settings).execute(f"SET GLOBAL threads = {int(threads)}")
-    _threads_set[key] = threads
+    _shared_base(settings).execute(f"SET GLOBAL threads = {max(1, int(threads))}")
 
 
 def close_session(conn: duckdb.DuckDBPyConnection, attached: set[str]) -> None:

@@ -190,8 +190,7 @@ def main(conn: Connection, settings: Settings, parent_pid: int | None = None, wa
         msg = tasks.get()
         if msg is None:
             return
-        task_id, kind, payload = msg[1], msg[2], msg[3]
-        threads = msg[4] if len(msg) > 4 else None  # the cores the other busy workers leave this task
+        _, task_id, kind, payload, threads = msg  # threads: the cores the other busy workers leave this task
         token = tokens[task_id]
         reporter = PipeReporter(send)
         send(("event", "started", {}))  # the parent records the run as running from here

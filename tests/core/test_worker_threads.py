@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,26 @@ class _Threads(EventSink):
                 self.threads = int(m[1])
 
 
+@contextmanager
+def _started(settings: Settings, size: int) -> Iterator[LocalProcessExecutor]:
+    """A local executor whose workers are up; closed (its workers stopped) on the way out."""
+    executor = LocalProcessExecutor(settings, size=size)
+    try:
+        assert executor.wait_ready(120)
+        yield executor
+    finally:
+        executor.close()
+
+
+def _wait_for(check: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.05)
+    return check()
+
+
 def _run(executor: LocalProcessExecutor, task_id: str, source: str) -> tuple[Any, _Threads]:
     sink = _Threads()
     future = executor.submit(task_id, "run", {"pipeline": ("n", "bronze", task_id), "files": {"pipeline.py": source}},
@@ -44,14 +66,9 @@ def test_busy_workers_share_the_cores_and_a_lone_run_gets_them_all(tmp_path: Pat
     flag = tmp_path / "release"
     hold = (f"import pathlib, time\n{_REPORT}"
             f"while not pathlib.Path({str(flag)!r}).exists():\n    time.sleep(0.02)\n{_RESULT}")
-    executor = LocalProcessExecutor(Settings(data_dir=tmp_path / "data"), size=2)
-    try:
-        assert executor.wait_ready(120)
+    with _started(Settings(data_dir=tmp_path / "data"), 2) as executor:
         first, first_sink = _run(executor, "a", hold)
-        deadline = time.monotonic() + 60
-        while first_sink.threads is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert first_sink.threads == cores  # alone: every core
+        assert _wait_for(lambda: first_sink.threads, 60) == cores  # alone: every core
         second, second_sink = _run(executor, "b", _REPORT + _RESULT)
         assert second.result(timeout=120)["status"] == "success"
         assert second_sink.threads == max(1, cores // 2)  # started while the first still ran: one share
@@ -63,34 +80,19 @@ def test_busy_workers_share_the_cores_and_a_lone_run_gets_them_all(tmp_path: Pat
             alone, alone_sink = _run(executor, name, _REPORT + _RESULT)
             assert alone.result(timeout=120)["status"] == "success"
             assert alone_sink.threads == cores
-    finally:
-        executor.close()
 
 
 def test_threads_the_user_set_hold_for_every_task(tmp_path: Path) -> None:
-    executor = LocalProcessExecutor(Settings(data_dir=tmp_path, duckdb_threads=1), size=1)
-    try:
-        assert executor.wait_ready(120)
+    with _started(Settings(data_dir=tmp_path, duckdb_threads=1), 1) as executor:
         assert executor._threads_for_next() is None  # no hint: the worker keeps the configured count
         future, sink = _run(executor, "u", _REPORT + _RESULT)
         assert future.result(timeout=120)["status"] == "success"
         assert sink.threads == 1
-    finally:
-        executor.close()
 
 
 def _rss_mib(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
-
-
-def _wait_for(check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.05)
-    return check()
 
 
 def test_a_worker_idle_after_a_task_gives_its_memory_back(tmp_path: Path) -> None:
@@ -99,9 +101,7 @@ def test_a_worker_idle_after_a_task_gives_its_memory_back(tmp_path: Path) -> Non
     next task runs on the new worker."""
     big = ("result = duckdb_conn.sql('SELECT range AS id, md5(range::VARCHAR) AS h FROM range(2000000) "
            "ORDER BY h').arrow()\n")
-    executor = LocalProcessExecutor(Settings(data_dir=tmp_path, worker_idle_seconds=2), size=1)
-    try:
-        assert executor.wait_ready(120)
+    with _started(Settings(data_dir=tmp_path, worker_idle_seconds=2), 1) as executor:
         (fresh,) = executor.worker_pids()
         time.sleep(2.5)
         assert executor.worker_pids() == [fresh]  # never used: nothing to give back, no churn
@@ -113,18 +113,12 @@ def test_a_worker_idle_after_a_task_gives_its_memory_back(tmp_path: Path) -> Non
         again, _ = _run(executor, "again", _RESULT)
         assert again.result(timeout=120)["status"] == "success"
         assert executor.worker_pids() == [recycled]
-    finally:
-        executor.close()
 
 
 def test_workers_are_kept_when_recycling_is_off(tmp_path: Path) -> None:
-    executor = LocalProcessExecutor(Settings(data_dir=tmp_path, worker_idle_seconds=0), size=1)
-    try:
-        assert executor.wait_ready(120)
+    with _started(Settings(data_dir=tmp_path, worker_idle_seconds=0), 1) as executor:
         future, _ = _run(executor, "one", _RESULT)
         assert future.result(timeout=120)["status"] == "success"
         (pid,) = executor.worker_pids()
         time.sleep(1.5)
         assert executor.worker_pids() == [pid]
-    finally:
-        executor.close()
