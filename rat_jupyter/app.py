@@ -30,6 +30,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "max_inflight_previews": (1, 1000),
     "worker_idle_seconds": (0, 7 * 24 * 3600),
 }
+PARQUET_VERSIONS = ("auto", "v1", "v2")
 POSITIVE = ("run_timeout_seconds", "query_timeout_seconds", "cancel_grace_seconds")
 
 
@@ -70,6 +71,10 @@ class RatApp(ExtensionApp):
                                  "them for a run alone).").tag(config=True)
     duckdb_memory_limit = Unicode("", help="DuckDB memory limit per worker, e.g. '4GB' (empty: DuckDB's "
                                            "default, 80% of RAM).").tag(config=True)
+    parquet_version = Unicode("auto", help="Parquet format of the data and delete files runs write: 'v2' (newer "
+                                           "encodings: smaller files, faster reads), 'v1' (readable by every "
+                                           "engine, e.g. Spark on Iceberg before 1.11 with vectorized reads), or "
+                                           "'auto' (v2, but v1 on a REST catalog).").tag(config=True)
     query_row_limit = Int(1000, help="Default row cap of the query service (1-1000000).").tag(config=True)
     query_timeout_seconds = Float(30.0, help="Statement timeout of the query service (> 0).").tag(config=True)
     query_memory_limit = Unicode("1GB", help="DuckDB memory limit of the query service, e.g. '1GB'.").tag(
@@ -123,6 +128,13 @@ class RatApp(ExtensionApp):
             raise TraitError(f"RatApp.catalog_type must be 'sql' or 'rest', not '{proposal['value']}'")
         return str(proposal["value"])
 
+    @validate("parquet_version")
+    def _check_parquet_version(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip().lower()
+        if value not in PARQUET_VERSIONS:
+            raise TraitError(f"RatApp.parquet_version must be 'auto', 'v1' or 'v2', not '{proposal['value']}'")
+        return value
+
     def _refuse_to_start(self, message: str) -> NoReturn:
         """One line on stderr and a non-zero exit: a misconfigured server must not start half-working.
 
@@ -157,7 +169,8 @@ class RatApp(ExtensionApp):
             max_upload_bytes=self.max_upload_bytes, server_id=self.server_id, executor_class=self.executor_class,
             cancel_grace_seconds=self.cancel_grace_seconds, duckdb_threads=self.duckdb_threads,
             worker_idle_seconds=self.worker_idle_seconds,
-            duckdb_memory_limit=self.duckdb_memory_limit, max_inflight_previews=self.max_inflight_previews,
+            duckdb_memory_limit=self.duckdb_memory_limit, parquet_version=self.parquet_version,
+            max_inflight_previews=self.max_inflight_previews,
             dask_scheduler_address=self.dask_scheduler_address,
         )
 

@@ -104,7 +104,8 @@ def test_help_all_lists_every_rat_setting(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     for trait in ("executor_class", "cancel_grace_seconds", "duckdb_threads", "duckdb_memory_limit",
-                  "s3_path_style", "max_inflight_previews", "concurrency", "query_row_limit", "worker_idle_seconds"):
+                  "s3_path_style", "max_inflight_previews", "concurrency", "query_row_limit", "worker_idle_seconds",
+                  "parquet_version"):
         assert f"--RatApp.{trait}=" in out.stdout, trait
 
 
@@ -112,7 +113,7 @@ def test_help_all_lists_every_rat_setting(tmp_path: Path) -> None:
     ("concurrency", 65), ("duckdb_threads", -1), ("query_row_limit", 0), ("max_upload_bytes", 0),
     ("max_inflight_previews", 0), ("cancel_grace_seconds", 0.0), ("query_timeout_seconds", -1.0),
     ("duckdb_memory_limit", "4 bananas"), ("executor_class", "not an import"), ("catalog_type", "hive"),
-    ("worker_idle_seconds", -1),
+    ("worker_idle_seconds", -1), ("parquet_version", "v3"),
 ])
 def test_every_ranged_trait_is_validated(trait: str, value: Any) -> None:
     with pytest.raises(TraitError, match=f"RatApp.{trait} must be"):
@@ -122,11 +123,12 @@ def test_every_ranged_trait_is_validated(trait: str, value: Any) -> None:
 def test_the_new_traits_reach_the_settings() -> None:
     app = RatApp(executor_class="my.module:Executor", cancel_grace_seconds=2.5, duckdb_threads=3,
                  duckdb_memory_limit="2GB", s3_path_style=False, max_inflight_previews=7, data_dir="/tmp/x",
-                 worker_idle_seconds=0)
+                 worker_idle_seconds=0, parquet_version="V1")
     settings = app.build_settings()
     assert (settings.executor_class, settings.cancel_grace_seconds, settings.duckdb_threads,
             settings.duckdb_memory_limit, settings.s3.path_style, settings.max_inflight_previews,
-            settings.worker_idle_seconds) == ("my.module:Executor", 2.5, 3, "2GB", False, 7, 0)
+            settings.worker_idle_seconds, settings.parquet_version) == ("my.module:Executor", 2.5, 3, "2GB", False, 7,
+                                                                        0, "v1")
     assert RatApp(duckdb_memory_limit="").duckdb_memory_limit == ""  # empty = DuckDB's default
 
 

@@ -69,6 +69,10 @@ class Settings:
     worker_idle_seconds: float = 300.0  # a worker idle this long after a task is replaced by a cold one; 0: never
     duckdb_threads: int = 0  # 0 = the local executor shares the cores among busy workers (ADR 0031)
     duckdb_memory_limit: str = ""
+    # Parquet format of the files DuckDB writes: "v2" (newer encodings: about half the size, faster to read),
+    # "v1" (what every reader reads), "auto" (v2, but v1 on a REST catalog, whose tables other engines read
+    # too); see ADR 0033
+    parquet_version: str = "auto"
     query_row_limit: int = 1000
     query_timeout_seconds: float = 30.0
     query_memory_limit: str = "1GB"

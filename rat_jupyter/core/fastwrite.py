@@ -30,7 +30,7 @@ from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.table import Table
 
 from ..common.memo import MISSING, IdentityMemo, Lru
-from .engine import quote_ident, single_statement
+from .engine import parquet_version, quote_ident, single_statement
 from .pipelines import PipelineSpec
 
 STRATEGIES = ("full_refresh", "append_only")
@@ -269,8 +269,10 @@ def _new_uri(location: str, kind: str) -> str:
     return f"{location.rstrip('/')}/data/rat-{kind}-{uuid.uuid4().hex}.parquet"
 
 
-def _copy(conn: duckdb.DuckDBPyConnection, query: str, uri: str, ids: dict[str, int]) -> int:
-    """``COPY`` a query to a new Parquet file at ``uri`` (zstd, Iceberg field ``ids`` by column); its rows.
+def _copy(conn: duckdb.DuckDBPyConnection, query: str, uri: str, ids: dict[str, int], *,
+          version: str | None = None) -> int:
+    """``COPY`` a query to a new Parquet file at ``uri`` (zstd, the format version the settings ask for,
+    Iceberg field ``ids`` by column); its rows. ``version`` overrides the settings' format version.
 
     Every file RAT writes goes through here: a first load's result, an upsert's new rows and its
     position-delete file, a compaction."""
@@ -279,7 +281,8 @@ def _copy(conn: duckdb.DuckDBPyConnection, query: str, uri: str, ids: dict[str, 
         os.makedirs(os.path.dirname(local), exist_ok=True)
     ids_sql = ", ".join(f"{quote_ident(name)}: {fid}" for name, fid in ids.items())
     row = conn.execute(f"COPY (\n{query}\n) TO {_sql_str(local or uri)} "
-                       f"(FORMAT parquet, COMPRESSION zstd, FIELD_IDS {{{ids_sql}}})").fetchone()
+                       f"(FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION {version or parquet_version()}, "
+                       f"FIELD_IDS {{{ids_sql}}})").fetchone()
     return int(row[0]) if row else 0
 
 
@@ -574,8 +577,11 @@ def _write_deletes(conn: duckdb.DuckDBPyConnection, table: Table) -> Any:
     from pyiceberg.typedef import Record
 
     uri = _new_uri(table.location(), "deletes")
+    # Always V1: pyiceberg reads a delete file's ``file_path`` as a dictionary column, and pyarrow cannot
+    # decode V2's DELTA_LENGTH_BYTE_ARRAY (what DuckDB picks for a column of few rows) into one. The files
+    # are small, so V2 would buy nothing here.
     rows = _copy(conn, "SELECT file_path, pos::BIGINT AS pos FROM __rat_positions ORDER BY file_path, pos", uri,
-                 {"file_path": POS_FILE_PATH_ID, "pos": POS_POS_ID})
+                 {"file_path": POS_FILE_PATH_ID, "pos": POS_POS_ID}, version="V1")
     return DataFile.from_args(content=DataFileContent.POSITION_DELETES, file_path=uri,
                               file_format=FileFormat.PARQUET, partition=Record(), record_count=rows,
                               file_size_in_bytes=len(table.io.new_input(uri)),
