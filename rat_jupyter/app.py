@@ -16,7 +16,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, default, validate
 
 from .core.errors import RatError
-from .core.settings import DEFAULT_EXECUTOR, ENV_SERVER, ENV_SETTINGS, S3Options, Settings
+from .core.settings import DEFAULT_EXECUTOR, ENV_SERVER, ENV_SETTINGS, PARQUET_VERSIONS, S3Options, Settings
 from .core.workspace import Workspace
 
 MEMORY_LIMIT_RE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
@@ -30,7 +30,6 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "max_inflight_previews": (1, 1000),
     "worker_idle_seconds": (0, 7 * 24 * 3600),
 }
-PARQUET_VERSIONS = ("auto", "v1", "v2")
 POSITIVE = ("run_timeout_seconds", "query_timeout_seconds", "cancel_grace_seconds")
 
 
@@ -132,7 +131,8 @@ class RatApp(ExtensionApp):
     def _check_parquet_version(self, proposal: dict[str, Any]) -> str:
         value = str(proposal["value"]).strip().lower()
         if value not in PARQUET_VERSIONS:
-            raise TraitError(f"RatApp.parquet_version must be 'auto', 'v1' or 'v2', not '{proposal['value']}'")
+            raise TraitError(f"RatApp.parquet_version must be one of {', '.join(PARQUET_VERSIONS)}, "
+                            f"not '{proposal['value']}'")
         return value
 
     def _refuse_to_start(self, message: str) -> NoReturn:

@@ -14,6 +14,8 @@ DEFAULT_EXECUTOR = "rat_jupyter.core.executor:LocalProcessExecutor"
 # what a server's kernels get: previews and tests in the kernel's own process, never worker processes
 CLIENT_EXECUTOR = "rat_jupyter.kernel.inprocess:InProcessExecutor"
 # pyiceberg catalog properties a process may take from its own environment (kernels: the server never exports them)
+# the values of Settings.parquet_version (ADR 0033); the trait's validator and the engine both check against it
+PARQUET_VERSIONS = ("auto", "v1", "v2")
 CATALOG_SECRET_ENV = {"credential": "RAT_CATALOG_CREDENTIAL", "token": "RAT_CATALOG_TOKEN"}
 # catalog_properties keys that hold credentials: never exported to kernels (see Settings.to_client_json)
 _SECRET_WORDS = ("secret", "password", "token", "credential", "key")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import importlib
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from .names import PipelineId
-from .settings import Settings
+from .settings import PARQUET_VERSIONS, Settings
 
 _EXTENSIONS = ("avro", "iceberg", "httpfs")
 _installed: set[tuple[str, str]] = set()
@@ -28,10 +29,6 @@ def _extension_file(name: str) -> Path:
 
 
 _shared: dict[str, duckdb.DuckDBPyConnection] = {}
-# The Parquet format version the files this process writes get (fastwrite's COPY): set from the settings each
-# time a connection is handed out, so it is the settings of the run being set up. A process serves one
-# workspace; ADR 0033 says why V2 and when V1.
-_parquet_version = "V2"
 _shared_lock = threading.Lock()
 
 
@@ -53,7 +50,6 @@ def session_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
     its own connection: temp tables, registered Arrow tables and interrupts stay per run. Namespaces a
     run ATTACHes are database-wide, so :func:`close_session` detaches them.
     """
-    _use_parquet_version(settings)
     return _shared_base(settings).cursor()
 
 
@@ -65,22 +61,29 @@ def parquet_version_for(settings: Settings) -> str:
     catalog are read by other engines too, and some (Iceberg's Spark vectorized reader before 1.11) refuse
     V2 encodings.
     """
-    choice = settings.parquet_version.lower()
+    choice = settings.parquet_version.strip().lower()
+    if choice not in PARQUET_VERSIONS:
+        raise ValueError(f"parquet_version must be one of {', '.join(PARQUET_VERSIONS)}, "
+                         f"not {settings.parquet_version!r}")
     if choice == "auto":
         return "V1" if settings.catalog_type == "rest" else "V2"
-    if choice not in ("v1", "v2"):
-        raise ValueError(f"parquet_version must be 'auto', 'v1' or 'v2', not {settings.parquet_version!r}")
     return choice.upper()
 
 
-def parquet_version() -> str:
-    """What :func:`fastwrite._copy` writes: the version of the settings this process last connected with."""
-    return _parquet_version
+@dataclass(frozen=True)
+class WriteOptions:
+    """How the files a run writes are encoded, derived from its settings (ADR 0033).
 
+    A run's :class:`~rat_jupyter.core.runner.Session` holds one and hands it to every ``COPY`` it writes
+    through (:mod:`fastwrite`), so the format follows the workspace of the run, not whichever workspace the
+    process connected to last: a notebook kernel or a test may serve two.
+    """
 
-def _use_parquet_version(settings: Settings) -> None:
-    global _parquet_version
-    _parquet_version = parquet_version_for(settings)
+    parquet_version: str  # "V1" or "V2": the data files'
+
+    @classmethod
+    def of(cls, settings: Settings) -> WriteOptions:
+        return cls(parquet_version_for(settings))
 
 
 def _shared_base(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -126,7 +129,6 @@ def connect(settings: Settings, *, extensions: tuple[str, ...] = _EXTENSIONS,
     secret type (DuckDB refuses ``CREATE SECRET (TYPE s3 …)`` without it), and every file of an S3
     workspace is read through it.
     """
-    _use_parquet_version(settings)
     s3 = _s3_configured(settings)
     if s3 and "httpfs" not in extensions:
         extensions = (*extensions, "httpfs")

@@ -30,7 +30,7 @@ from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.table import Table
 
 from ..common.memo import MISSING, IdentityMemo, Lru
-from .engine import parquet_version, quote_ident, single_statement
+from .engine import WriteOptions, quote_ident, single_statement
 from .pipelines import PipelineSpec
 
 STRATEGIES = ("full_refresh", "append_only")
@@ -247,7 +247,7 @@ def field_ids(table: Table | None, columns: list[str]) -> dict[str, int]:
 
 
 def stage(conn: duckdb.DuckDBPyConnection, location: str, ids: dict[str, int], sql: str, run_id: str,
-          io: FileIO | None = None) -> Staged:
+          write: WriteOptions, io: FileIO | None = None) -> Staged:
     """Run the query straight into a Parquet file under the table's data folder (not committed yet).
 
     ``io`` (the table's file IO) removes the file again if the run does not commit it. A location DuckDB
@@ -258,7 +258,7 @@ def stage(conn: duckdb.DuckDBPyConnection, location: str, ids: dict[str, int], s
     local = local_path(uri)
     if local is None and io is None:
         raise Unsupported("no file IO to remove an uncommitted file with")
-    return Staged(uri, local, _copy(conn, strip(sql), uri, ids), io)
+    return Staged(uri, local, _copy(conn, strip(sql), uri, ids, write.parquet_version), io)
 
 
 def _sql_str(text: str) -> str:
@@ -269,10 +269,9 @@ def _new_uri(location: str, kind: str) -> str:
     return f"{location.rstrip('/')}/data/rat-{kind}-{uuid.uuid4().hex}.parquet"
 
 
-def _copy(conn: duckdb.DuckDBPyConnection, query: str, uri: str, ids: dict[str, int], *,
-          version: str | None = None) -> int:
-    """``COPY`` a query to a new Parquet file at ``uri`` (zstd, the format version the settings ask for,
-    Iceberg field ``ids`` by column); its rows. ``version`` overrides the settings' format version.
+def _copy(conn: duckdb.DuckDBPyConnection, query: str, uri: str, ids: dict[str, int], version: str) -> int:
+    """``COPY`` a query to a new Parquet file at ``uri`` (zstd, Parquet format ``version``, Iceberg field
+    ``ids`` by column); its rows.
 
     Every file RAT writes goes through here: a first load's result, an upsert's new rows and its
     position-delete file, a compaction."""
@@ -281,7 +280,7 @@ def _copy(conn: duckdb.DuckDBPyConnection, query: str, uri: str, ids: dict[str, 
         os.makedirs(os.path.dirname(local), exist_ok=True)
     ids_sql = ", ".join(f"{quote_ident(name)}: {fid}" for name, fid in ids.items())
     row = conn.execute(f"COPY (\n{query}\n) TO {_sql_str(local or uri)} "
-                       f"(FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION {version or parquet_version()}, "
+                       f"(FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION {version}, "
                        f"FIELD_IDS {{{ids_sql}}})").fetchone()
     return int(row[0]) if row else 0
 
@@ -311,6 +310,10 @@ def commit(table: Table, staged: Staged, target: str, replace: bool) -> None:
 
 POS_FILE_PATH_ID = 2147483546  # Iceberg's reserved field ids of a position-delete file
 POS_POS_ID = 2147483545
+# Position-delete files are V1 whatever the settings: pyiceberg reads their ``file_path`` as a dictionary
+# column, and pyarrow cannot decode V2's DELTA_LENGTH_BYTE_ARRAY (what DuckDB picks for a column of few rows)
+# into one. The files are small, so V2 would buy nothing there.
+DELETE_FILE_VERSION = "V1"
 # Compact when deleted rows exceed this share of the rows in data files, or this many delete files stack up.
 COMPACT_DELETED_RATIO = 0.25
 COMPACT_DELETE_FILES = 32
@@ -366,24 +369,24 @@ def _select_list(table: Table, available: dict[str, str], alias: str = "") -> st
     return ", ".join(parts)
 
 
-def copy_to_data_file(conn: duckdb.DuckDBPyConnection, table: Table, relation_sql: str) -> Any:
+def copy_to_data_file(conn: duckdb.DuckDBPyConnection, table: Table, relation_sql: str, write: WriteOptions) -> Any:
     """``COPY`` a relation (already in the table's columns and types) to a new data file; its DataFile.
 
     Returns None for an empty relation (the file is removed again)."""
     uri = _new_uri(table.location(), "data")
-    if not _copy(conn, relation_sql, uri, {f.name: f.field_id for f in table.schema().fields}):
+    if not _copy(conn, relation_sql, uri, {f.name: f.field_id for f in table.schema().fields}, write.parquet_version):
         remove(table.io, uri)
         return None
     return parquet_file_to_data_file(table.io, table.metadata, uri)
 
 
-def write_arrow(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table) -> list[Any]:
+def write_arrow(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table, write: WriteOptions) -> list[Any]:
     """Data files holding ``data`` (the table's columns, any order), written by DuckDB's parallel writer."""
     name = f"__rat_write_{uuid.uuid4().hex[:8]}"
     conn.register(name, data)
     try:
         written = copy_to_data_file(conn, table, f"SELECT {_select_list(table, set(data.column_names))} "
-                                                 f"FROM {name}")
+                                                 f"FROM {name}", write)
     finally:
         conn.unregister(name)
     return [written] if written is not None else []
@@ -483,7 +486,7 @@ def _deleted_positions_sql(live: LiveFiles) -> str | None:
 
 
 def merge_on_read(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table, keys: tuple[str, ...],
-                  target: str) -> str:
+                  target: str, write: WriteOptions) -> str:
     """Replace every live row of ``target`` whose key (``IS NOT DISTINCT FROM``) is in ``data`` by ``data``'s
     rows, in one snapshot: a position-delete file + a data file, or a compaction when deletes piled up.
 
@@ -521,13 +524,14 @@ def merge_on_read(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table,
             kept = _live_rows_sql(table, live, extra)
             union = (f"SELECT {_select_list(table, _columns(conn, kept))} FROM ({kept}) "
                      f"UNION ALL SELECT {_select_list(table, set(data.column_names))} FROM {batch}")
-            added = copy_to_data_file(conn, table, union)
+            added = copy_to_data_file(conn, table, union, write)
             commit_files(table, target, live.data, [added] if added else [], live=live)
             return f"compacted: {len(live.data)} data and {len(live.deletes)} delete file(s) rewritten"
         added = []
         if replaced:
             added.append(_write_deletes(conn, table))
-        new = copy_to_data_file(conn, table, f"SELECT {_select_list(table, set(data.column_names))} FROM {batch}")
+        new = copy_to_data_file(conn, table, f"SELECT {_select_list(table, set(data.column_names))} FROM {batch}",
+                                write)
         if new is not None:
             added.append(new)
         if added:
@@ -573,15 +577,13 @@ def _live_rows_sql(table: Table, live: LiveFiles, extra_deletes: str = "") -> st
 
 
 def _write_deletes(conn: duckdb.DuckDBPyConnection, table: Table) -> Any:
+    """A position-delete file of ``__rat_positions``, in :data:`DELETE_FILE_VERSION` whatever the settings."""
     from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
     from pyiceberg.typedef import Record
 
     uri = _new_uri(table.location(), "deletes")
-    # Always V1: pyiceberg reads a delete file's ``file_path`` as a dictionary column, and pyarrow cannot
-    # decode V2's DELTA_LENGTH_BYTE_ARRAY (what DuckDB picks for a column of few rows) into one. The files
-    # are small, so V2 would buy nothing here.
     rows = _copy(conn, "SELECT file_path, pos::BIGINT AS pos FROM __rat_positions ORDER BY file_path, pos", uri,
-                 {"file_path": POS_FILE_PATH_ID, "pos": POS_POS_ID}, version="V1")
+                 {"file_path": POS_FILE_PATH_ID, "pos": POS_POS_ID}, DELETE_FILE_VERSION)
     return DataFile.from_args(content=DataFileContent.POSITION_DELETES, file_path=uri,
                               file_format=FileFormat.PARQUET, partition=Record(), record_count=rows,
                               file_size_in_bytes=len(table.io.new_input(uri)),

@@ -270,6 +270,7 @@ class Session:
         self.namespace = namespace
         self.catalog = _Context.catalog(settings)
         self.conn = engine.session_connection(settings)
+        self.write = engine.WriteOptions.of(settings)  # how the files it writes are encoded
         self.cancel = cancel or CancelToken()
         self.cancel.watch(self.conn)
         self.attached: set[str] = set()
@@ -692,7 +693,8 @@ def _arrow_run(session: Session, spec: PipelineSpec, table: Table | None, has_da
         plan = strategies.plan_schema(table, data.schema, spec.config, label)
 
         def write(t: Table, target: str) -> strategies.WriteResult:
-            return strategies.apply(t, data, spec.config, target, session.conn, pid.sql, run_ts, label)
+            return strategies.apply(t, data, spec.config, target, session.conn, pid.sql, run_ts, label,
+                                   write=session.write)
 
         _write_audit_publish(session, spec, table, plan, write, branch, started, outcome, phases, reporter)
         return
@@ -713,7 +715,8 @@ def _arrow_run(session: Session, spec: PipelineSpec, table: Table | None, has_da
         else:
             target = _evolve_empty(target, final.schema, spec)
         try:
-            strategies.commit(target, final, MAIN, session.conn)  # the table has no data yet: one append snapshot
+            # the table has no data yet: one append snapshot
+            strategies.commit(target, final, MAIN, session.conn, session.write)
         except BaseException:
             if created:
                 session.catalog.drop(pid)
@@ -804,7 +807,7 @@ def _stage(session: Session, table: Table | None, location: str, ids: dict[str, 
     # the table's file IO (or, before the table exists, the catalog's for its location) removes the staged
     # file again if the run does not commit it, on S3 as locally
     io = table.io if table is not None else load_file_io(dict(session.catalog.iceberg.properties), location)
-    return session.query(lambda: fastwrite.stage(session.conn, location, ids, sql, run_id, io))
+    return session.query(lambda: fastwrite.stage(session.conn, location, ids, sql, run_id, session.write, io))
 
 
 class _QualityFailed(RatError):

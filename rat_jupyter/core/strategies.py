@@ -34,7 +34,7 @@ from pyiceberg.types import DecimalType, DoubleType, FloatType, IcebergType, Int
 
 from . import fastwrite
 from .config import PipelineConfig
-from .engine import quote_ident
+from .engine import WriteOptions, quote_ident
 from .errors import Invalid
 
 KEYED = ("incremental", "delete_insert", "scd2")
@@ -371,7 +371,7 @@ def with_schema(table: Table, schema_id: int | None) -> Table:
 
 def apply(
     table: Table, data: pa.Table, config: PipelineConfig, target: str, conn: duckdb.DuckDBPyConnection,
-    current_sql: str | None, run_ts: datetime, pipeline: str = "",
+    current_sql: str | None, run_ts: datetime, pipeline: str = "", *, write: WriteOptions,
 ) -> WriteResult:
     """Write ``data`` into ``table`` on branch ``target`` with the configured strategy, as one snapshot.
 
@@ -383,39 +383,39 @@ def apply(
     existing = table.metadata.snapshot_by_name(target) is not None
 
     if strategy == "full_refresh":
-        commit(table, data, target, conn, delete_all=True)
+        commit(table, data, target, conn, write, delete_all=True)
         return WriteResult(data.num_rows)
 
     if strategy == "append_only":
-        commit(table, data, target, conn)
+        commit(table, data, target, conn, write)
         return WriteResult(data.num_rows)
 
     if strategy in ("incremental", "delete_insert"):
         if config.hard_deletes == "delete" or not existing:
-            commit(table, data, target, conn, delete_all=True)
+            commit(table, data, target, conn, write, delete_all=True)
         elif data.num_rows == 0:
             pass
         elif fastwrite.row_level(table, conn):
-            detail = fastwrite.merge_on_read(conn, table, data, keys, target)
+            detail = fastwrite.merge_on_read(conn, table, data, keys, target, write)
             return WriteResult(data.num_rows, detail)
         elif len(keys) == 1:
-            commit(table, data, target, conn, delete_column=keys[0], delete_values=pc.unique(data[keys[0]]))
+            commit(table, data, target, conn, write, delete_column=keys[0], delete_values=pc.unique(data[keys[0]]))
         else:
-            commit(table, _merge_composite(conn, current_sql, data, keys), target, conn, delete_all=True)
+            commit(table, _merge_composite(conn, current_sql, data, keys), target, conn, write, delete_all=True)
         return WriteResult(data.num_rows)
 
     if strategy == "snapshot":
         column = config.partition_column or ""
         if not existing:
-            commit(table, data, target, conn, delete_all=True)
+            commit(table, data, target, conn, write, delete_all=True)
         elif data.num_rows:
-            commit(table, data, target, conn, delete_column=column, delete_values=pc.unique(data[column]))
+            commit(table, data, target, conn, write, delete_column=column, delete_values=pc.unique(data[column]))
         return WriteResult(data.num_rows)
 
     if strategy == "scd2":
         final, inserted, closed = _scd2(conn, current_sql if existing else None, data, config, run_ts, [])
         if inserted or closed:
-            commit(table, final, target, conn, delete_all=True)
+            commit(table, final, target, conn, write, delete_all=True)
         return WriteResult(inserted, f"{inserted} new version(s), {closed} closed")
 
     raise Invalid(f"unknown merge_strategy '{strategy}'")
@@ -515,16 +515,17 @@ def align(data: pa.Table, schema: Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=pa.schema([pa.field(f.name, f.type) for f in target]))
 
 
-def commit(table: Table, add: pa.Table | None, target: str, conn: duckdb.DuckDBPyConnection, *,
-           delete_all: bool = False, delete_column: str | None = None, delete_values: Any = None) -> bool:
+def commit(table: Table, add: pa.Table | None, target: str, conn: duckdb.DuckDBPyConnection,
+           write: WriteOptions, *, delete_all: bool = False, delete_column: str | None = None,
+           delete_values: Any = None) -> bool:
     """ONE snapshot on ``target``: drop every current row (``delete_all``) or the rows whose
     ``delete_column`` is in ``delete_values`` (NULL included when present), then add ``add``.
 
     pyiceberg's own delete + append makes two snapshots (the first one a table without the replaced rows);
     this copy-on-write version rewrites the affected files and adds the new ones in a single commit.
     ``add`` is written by DuckDB's parallel Parquet writer on ``conn`` (the run's database, with its thread
-    and memory settings) when the table allows it, else by pyiceberg. Returns False when there was nothing
-    to change (no snapshot).
+    and memory settings) in ``write``'s format when the table allows it, else by pyiceberg. Returns False
+    when there was nothing to change (no snapshot).
     """
     from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 
@@ -559,7 +560,7 @@ def commit(table: Table, add: pa.Table | None, target: str, conn: duckdb.DuckDBP
                                                       write_uuid=write_uuid, counter=counter))
     if add is not None and add.num_rows:
         if fastwrite.row_level(table, conn):
-            added.extend(fastwrite.write_arrow(conn, table, add))
+            added.extend(fastwrite.write_arrow(conn, table, add, write))
         else:
             added.extend(_dataframe_to_data_files(table_metadata=metadata, df=align(add, schema), io=table.io,
                                                   write_uuid=write_uuid, counter=counter))

@@ -249,7 +249,8 @@ def test_replacing_the_whole_table_drops_its_delete_files_and_lists_the_manifest
     monkeypatch.setattr(fastwrite, "live_files", lambda t, target: listings.append(target) or real(t, target))
     t = table(workspace, ns)
     new = t.scan(limit=3).to_arrow()
-    assert strategies.commit(t, new, "main", duckdb.connect(), delete_all=True)
+    write = engine.WriteOptions.of(workspace.settings)
+    assert strategies.commit(t, new, "main", duckdb.connect(), write, delete_all=True)
     assert listings == ["main"]  # one listing serves both the data files and the delete files removed
     monkeypatch.undo()
     live = fastwrite.live_files(table(workspace, ns), "main")
@@ -260,7 +261,8 @@ def test_replacing_the_whole_table_drops_its_delete_files_and_lists_the_manifest
 
     listings.clear()  # a table without delete files: still one listing
     monkeypatch.setattr(fastwrite, "live_files", lambda t, target: listings.append(target) or real(t, target))
-    assert strategies.commit(table(workspace, ns), new.slice(0, 2), "main", duckdb.connect(), delete_all=True)
+    assert strategies.commit(table(workspace, ns), new.slice(0, 2), "main", duckdb.connect(), write,
+                             delete_all=True)
     assert listings == ["main"]
     monkeypatch.undo()
     assert table(workspace, ns).scan().to_arrow().num_rows == 2
@@ -281,7 +283,8 @@ def test_rows_duckdb_writes_go_through_the_runs_database(workspace: Workspace, n
     assert fastwrite.row_level(t, conn)  # with the run's connection: on S3 too, through its secret
     monkeypatch.setattr(duckdb, "connect", lambda *a, **k: pytest.fail("commit opened a database of its own"))
     config = PipelineConfig(merge_strategy="append_only")
-    result = strategies.apply(t, t.scan().to_arrow(), config, "main", conn, None, datetime.now(UTC))
+    result = strategies.apply(t, t.scan().to_arrow(), config, "main", conn, None, datetime.now(UTC),
+                              write=engine.WriteOptions.of(workspace.settings))
     assert result.rows_written == 5
     monkeypatch.undo()
     assert table(workspace, ns).scan().to_arrow().num_rows == 10

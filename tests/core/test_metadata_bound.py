@@ -94,7 +94,7 @@ def test_commits_reuse_one_producer_class(workspace: Workspace, ns: str) -> None
     import duckdb
 
     from rat_jupyter.common import history
-    from rat_jupyter.core import strategies
+    from rat_jupyter.core import engine, strategies
 
     make_pipeline(workspace, ns, "silver", "t", "SELECT range AS id FROM range(5)")
     assert run_one(workspace, ns, "silver", "t").status == "success"
@@ -103,16 +103,17 @@ def test_commits_reuse_one_producer_class(workspace: Workspace, ns: str) -> None
                for _ in range(2)]
     assert classes[0] is classes[1]
     conn = duckdb.connect()
+    write = engine.WriteOptions.of(workspace.settings)
     for n in (4, 3):  # two full replacements in this process: the lean replace producer is derived once
         table = workspace.catalog.load(pid)
-        assert strategies.commit(table, table.scan(limit=n).to_arrow(), "main", conn, delete_all=True)
+        assert strategies.commit(table, table.scan(limit=n).to_arrow(), "main", conn, write, delete_all=True)
     assert strategies._lean_replace.cache_info().currsize == 1
     import pyarrow as pa
 
     for gone, new in ((0, 10), (1, 11)):  # two partial replacements (the file holding a key rewritten, another
         table = workspace.catalog.load(pid)  # file left alone): the row-level producer is derived once
-        assert strategies.commit(table, pa.table({"id": pa.array([new], pa.int64())}), "main", conn)
+        assert strategies.commit(table, pa.table({"id": pa.array([new], pa.int64())}), "main", conn, write)
         table = workspace.catalog.load(pid)
-        assert strategies.commit(table, None, "main", conn, delete_column="id", delete_values=[gone])
+        assert strategies.commit(table, None, "main", conn, write, delete_column="id", delete_values=[gone])
     assert strategies._row_level.cache_info().currsize == 1
     assert sorted(workspace.catalog.load(pid).scan().to_arrow()["id"].to_pylist()) == [2, 10, 11]

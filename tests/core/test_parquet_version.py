@@ -5,13 +5,12 @@ DuckDB's ``iceberg_scan``)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 
-from rat_jupyter.core import engine, fastwrite
+from rat_jupyter.core import engine, fastwrite, runner
 from rat_jupyter.core.names import PipelineId
 from rat_jupyter.core.settings import Settings
 from rat_jupyter.core.workspace import Workspace
@@ -81,22 +80,25 @@ def test_an_unknown_version_is_refused() -> None:
         engine.parquet_version_for(Settings(parquet_version="v3"))
 
 
-@pytest.fixture
-def restore_version(workspace: Workspace) -> Iterator[None]:
-    yield
-    engine.connect(workspace.settings).close()  # this process writes what the module's workspace asks for again
-
-
-@pytest.mark.embedded_only(reason="checks the local writer's file; the profiles differ only in the default")
-def test_a_connection_opened_with_v1_writes_v1(workspace: Workspace, tmp_path: Any, restore_version: None) -> None:
-    conn = engine.connect(workspace.settings.with_(parquet_version="v1"))
+@pytest.mark.embedded_only(reason="checks the local writer's files; the profiles differ only in the default")
+def test_each_session_writes_its_own_settings_format(workspace: Workspace, tmp_path: Any) -> None:
+    """The version travels with the run's session, not the process: a session opened later with other
+    settings (a kernel serving two data dirs, say) does not change what an earlier one writes."""
+    v2 = runner.Session(workspace.settings.with_(parquet_version="v2"), None, "ns")
+    v1 = runner.Session(workspace.settings.with_(parquet_version="v1"), None, "ns")
     try:
-        target = (tmp_path / "data").as_uri()
-        rows_written = fastwrite._copy(conn, "SELECT i::BIGINT AS id FROM range(10) r(i)", f"{target}/f.parquet",
-                                       {"id": 1})
+        assert (v2.write, v1.write) == (engine.WriteOptions("V2"), engine.WriteOptions("V1"))
+        written = {}
+        for name, session in (("v2", v2), ("v1", v1), ("v2-again", v2)):
+            location = (tmp_path / name).as_uri()
+            staged = fastwrite.stage(session.conn, location, {"id": 1}, "SELECT i::BIGINT AS id FROM range(10) r(i)",
+                                     "r1", session.write)
+            assert staged.rows == 10
+            written[name] = pq.ParquetFile(staged.local).metadata
     finally:
-        conn.close()
-    assert rows_written == 10
-    meta = pq.ParquetFile(tmp_path / "data" / "f.parquet").metadata
-    assert meta.format_version == "1.0" and "DELTA_BINARY_PACKED" not in _encodings(meta, "id")
-    assert meta.schema.to_arrow_schema().field("id").metadata == {b"PARQUET:field_id": b"1"}
+        v2.close()
+        v1.close()
+    assert {name: meta.format_version for name, meta in written.items()} == {
+        "v2": "2.6", "v1": "1.0", "v2-again": "2.6"}
+    assert "DELTA_BINARY_PACKED" not in _encodings(written["v1"], "id")
+    assert written["v1"].schema.to_arrow_schema().field("id").metadata == {b"PARQUET:field_id": b"1"}
