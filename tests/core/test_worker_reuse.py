@@ -236,7 +236,7 @@ def test_a_cancel_that_interrupts_a_strategys_write_ends_the_run_cancelled(works
     files, _ = workspace.published_files(pid)
     token = runner.CancelToken()
 
-    def slow_write(conn: Any, table: Any, data: Any) -> list[Any]:  # a write long enough to be cancelled
+    def slow_write(conn: Any, table: Any, data: Any, write: Any) -> list[Any]:  # long enough to be cancelled
         threading.Timer(0.3, token.cancel).start()
         conn.execute("SELECT count(*) FROM range(1000000000000) t(i) WHERE i % 7 = 3").fetchall()
         return []
