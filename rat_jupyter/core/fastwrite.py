@@ -16,6 +16,7 @@ hatch and for comparisons.
 from __future__ import annotations
 
 import os
+import re
 import struct
 import uuid
 from dataclasses import dataclass
@@ -37,8 +38,15 @@ STRATEGIES = ("full_refresh", "append_only")
 ENV_WRITE_PATH = "RAT_WRITE_PATH"  # "arrow": never let DuckDB write a table's files
 # Keyed strategies take the fast path for a first load only (nothing to replace yet), see check_staged.
 FIRST_LOAD = ("incremental", "delete_insert")
-_PLAIN_DUCKDB = frozenset({"INTEGER", "BIGINT", "FLOAT", "DOUBLE", "BOOLEAN", "VARCHAR", "DATE", "BLOB",
-                           "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"})
+# The DuckDB result types the fast path takes (besides DECIMAL), with the Arrow type DuckDB exports each as
+# on RAT's connections (session time zone UTC): :func:`plan` reads a result's schema from its bound types
+# instead of executing it, and tests/core/test_fast_plan.py holds this table to DuckDB's own export.
+_ARROW_OF_DUCKDB: dict[str, pa.DataType] = {
+    "INTEGER": pa.int32(), "BIGINT": pa.int64(), "FLOAT": pa.float32(), "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(), "VARCHAR": pa.string(), "DATE": pa.date32(), "BLOB": pa.binary(),
+    "TIMESTAMP": pa.timestamp("us"), "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
+}
+_DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 
 
 # What adding a data file derives from the table's schema: one entry per table schema and file schema.
@@ -139,22 +147,27 @@ def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehous
         return None
     if strategy not in STRATEGIES and not (strategy in FIRST_LOAD and first_load):
         return None
-    try:
-        relation = conn.sql(f"SELECT * FROM (\n{strip(sql)}\n) AS q LIMIT 0")
-        duck_types = [str(t) for t in relation.types]
-        probe = relation.arrow()
+    try:  # binding is enough: executing even a LIMIT 0 query costs more than twice as much
+        relation = conn.sql(f"SELECT * FROM (\n{strip(sql)}\n) AS q")
+        names, duck_types = relation.columns, [str(t) for t in relation.types]
     except duckdb.Error:
         return None  # the real execution reports the error
+    if len(set(names)) != len(names):
+        return None
     # JSON, UUID, ENUM … look like strings in Arrow but DuckDB writes them to Parquet with their own
     # logical types (and statistics pyiceberg cannot read): only plain DuckDB types take this path.
-    if not all(t in _PLAIN_DUCKDB or t.startswith("DECIMAL(") for t in duck_types):
+    types = [arrow_of_duckdb(t) for t in duck_types]
+    if not all(t is not None and _safe_type(t) for t in types):
         return None
-    schema = probe.schema if isinstance(probe, pa.Table | pa.RecordBatchReader) else None
-    if schema is None or len(set(schema.names)) != len(schema.names):
-        return None
-    if not all(_safe_type(f.type) for f in schema):
-        return None
-    return pa.schema([pa.field(f.name, f.type, nullable=True) for f in schema])
+    return pa.schema([pa.field(name, t, nullable=True) for name, t in zip(names, types, strict=True)])
+
+
+def arrow_of_duckdb(duck: str) -> pa.DataType | None:
+    """The Arrow type a result column of DuckDB type ``duck`` has, for the types the fast path takes; else None."""
+    if duck in _ARROW_OF_DUCKDB:
+        return _ARROW_OF_DUCKDB[duck]
+    match = _DECIMAL.fullmatch(duck)
+    return pa.decimal128(int(match[1]), int(match[2])) if match else None
 
 
 def check_staged(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, staged: Staged) -> None:
