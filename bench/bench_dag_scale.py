@@ -346,7 +346,44 @@ def report(args: argparse.Namespace, command: str, machine: dict[str, str], vers
             f"| after {one['mid_after']:,} runs | {med(m_wall):.1f} | {pct(m_wall, 0.9):.1f} | {med(m_srv):.1f} |",
             f"| after {one['total_runs'] - len(one['late']):,} runs | {med(l_wall):.1f} | {pct(l_wall, 0.9):.1f} | "
             f"{med(l_srv):.1f} |", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + aims(args, results, idle, one))
+
+
+UNCHANGED = 0.05  # the one pipeline counts as unchanged after its history when its p50 moved less than this
+
+
+def aims(args: argparse.Namespace, results: dict[int, dict[str, list[dict[str, Any]]]], idle: dict[str, float],
+         one: dict[str, Any] | None) -> list[str]:
+    """The issue's aims, each with this run's figures and whether they are met (none for sizes not run)."""
+    def verdict(ok: bool) -> str:
+        return "**met**" if ok else "**not met**"
+
+    wall = {n: {k: med([x["wall"] for x in v]) for k, v in results[n].items() if v} for n in args.sizes}
+    lines = ["### Aims", "", "From the figures above (medians; memory: peaks over the rounds).", ""]
+    ratios = {n: wall[n]["rat"] / wall[n]["duckdb"] for n in args.sizes}
+    lines.append("- Whole DAG ≤ 1.25x raw DuckDB: " + "; ".join(
+        f"{n} models {ratios[n]:.2f}x {verdict(ratios[n] <= 1.25)}" for n in args.sizes) + ".")
+    overhead = {n: (wall[n]["rat"] - wall[n]["duckdb"]) / n * 1000 for n in args.sizes}
+    lines.append("- Per-model overhead over raw DuckDB ≤ 8 ms: " + "; ".join(
+        f"{n} models {overhead[n]:.1f} ms {verdict(overhead[n] <= 8)}" for n in args.sizes) + ".")
+    vs_dbt = [(n, aim) for n, aim in ((50, 0.45), (500, 0.6)) if n in wall and "dbt" in wall[n]]
+    if vs_dbt:
+        lines.append("- RAT / dbt-duckdb ≤ 0.45x at 50 models and ≤ 0.6x at 500: " + "; ".join(
+            f"{n} models {wall[n]['rat'] / wall[n]['dbt']:.2f}x "
+            f"{verdict(wall[n]['rat'] / wall[n]['dbt'] <= aim)}" for n, aim in vs_dbt) + ".")
+    if one is not None:
+        fresh, late = med([x[0] for x in one["fresh"]]), med([x[0] for x in one["late"]])
+        change = late / fresh - 1
+        lines.append(f"- One pipeline, submit to success p50 ≤ 40 ms: {fresh:.1f} ms fresh {verdict(fresh <= 40)}; "
+                     f"unchanged after {one['total_runs'] - len(one['late']):,} runs (p50 within "
+                     f"±{UNCHANGED:.0%}): {late:.1f} ms, {change:+.1%} {verdict(abs(change) < UNCHANGED)}.")
+    lines.append(f"- Idle server with its workers ≤ 350 MiB: {idle['rss']:.0f} MiB RSS {verdict(idle['rss'] <= 350)}.")
+    if 50 in results and results[50]["rat"]:
+        rss = max(x["peak"] for x in results[50]["rat"]) / MiB
+        pss = max(x["pss"] for x in results[50]["rat"]) / MiB
+        lines.append(f"- Peak during the 50-model DAG ≤ 600 MiB: summed RSS {rss:.0f} MiB, summed PSS {pss:.0f} MiB "
+                     f"{verdict(pss <= 600)}.")
+    return [*lines, ""]
 
 
 # --------------------------------------------------------------------------------------------------
