@@ -16,7 +16,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, default, validate
 
 from .core.errors import RatError
-from .core.settings import DEFAULT_EXECUTOR, ENV_SERVER, ENV_SETTINGS, PARQUET_VERSIONS, S3Options, Settings
+from .core.settings import DEFAULT_EXECUTOR, ENV_SERVER, ENV_SETTINGS, S3Options, Settings, parquet_version_choice
 from .core.workspace import Workspace
 
 MEMORY_LIMIT_RE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
@@ -129,11 +129,10 @@ class RatApp(ExtensionApp):
 
     @validate("parquet_version")
     def _check_parquet_version(self, proposal: dict[str, Any]) -> str:
-        value = str(proposal["value"]).strip().lower()
-        if value not in PARQUET_VERSIONS:
-            raise TraitError(f"RatApp.parquet_version must be one of {', '.join(PARQUET_VERSIONS)}, "
-                            f"not '{proposal['value']}'")
-        return value
+        try:
+            return parquet_version_choice(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(f"RatApp.{exc}") from None
 
     def _refuse_to_start(self, message: str) -> NoReturn:
         """One line on stderr and a non-zero exit: a misconfigured server must not start half-working.

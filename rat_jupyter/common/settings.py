@@ -14,8 +14,7 @@ DEFAULT_EXECUTOR = "rat_jupyter.core.executor:LocalProcessExecutor"
 # what a server's kernels get: previews and tests in the kernel's own process, never worker processes
 CLIENT_EXECUTOR = "rat_jupyter.kernel.inprocess:InProcessExecutor"
 # pyiceberg catalog properties a process may take from its own environment (kernels: the server never exports them)
-# the values of Settings.parquet_version (ADR 0033); the trait's validator and the engine both check against it
-PARQUET_VERSIONS = ("auto", "v1", "v2")
+PARQUET_VERSIONS = ("auto", "v1", "v2")  # the values of Settings.parquet_version (ADR 0033)
 CATALOG_SECRET_ENV = {"credential": "RAT_CATALOG_CREDENTIAL", "token": "RAT_CATALOG_TOKEN"}
 # catalog_properties keys that hold credentials: never exported to kernels (see Settings.to_client_json)
 _SECRET_WORDS = ("secret", "password", "token", "credential", "key")
@@ -164,3 +163,12 @@ class Settings:
         if own:
             settings = settings.with_(catalog_properties={**settings.catalog_properties, **own})
         return settings
+
+
+def parquet_version_choice(value: str) -> str:
+    """``value`` as one of :data:`PARQUET_VERSIONS` (any case, spaces around ignored), else ValueError. The
+    ``RatApp`` trait checks with it at start-up; the engine again for settings that came another way."""
+    choice = str(value).strip().lower()
+    if choice not in PARQUET_VERSIONS:
+        raise ValueError(f"parquet_version must be one of {', '.join(PARQUET_VERSIONS)}, not '{value}'")
+    return choice

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from .names import PipelineId
-from .settings import PARQUET_VERSIONS, Settings
+from .settings import Settings, parquet_version_choice
 
 _EXTENSIONS = ("avro", "iceberg", "httpfs")
 _installed: set[tuple[str, str]] = set()
@@ -61,10 +61,7 @@ def parquet_version_for(settings: Settings) -> str:
     catalog are read by other engines too, and some (Iceberg's Spark vectorized reader before 1.11) refuse
     V2 encodings.
     """
-    choice = settings.parquet_version.strip().lower()
-    if choice not in PARQUET_VERSIONS:
-        raise ValueError(f"parquet_version must be one of {', '.join(PARQUET_VERSIONS)}, "
-                         f"not {settings.parquet_version!r}")
+    choice = parquet_version_choice(settings.parquet_version)
     if choice == "auto":
         return "V1" if settings.catalog_type == "rest" else "V2"
     return choice.upper()

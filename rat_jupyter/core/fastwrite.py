@@ -38,12 +38,18 @@ STRATEGIES = ("full_refresh", "append_only")
 ENV_WRITE_PATH = "RAT_WRITE_PATH"  # "arrow": never let DuckDB write a table's files
 # Keyed strategies take the fast path for a first load only (nothing to replace yet), see check_staged.
 FIRST_LOAD = ("incremental", "delete_insert")
-# The DuckDB result types the fast path takes (besides DECIMAL), with the Arrow type DuckDB exports each as
-# on RAT's connections (session time zone UTC): :func:`plan` reads a result's schema from its bound types
-# instead of executing it, and tests/core/test_fast_plan.py holds this table to DuckDB's own export.
+# The plain column types both ways: the DuckDB type that writes an Arrow type to Parquet as pyiceberg reads it
+# back (:func:`duck_type`), and the Arrow type DuckDB exports a result column of that type as (:func:`plan`
+# reads a result's schema from its bound types instead of executing it). Timestamps (microseconds; with a
+# time zone, UTC on RAT's connections) and DECIMAL(p, s) come on top; tests/core/test_fast_plan.py holds the
+# DuckDB-to-Arrow direction to DuckDB's own export.
+_PLAIN_TYPES: tuple[tuple[pa.DataType, str], ...] = (
+    (pa.int32(), "INTEGER"), (pa.int64(), "BIGINT"), (pa.float32(), "FLOAT"), (pa.float64(), "DOUBLE"),
+    (pa.bool_(), "BOOLEAN"), (pa.string(), "VARCHAR"), (pa.binary(), "BLOB"), (pa.date32(), "DATE"),
+)
+_DUCK_TYPES: dict[str, str] = {str(arrow): duck for arrow, duck in _PLAIN_TYPES}
 _ARROW_OF_DUCKDB: dict[str, pa.DataType] = {
-    "INTEGER": pa.int32(), "BIGINT": pa.int64(), "FLOAT": pa.float32(), "DOUBLE": pa.float64(),
-    "BOOLEAN": pa.bool_(), "VARCHAR": pa.string(), "DATE": pa.date32(), "BLOB": pa.binary(),
+    **{duck: arrow for arrow, duck in _PLAIN_TYPES},
     "TIMESTAMP": pa.timestamp("us"), "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
 }
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
@@ -98,13 +104,6 @@ class Unsupported(Exception):
     """This result cannot take the fast path; the caller uses the Arrow path instead."""
 
 
-def _safe_type(t: pa.DataType) -> bool:
-    """A result column type DuckDB writes as pyiceberg reads it (:func:`duck_type`), a time zone only UTC."""
-    if pa.types.is_timestamp(t) and t.tz not in (None, "UTC", "Etc/UTC", "+00:00"):
-        return False
-    return duck_type(t) is not None
-
-
 def arrow_forced() -> bool:
     """``RAT_WRITE_PATH=arrow``: every write takes the Arrow path (pyiceberg's own writer and file IO)."""
     return os.environ.get(ENV_WRITE_PATH, "").strip().lower() == "arrow"
@@ -152,12 +151,11 @@ def plan(conn: duckdb.DuckDBPyConnection, spec: PipelineSpec, sql: str, warehous
         names, duck_types = relation.columns, [str(t) for t in relation.types]
     except duckdb.Error:
         return None  # the real execution reports the error
-    if len(set(names)) != len(names):
-        return None
     # JSON, UUID, ENUM … look like strings in Arrow but DuckDB writes them to Parquet with their own
-    # logical types (and statistics pyiceberg cannot read): only plain DuckDB types take this path.
+    # logical types (and statistics pyiceberg cannot read): only plain DuckDB types take this path. The
+    # names are unique: ``SELECT *`` renames a repeated one (x, x_1), as the COPY's file has them.
     types = [arrow_of_duckdb(t) for t in duck_types]
-    if not all(t is not None and _safe_type(t) for t in types):
+    if None in types:
         return None
     return pa.schema([pa.field(name, t, nullable=True) for name, t in zip(names, types, strict=True)])
 
@@ -330,10 +328,6 @@ DELETE_FILE_VERSION = "V1"
 # Compact when deleted rows exceed this share of the rows in data files, or this many delete files stack up.
 COMPACT_DELETED_RATIO = 0.25
 COMPACT_DELETE_FILES = 32
-
-_DUCK_TYPES: dict[str, str] = {"int32": "INTEGER", "int64": "BIGINT", "float": "FLOAT", "double": "DOUBLE",
-                               "bool": "BOOLEAN", "string": "VARCHAR", "binary": "BLOB", "date32[day]": "DATE"}
-
 
 def duck_type(t: pa.DataType) -> str | None:
     """The DuckDB type that writes ``t`` to Parquet exactly as pyiceberg reads it back, else None."""

@@ -73,3 +73,12 @@ def test_a_keyed_strategy_plans_only_its_first_load(conn: duckdb.DuckDBPyConnect
     sql = "SELECT 1::BIGINT AS id"
     assert fastwrite.plan(conn, spec("incremental"), sql, tmp_path.as_uri(), first_load=True) is not None
     assert fastwrite.plan(conn, spec("incremental"), sql, tmp_path.as_uri(), first_load=False) is None
+
+
+def test_repeated_names_plan_as_the_copy_writes_them(conn: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    """The plan's names are the file's: ``SELECT *`` renames a repeated column, and so does the ``COPY``."""
+    sql = "SELECT 1::BIGINT AS x, 2::BIGINT AS x"
+    planned = fastwrite.plan(conn, spec(), sql, tmp_path.as_uri(), first_load=False)
+    assert planned is not None and planned.names == ["x", "x_1"]
+    staged = fastwrite.stage(conn, tmp_path.as_uri(), {"x": 1, "x_1": 2}, sql, "r1", engine.WriteOptions("V2"))
+    assert conn.sql(f"SELECT * FROM {staged.relation}").columns == planned.names
