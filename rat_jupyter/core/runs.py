@@ -382,6 +382,8 @@ class RunManager:
     def _stopped_after_cancel(self, run_id: str, outcome: dict[str, Any] | None) -> None:
         """The worker of a cancelled run has stopped: record when, and what it did until then."""
         self._active.pop(run_id, None)
+        if outcome:
+            self._forget_archived(outcome)  # files it moved before the cancel landed have moved all the same
         run = self.state.get_run(run_id)
         finished = now_iso()
         fields: dict[str, Any] = {"finished_at": finished, "duration_ms": _duration(run.get("started_at"), finished)}
@@ -426,17 +428,23 @@ class RunManager:
             fields["phases"] = outcome["phases"]
         if outcome.get("snapshot_id"):
             fields["snapshot_id"] = outcome["snapshot_id"]
+        self._forget_archived(outcome)
         if not self.state.update_run(run_id, only_if_status=ACTIVE, **fields):
             self._stopped_after_cancel(run_id, outcome)  # cancelled meanwhile (it did not publish)
             return
         if outcome.get("quality"):
             self.state.save_quality_results(run_id, run["namespace"], run["layer"], run["name"], outcome["quality"])
-        archived = {f["path"] for f in outcome.get("landing_files") or [] if f.get("archived")}
-        for ns, zone in outcome.get("archived_zones") or []:
-            for f in self.state.list_landing_files(ns, zone):
-                if f["path"] in archived:  # files uploaded during the run were not read: they stay
-                    self.state.delete_landing_file(f["id"])
         self._ended(run_id)
+
+    def _forget_archived(self, outcome: dict[str, Any]) -> None:
+        """Delete the records of the landing files the run archived, before its final status is written.
+
+        A client that sees the run end must see the zone without them (the files have moved). Files uploaded
+        during the run were not read, so they are not in the run's list and keep their records.
+        """
+        archived = [f for f in outcome.get("landing_files") or [] if f.get("archived")]
+        for ns, zone in outcome.get("archived_zones") or []:
+            self.state.forget_landing_files(ns, zone, (f["path"] for f in archived))
 
     def _ended(self, run_id: str) -> None:
         """A run reached its final status on this server: wake waiters and the claimer, tell listeners."""

@@ -21,6 +21,8 @@ from .lock import init_lock
 
 __all__ = ["SQLiteState", "SqlState", "new_id", "now_iso", "open_state"]  # new_id/now_iso: moved to common.ids
 
+_IN_BATCH = 500  # values in one ``IN (...)``: well below SQLite's and PostgreSQL's parameter limits
+
 
 MIGRATIONS: list[list[str]] = [
     [
@@ -118,6 +120,10 @@ MIGRATIONS: list[list[str]] = [
         # history's newest-first page are read without scanning or sorting every run the server has had
         "CREATE INDEX runs_batch ON runs (batch_id, status)",
         "CREATE INDEX runs_created ON runs (created_at, id)",
+    ],
+    [
+        # a zone's files are listed, and an archiving run's files forgotten, without scanning every zone's
+        "CREATE INDEX landing_files_zone ON landing_files (namespace, zone, path)",
     ],
 ]
 
@@ -757,6 +763,22 @@ class SqlState:
 
     def delete_landing_file(self, fid: str) -> None:
         self.execute("DELETE FROM landing_files WHERE id = ?", (fid,))
+
+    def forget_landing_files(self, ns: str, zone: str, paths: Iterable[str]) -> int:
+        """Delete the records of the zone's files at ``paths`` (a run archived them), in one transaction.
+
+        Batched: an archiving run can take thousands of files, and a statement per file made the records
+        outlive the run's final status by seconds on PostgreSQL.
+        """
+        paths = sorted(set(paths))
+        deleted = 0
+        with self.tx() as cur:
+            for start in range(0, len(paths), _IN_BATCH):
+                batch = paths[start:start + _IN_BATCH]
+                cur.execute(self._sql("DELETE FROM landing_files WHERE namespace = ? AND zone = ?"
+                                      f" AND path IN ({','.join('?' * len(batch))})"), (ns, zone, *batch))
+                deleted += max(cur.rowcount, 0)
+        return deleted
 
     # -- schedules and triggers -------------------------------------------------------------------
     def insert_row(self, table: str, row: dict[str, Any]) -> None:

@@ -124,6 +124,52 @@ def test_uploads_during_archiving_runs_lose_nothing(workspace: Workspace, ns: st
     assert len(uploaded) > ROUNDS, "the drill uploaded too little to mean anything"
 
 
+def test_a_run_forgets_the_files_it_archived_before_it_ends(workspace: Workspace, ns: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The zone's records are right the moment the run's final status is written, not some time after.
+
+    Regression: the records of archived files were deleted after the status, one statement per file, so a
+    client that saw ``success`` still listed (on PostgreSQL, for seconds) files that had moved away.
+    """
+    workspace.create_landing_zone(ns, "drop")
+    for n in range(30):
+        workspace.upload_landing_file(ns, "drop", f"part_{n:05d}.csv", _csv(n, 2))
+    make_pipeline(workspace, ns, "bronze", "parts",
+                  "-- @archive_landing_zones: true\n"
+                  "SELECT file, line FROM read_csv('{{ landing_zone(\"drop\") }}', header = true)")
+    seen_at_end: list[list[str]] = []
+    update_run = workspace.state.update_run
+
+    def watching(run_id: str, *args: Any, **fields: Any) -> Any:
+        if fields.get("status") == "success":
+            seen_at_end.append([r["filename"] for r in workspace.list_landing_files(ns, "drop")])
+        return update_run(run_id, *args, **fields)
+
+    monkeypatch.setattr(workspace.state, "update_run", watching)
+    run = run_one(workspace, ns, "bronze", "parts")
+    assert run.status == "success", run.error
+    assert seen_at_end == [[]], "records of archived files outlived the run's end"
+    assert workspace.list_landing_files(ns, "drop") == []
+
+
+def test_an_upload_archived_before_its_record_is_not_left_listed(workspace: Workspace, ns: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run can archive a file between its upload's write and its record: then no record may stay behind."""
+    workspace.create_landing_zone(ns, "drop")
+    write = workspace.storage.write
+
+    def write_then_archived(path: str, data: bytes) -> Any:
+        info = write(path, data)
+        workspace.storage.move(path, path.replace("/drop/", "/drop/_processed/r1/"))  # what a run's archive does
+        return info
+
+    monkeypatch.setattr(workspace.storage, "write", write_then_archived)
+    workspace.upload_landing_file(ns, "drop", "late.csv", _csv(1, 2))
+    monkeypatch.undo()
+    workspace.upload_landing_file(ns, "drop", "kept.csv", _csv(2, 2))
+    assert [r["filename"] for r in workspace.list_landing_files(ns, "drop")] == ["kept.csv"]
+
+
 def test_a_run_records_the_files_it_read(workspace: Workspace, ns: str) -> None:
     workspace.create_landing_zone(ns, "z")
     workspace.upload_landing_file(ns, "z", "a.csv", _csv(1, 3))

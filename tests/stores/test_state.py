@@ -280,3 +280,24 @@ def test_a_batch_and_the_newest_runs_are_read_through_indexes(state: SqlState) -
     else:
         names = {r["indexname"] for r in state.query("SELECT indexname FROM pg_indexes WHERE tablename = 'runs'")}
         assert {"runs_batch", "runs_created"} <= names
+
+
+def test_archived_landing_files_are_forgotten_in_batches_and_only_in_their_zone(state: SqlState) -> None:
+    """An archiving run can take thousands of files: their records go in one call, more than one ``IN`` batch,
+    and neither the zone's other files nor another zone's file at the same path go with them."""
+    state.create_namespace("n")
+    for zone in ("z", "other"):
+        state.create_zone("n", zone)
+    paths = [f"n/landing/z/f{i:04d}.csv" for i in range(1_203)]
+    for path in paths:
+        state.add_landing_file("n", "z", path.rsplit("/", 1)[1], path, 1, None)
+    state.add_landing_file("n", "z", "new.csv", "n/landing/z/new.csv", 1, None)  # uploaded during the run
+    state.add_landing_file("n", "other", "f0000.csv", paths[0], 1, None)  # another zone's record
+    assert state.forget_landing_files("n", "z", [*paths, "n/landing/z/never-recorded.csv"]) == len(paths)
+    assert [f["filename"] for f in state.list_landing_files("n", "z")] == ["new.csv"]
+    assert [f["filename"] for f in state.list_landing_files("n", "other")] == ["f0000.csv"]
+    assert state.forget_landing_files("n", "z", []) == 0
+    if state.placeholder == "?":
+        (row,) = state.query("EXPLAIN QUERY PLAN SELECT * FROM landing_files WHERE namespace = ? AND zone = ?",
+                             ("n", "z"))
+        assert "landing_files_zone" in str(row["detail"])

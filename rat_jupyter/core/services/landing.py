@@ -98,6 +98,10 @@ class LandingService(Service):
         path = f"{namespace}/landing/{zone}/{stored}"
         self.storage.write(path, data)
         row = self.state.add_landing_file(namespace, zone, base, path, len(data), content_type)
+        if not self.storage.exists(path):
+            # an archiving run moved the file between its write and its record, and forgot records before
+            # this one existed: the file was read, so no record may list it as waiting
+            self.state.delete_landing_file(row["id"])
         for listener in list(self.upload_listeners):
             try:
                 listener(namespace, zone, base)
