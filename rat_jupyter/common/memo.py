@@ -80,13 +80,15 @@ class IdentityMemo:
     def __init__(self, size: int) -> None:
         self._cache: Lru[tuple[tuple[Any, ...], Any]] = Lru(size)
         self.built = 0  # how many values were built (tests count it)
+        self._count = threading.Lock()
 
     def get(self, key: tuple[Any, ...], keep: tuple[Any, ...], build: Callable[[], Any]) -> Any:
         hit = self._cache.get(key)
         if hit is not MISSING and all(a is b for a, b in zip(hit[0], keep, strict=True)):
             return hit[1]
         value = build()
-        self.built += 1
+        with self._count:  # ``+=`` is a read and a write: two builders at once would count one
+            self.built += 1
         self._cache.put(key, (keep, value))
         return value
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rat_jupyter.core.errors import Conflict, NotFound
+from rat_jupyter.core.errors import Busy, Conflict, NotFound
 from rat_jupyter.stores.state import SqlState, new_id, now_iso, open_state
 from tests.fixtures.postgres import PostgresServer, postgres  # noqa: F401
 
@@ -301,3 +301,38 @@ def test_archived_landing_files_are_forgotten_in_batches_and_only_in_their_zone(
         (row,) = state.query("EXPLAIN QUERY PLAN SELECT * FROM landing_files WHERE namespace = ? AND zone = ?",
                              ("n", "z"))
         assert "landing_files_zone" in str(row["detail"])
+
+
+def test_whether_a_pipeline_is_busy_is_read_without_walking_its_history(state: SqlState) -> None:
+    """Every submit asks whether the pipeline has a pending or running run. Regression: SQLite answered it
+    through ``runs_pipeline``, every run the pipeline ever had (0.78 ms at 5,000 runs, growing with each)."""
+    state.create_namespace("n")
+    for i in range(40):
+        state.create_run({"id": f"old{i:02d}", "namespace": "n", "layer": "bronze", "name": "p", "status": "success",
+                          "trigger": "manual", "created_at": f"2026-01-01T00:00:{i:02d}+00:00"})
+    state.create_run({"id": "now", "namespace": "n", "layer": "bronze", "name": "p", "status": "running",
+                      "trigger": "manual", "created_at": "2026-01-02T00:00:00+00:00"})
+    run = {"id": "next", "namespace": "n", "layer": "bronze", "name": "p", "status": "pending", "trigger": "manual",
+           "created_at": "2026-01-03T00:00:00+00:00"}
+    if state.placeholder != "?":
+        names = {r["indexname"] for r in state.query("SELECT indexname FROM pg_indexes WHERE tablename = 'runs'")}
+        assert "runs_pipeline_status" in names and "runs_status" not in names
+        with pytest.raises(Busy):
+            state.submit_runs([run])
+        assert [r["id"] for r in state.active_runs("n", "bronze", "p")] == ["now"]
+        return
+    sent: list[str] = []
+    conn = state._conn()
+    conn.set_trace_callback(sent.append)  # the statements the store really sends, with their parameters
+    try:
+        with pytest.raises(Busy):
+            state.submit_runs([run])
+        assert [r["id"] for r in state.active_runs("n", "bronze", "p")] == ["now"]
+    finally:
+        conn.set_trace_callback(None)
+    asked = [s for s in sent if s.startswith("SELECT") and "FROM runs WHERE" in s and "status IN" in s]
+    assert len(asked) == 2, sent
+    for statement in asked:
+        detail = " | ".join(str(r["detail"]) for r in state.query(f"EXPLAIN QUERY PLAN {statement}"))
+        assert "runs_pipeline_status" in detail, (statement, detail)
+    assert state.one("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'runs_status'") is None
