@@ -82,6 +82,9 @@ class RatApp(ExtensionApp):
     max_inflight_previews = Int(16, help="Previews and test runs queued or running at once; beyond: 429 "
                                          "(1-1000).").tag(config=True)
     scheduler_enabled = Bool(True, help="Run the scheduler, triggers and reaper in this server.").tag(config=True)
+    gil_switch_interval_ms = Float(0.5, help="Longest time, in milliseconds, a thread of this server holds "
+                                             "Python's GIL while another waits for it (sys.setswitchinterval; "
+                                             "0: the interpreter's own, 5; 0-100). ADR 0034.").tag(config=True)
     server_id = Unicode("", help="Name of this server in a shared (PostgreSQL) state store; a restart recovers "
                                  "only its own runs. Default: the host name.").tag(config=True)
 
@@ -126,6 +129,13 @@ class RatApp(ExtensionApp):
         if proposal["value"] not in ("sql", "rest"):
             raise TraitError(f"RatApp.catalog_type must be 'sql' or 'rest', not '{proposal['value']}'")
         return str(proposal["value"])
+
+    @validate("gil_switch_interval_ms")
+    def _check_switch_interval(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if not 0 <= value <= 100:
+            raise TraitError(f"RatApp.gil_switch_interval_ms must be between 0 and 100, not {value:g}")
+        return value
 
     @validate("parquet_version")
     def _check_parquet_version(self, proposal: dict[str, Any]) -> str:
@@ -185,6 +195,10 @@ class RatApp(ExtensionApp):
         from .stores.lock import DataDirInUse, ServerLock, sqlite_folder
 
         settings = self.build_settings()
+        if self.gil_switch_interval_ms > 0:
+            # The run manager's threads answer workers (the task, the publish fence, the result) between the
+            # other threads' Python work: each answer waits for the GIL, up to the whole interval (ADR 0034).
+            sys.setswitchinterval(self.gil_switch_interval_ms / 1000)
         self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.data_dir_lock: ServerLock | None = None
         folder = sqlite_folder(settings.resolved_state_url)

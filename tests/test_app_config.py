@@ -12,6 +12,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,7 @@ def test_help_all_lists_every_rat_setting(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     for trait in ("executor_class", "cancel_grace_seconds", "duckdb_threads", "duckdb_memory_limit",
                   "s3_path_style", "max_inflight_previews", "concurrency", "query_row_limit", "worker_idle_seconds",
-                  "parquet_version"):
+                  "parquet_version", "gil_switch_interval_ms"):
         assert f"--RatApp.{trait}=" in out.stdout, trait
 
 
@@ -113,7 +114,8 @@ def test_help_all_lists_every_rat_setting(tmp_path: Path) -> None:
     ("concurrency", 65), ("duckdb_threads", -1), ("query_row_limit", 0), ("max_upload_bytes", 0),
     ("max_inflight_previews", 0), ("cancel_grace_seconds", 0.0), ("query_timeout_seconds", -1.0),
     ("duckdb_memory_limit", "4 bananas"), ("executor_class", "not an import"), ("catalog_type", "hive"),
-    ("worker_idle_seconds", -1), ("parquet_version", "v3"),
+    ("worker_idle_seconds", -1), ("parquet_version", "v3"), ("gil_switch_interval_ms", -1.0),
+    ("gil_switch_interval_ms", 101.0),
 ])
 def test_every_ranged_trait_is_validated(trait: str, value: Any) -> None:
     with pytest.raises(TraitError, match=f"RatApp.{trait} must be"):
@@ -169,3 +171,10 @@ def test_a_kernel_takes_s3_credentials_from_its_own_environment(monkeypatch: pyt
     settings = Settings.from_env()
     assert (settings.s3.access_key_id, settings.s3.secret_access_key) == ("kernel-key", "kernel-secret")
     assert settings.catalog_properties == {}
+
+
+async def test_the_server_hands_the_gil_over_within_its_switch_interval(jp_serverapp: Any) -> None:
+    """The server's threads answer workers between the other threads' Python work (ADR 0034)."""
+    assert jp_serverapp.web_app.settings["rat_workspace"] is not None
+    assert sys.getswitchinterval() == pytest.approx(RatApp().gil_switch_interval_ms / 1000)
+    assert RatApp().gil_switch_interval_ms == 0.5
