@@ -361,6 +361,7 @@ class RunManager:
         outcome = self._outcome(run_id, fut)
         run = self.state.get_run(run_id)
         if run.get("cancel_requested_at") or run["status"] == "cancelled":
+            self._forget_archived(outcome)  # files it moved before the cancel landed have moved all the same
             self._stopped_after_cancel(run_id, outcome)
             return
         retries = _max_retries(active.pid, active.files)
@@ -382,8 +383,6 @@ class RunManager:
     def _stopped_after_cancel(self, run_id: str, outcome: dict[str, Any] | None) -> None:
         """The worker of a cancelled run has stopped: record when, and what it did until then."""
         self._active.pop(run_id, None)
-        if outcome:
-            self._forget_archived(outcome)  # files it moved before the cancel landed have moved all the same
         run = self.state.get_run(run_id)
         finished = now_iso()
         fields: dict[str, Any] = {"finished_at": finished, "duration_ms": _duration(run.get("started_at"), finished)}
@@ -444,7 +443,7 @@ class RunManager:
         """
         archived = [f for f in outcome.get("landing_files") or [] if f.get("archived")]
         for ns, zone in outcome.get("archived_zones") or []:
-            self.state.forget_landing_files(ns, zone, (f["path"] for f in archived))
+            self.state.forget_landing_files(ns, zone, [f["path"] for f in archived if f["zone"] == f"{ns}.{zone}"])
 
     def _ended(self, run_id: str) -> None:
         """A run reached its final status on this server: wake waiters and the claimer, tell listeners."""
