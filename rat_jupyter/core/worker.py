@@ -123,9 +123,14 @@ def _watchdog(parent_pid: int, lost: Any) -> None:
 
 
 def _runtime() -> Any:
-    """The runner module (and with it DuckDB, pyarrow, pyiceberg), imported on first use."""
-    from . import runner
+    """The runner module (and with it DuckDB, pyarrow, pyiceberg), imported on first use; pandas is left to
+    load when a pipeline imports it (ADR 0035)."""
+    runner = sys.modules.get(f"{__package__}.runner")
+    if runner is None:
+        from .lazy_pandas import runtime_without_pandas
 
+        with runtime_without_pandas():
+            from . import runner
     return runner
 
 
