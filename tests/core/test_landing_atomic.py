@@ -160,7 +160,9 @@ def test_an_upload_archived_before_its_record_is_not_left_listed(workspace: Work
 
     def write_then_archived(path: str, data: bytes) -> Any:
         info = write(path, data)
-        workspace.storage.move(path, path.replace("/drop/", "/drop/_processed/r1/"))  # what a run's archive does
+        # what an archiving run does the moment the file exists: move it, then forget the records of what it moved
+        workspace.storage.move(path, path.replace("/drop/", "/drop/_processed/r1/"))
+        workspace.state.forget_landing_files(ns, "drop", [path])
         return info
 
     monkeypatch.setattr(workspace.storage, "write", write_then_archived)
@@ -168,6 +170,23 @@ def test_an_upload_archived_before_its_record_is_not_left_listed(workspace: Work
     monkeypatch.undo()
     workspace.upload_landing_file(ns, "drop", "kept.csv", _csv(2, 2))
     assert [r["filename"] for r in workspace.list_landing_files(ns, "drop")] == ["kept.csv"]
+
+
+def test_an_upload_whose_write_fails_leaves_no_record(workspace: Workspace, ns: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record goes in before the write; a write that fails takes it out again, and the error reaches the caller."""
+    workspace.create_landing_zone(ns, "drop")
+    workspace.upload_landing_file(ns, "drop", "kept.csv", _csv(1, 2))
+
+    def full_disk(path: str, data: bytes) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(workspace.storage, "write", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        workspace.upload_landing_file(ns, "drop", "lost.csv", _csv(2, 2))
+    monkeypatch.undo()
+    assert [r["filename"] for r in workspace.list_landing_files(ns, "drop")] == ["kept.csv"]
+    assert not [f for f in workspace.storage.list(f"{ns}/landing/drop/") if f.path.endswith("lost.csv")]
 
 
 def test_a_run_records_the_files_it_read(workspace: Workspace, ns: str) -> None:
@@ -284,3 +303,19 @@ def test_s3_pins_and_archives_of_a_run_go_out_concurrently(seaweed: SeaweedServe
     pins.release()
     assert "run-r1" not in store.pin_areas()
     assert flight.calls["delete_objects"] == 1 and flight.calls["delete_object"] == before
+
+
+def test_an_upload_asks_storage_nothing_but_the_write(workspace: Workspace, ns: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """One request per upload on S3: the write. No existence check after it (the record order makes it moot)."""
+    workspace.create_landing_zone(ns, "drop")
+    calls: list[str] = []
+    for name in ("exists", "stat", "list", "read", "move", "delete"):
+        if hasattr(workspace.storage, name):
+            real = getattr(workspace.storage, name)
+            monkeypatch.setattr(workspace.storage, name,
+                                lambda *a, _n=name, _r=real, **k: (calls.append(_n), _r(*a, **k))[1])
+    row = workspace.upload_landing_file(ns, "drop", "one.csv", _csv(1, 2))
+    monkeypatch.undo()
+    assert calls == []
+    assert [r["id"] for r in workspace.list_landing_files(ns, "drop")] == [row["id"]]

@@ -96,12 +96,15 @@ class LandingService(Service):
         self._check_size(data)
         stored = f"{datetime.now(UTC):%Y%m%d_%H%M%S}_{base}" if stamp else base
         path = f"{namespace}/landing/{zone}/{stored}"
-        self.storage.write(path, data)
+        # The record first: a run can only archive a file that exists, so by then its record is there for
+        # the run to forget. Recorded after the write, a run archiving in between forgot records before this
+        # one existed, and the file stayed listed as waiting after it was read.
         row = self.state.add_landing_file(namespace, zone, base, path, len(data), content_type)
-        if not self.storage.exists(path):
-            # an archiving run moved the file between its write and its record, and forgot records before
-            # this one existed: the file was read, so no record may list it as waiting
-            self.state.delete_landing_file(row["id"])
+        try:
+            self.storage.write(path, data)
+        except BaseException:
+            self.state.delete_landing_file(row["id"])  # nothing was stored: nothing may be listed
+            raise
         for listener in list(self.upload_listeners):
             try:
                 listener(namespace, zone, base)
