@@ -39,7 +39,7 @@ from .settings import Settings
 TASK_KINDS = ("run", "preview", "tests")
 LOG_BATCH = 200  # log lines handed to the sink at most at once
 # Workers that import the runtime and open their catalog and DuckDB database before any task arrives. The
-# others start cold (~20 MiB resident instead of ~230 MiB while the server idles) and import on their first
+# others start cold (~20 MiB resident instead of ~205 MiB while the server idles) and import on their first
 # task (about a second, once per worker process). Idle memory wins by default: a server mostly waits.
 WARM_WORKERS = 0
 DEFAULT_EXECUTOR = "rat_jupyter.core.executor:LocalProcessExecutor"
@@ -390,7 +390,7 @@ class LocalProcessExecutor(Executor):
     def _recycle(self, slot: int, worker: _Worker | None) -> _Worker | None:
         """Replace a worker that has been idle for ``worker_idle_seconds`` with a cold one.
 
-        A worker that has run tasks keeps its imported runtime (~230 MiB) and what its DuckDB database
+        A worker that has run tasks keeps its imported runtime (~205 MiB) and what its DuckDB database
         and allocator hold on to after the largest query it ran (hundreds of MiB more), until the process
         ends. A server that has gone quiet returns that memory and is back to its start-up footprint. The
         next task on this slot pays a cold start (imports, about a second), as the first one did.

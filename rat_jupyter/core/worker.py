@@ -1,9 +1,10 @@
 """Worker process entry point: ``python -m rat_jupyter.core.worker <fd> <server pid> [cold]``; the settings arrive
 first.
 
-A warm worker imports the runtime (DuckDB, pyarrow, pyiceberg: ~200 MiB resident) and opens its catalog and
-DuckDB database before it reports ready, so its first task starts at once. A ``cold`` one reports ready with
-only this module loaded (~20 MiB) and imports the runtime when its first task arrives (about a second).
+A warm worker imports the runtime (DuckDB, pyarrow, pyiceberg: ~205 MiB resident; pandas waits for a pipeline
+that uses it, ADR 0035) and opens its catalog and DuckDB database before it reports ready, so its first task
+starts at once. A ``cold`` one reports ready with only this module loaded (~20 MiB) and imports the runtime
+when its first task arrives (under a second).
 """
 
 from __future__ import annotations
