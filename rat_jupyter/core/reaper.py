@@ -174,6 +174,26 @@ class Reaper:
                 continue
             self.ws.storage.unpin(key)
             count += 1
+        return count + self._forget_missing_landing_files(now)
+
+    def _forget_missing_landing_files(self, now: datetime) -> int:
+        """Records of landing files that are not there, recorded over an hour ago.
+
+        An upload records its file before writing it (so an archiving run always finds the record to
+        forget), and a run forgets the records of what it archived; a server killed between the two steps
+        leaves a record of a file that is not there, listed as waiting for ever. One listing per zone."""
+        cutoff = _ago(now, seconds=LEFTOVER_AGE_S)
+        count = 0
+        for zone in self.ws.state.list_zones():
+            ns, name = zone["namespace"], zone["name"]
+            records = [r for r in self.ws.state.list_landing_files(ns, name) if r["uploaded_at"] < cutoff]
+            if not records:
+                continue
+            present = {f.path for f in self.ws.storage.list(f"{ns}/landing/{name}/")}
+            for record in records:
+                if record["path"] not in present:
+                    self.ws.state.delete_landing_file(record["id"])
+                    count += 1
         return count
 
     def _tables(self) -> list[tuple[PipelineId, Any]]:

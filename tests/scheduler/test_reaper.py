@@ -230,3 +230,21 @@ def test_pins_of_ended_runs_and_stale_upload_files_are_removed(workspace: Worksp
     workspace.state.update_run(running, status="success")
     assert workspace.run_reaper(lambda: later)["stats"]["leftovers_removed"] == 1
     assert storage.pin_areas() == {}
+
+
+def test_records_of_landing_files_that_are_not_there_are_forgotten_after_an_hour(workspace: Workspace,
+                                                                                   ns: str) -> None:
+    """An upload records its file before writing it; a server killed in between left it listed for ever."""
+    configure(workspace)
+    workspace.create_landing_zone(ns, "lost")
+    kept = workspace.upload_landing_file(ns, "lost", "kept.csv", b"id\n1\n")
+    lost = workspace.state.add_landing_file(ns, "lost", "lost.csv", f"{ns}/landing/lost/lost.csv", 5, "text/csv")
+
+    now = datetime.now(UTC)
+    assert workspace.run_reaper(lambda: now)["stats"]["leftovers_removed"] == 0  # it may be uploading now
+    assert {r["id"] for r in workspace.list_landing_files(ns, "lost")} == {kept["id"], lost["id"]}
+
+    later = now + timedelta(hours=2)
+    assert workspace.run_reaper(lambda: later)["stats"]["leftovers_removed"] == 1
+    assert [r["id"] for r in workspace.list_landing_files(ns, "lost")] == [kept["id"]]
+    assert workspace.storage.read(kept["path"]) == b"id\n1\n"  # a file that is there keeps its record
