@@ -118,12 +118,12 @@ _mallctl: Any = None  # resolved on first use: the function, or False where this
 def release_memory() -> bool:
     """Give the pages DuckDB's allocator holds free back to the system now; False where it cannot.
 
-    DuckDB's Linux builds bundle jemalloc, which keeps freed pages for a second (its decay) in case they are
-    wanted again. A worker that has just run a million-row model holds 50-130 MiB that way while it waits for
-    its next task, and the two workers' leftovers add up at the moment both run heavy models: the peak of a
-    DAG run. Purging when a task ends costs about 1.5 ms after a large query and 0.02 ms after a small one,
-    against the cost of setting jemalloc's decay to zero, which purges on every free and slowed a DAG by a
-    fifth (ADR 0037). Builds without jemalloc (macOS, Windows) do not export ``duckdb_je_mallctl``: a no-op.
+    DuckDB's Linux builds bundle jemalloc, which keeps freed pages for a second or more (its decay, driven by
+    later allocations) in case they are wanted again: a worker that has just run a large model held up to
+    200 MiB that way while it waited for its next task. Purging when a task ends costs about 1.5 ms after a
+    large query and 0.02 ms after a small one; a decay of zero, the other way to get there, purges on every
+    free and slowed a DAG by a fifth (ADR 0037). Builds without jemalloc (macOS, Windows) do not export
+    ``duckdb_je_mallctl``: then this is a no-op.
     """
     global _mallctl
     if _mallctl is None:
