@@ -1,8 +1,10 @@
-"""A worker gives back what its task's queries freed when the task ends, not a second or more later.
+"""A worker gives back what its task's queries freed when the task ends, not a second or more later; the
+query service gives back what a query freed when it answers.
 
 DuckDB's bundled jemalloc keeps freed pages for about a second before it returns them (ADR 0037). A worker
-that has just run a large model and waits for its next task held them all; two workers that did so at the
-same moment made the peak of a DAG run. The worker now purges after every task.
+that has just run a large model and waits for its next task held them all, and started its next large task
+on top of them. The worker now purges after every task, and the query service (in the resident server) after
+every query.
 """
 
 from __future__ import annotations
@@ -74,3 +76,36 @@ def test_release_memory_reaches_duckdbs_allocator() -> None:
 def test_without_jemalloc_release_memory_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "_mallctl", False)  # what a build without duckdb_je_mallctl resolves to
     assert engine.release_memory() is False
+
+
+_QUERY = """
+import json, re, sys
+from pathlib import Path
+from rat_jupyter.core.settings import Settings
+from rat_jupyter.core.workspace import Workspace
+
+def status(key):
+    return int(re.search(key + r":\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
+
+ws = Workspace.open(Settings(data_dir=Path(sys.argv[1])), server=False)
+ws.query("SELECT 1")
+before = status("RssAnon")
+Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) counts from here
+rows = ws.query("SELECT count(*) AS n FROM (SELECT md5(range::VARCHAR) AS h FROM range(3000000) ORDER BY h)")["rows"]
+print(json.dumps({"rows": rows, "before": before, "peak": status("VmHWM"), "rss": status("VmRSS"),
+                  "after": status("RssAnon")}))
+"""
+
+
+def test_the_query_service_returns_a_large_querys_memory_when_it_answers(tmp_path: Path) -> None:
+    """The query service runs in the resident server: a large query's pages were kept there until later
+    queries happened to reuse them (200 MiB after this one, through any number of small queries)."""
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _QUERY, str(tmp_path / "rat")], capture_output=True, text=True,
+                         timeout=120, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["rows"] == [{"n": 3000000}]
+    assert got["peak"] - got["rss"] > 100, got  # the sort's pages were resident while it ran, and are gone
+    assert got["after"] < got["before"] + 50, got  # without the purge: about before + 200 MiB
