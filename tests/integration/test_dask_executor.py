@@ -224,3 +224,44 @@ def _where(ws: Workspace, run_id: str) -> dict[str, Any]:
         assert time.monotonic() < deadline, "the run never reported its worker"
         time.sleep(0.05)
     return where
+
+
+_HEAVY = """import os, re
+from pathlib import Path
+
+def anon():
+    return int(re.search(r"RssAnon:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
+
+before = anon()
+duckdb_conn.execute("SELECT count(*) FROM (SELECT md5(range::VARCHAR) AS h FROM range(3000000) ORDER BY h)"
+                    ).fetchone()
+result = duckdb_conn.sql(f"SELECT {os.getpid()} AS pid, {before}::DOUBLE AS before_mib, "
+                         f"{anon()}::DOUBLE AS after_query_mib").arrow()
+"""
+
+
+def _worker_anon_mib() -> tuple[int, float]:
+    import re
+    from pathlib import Path
+
+    match = re.search(r"RssAnon:\s+(\d+)", Path("/proc/self/status").read_text())
+    return os.getpid(), int(match.group(1)) / 1024 if match else 0.0
+
+
+def test_a_dask_worker_returns_a_large_tasks_memory_when_the_task_ends(cluster: Any, postgres: PostgresServer,  # noqa: F811
+                                                                        seaweed: SeaweedServer, tmp_path) -> None:  # noqa: F811
+    """ADR 0037 on Dask: Dask trims glibc's heap, not DuckDB's allocator, which kept a task's pages."""
+    settings = _settings(postgres, seaweed, tmp_path, executor_class=DASK,
+                         dask_scheduler_address=cluster.scheduler_address)
+    with Workspace.open(settings) as ws, distributed.Client(cluster, set_as_default=False) as client:
+        assert ws.executor.wait_ready(60)
+        ws.create_namespace("mem")
+        ws.create_pipeline("mem", "silver", "heavy", type="python", source=_HEAVY)
+        ws.publish_pipeline("mem", "silver", "heavy")
+        (run,) = ws.run_selection("mem.silver.heavy", wait=True, timeout=180)
+        assert run.status == "success", run.error
+        (row,) = ws.catalog.load(ws.pid("mem", "silver", "heavy")).scan().to_arrow().to_pylist()
+        grown = row["after_query_mib"] - row["before_mib"]
+        assert grown > 100  # the sort's pages, freed by DuckDB but still the worker's while the task ran
+        now = dict(client.run(_worker_anon_mib).values())
+        assert now[row["pid"]] < row["before_mib"] + 0.25 * grown, (row, now)
