@@ -98,7 +98,7 @@ def run_task(settings: Settings, key: str, kind: str, payload: dict[str, Any], t
     """The Dask task: :func:`worker._handle` with events, the fence and cancel over the scheduler."""
     from distributed import Event, Queue, get_worker
 
-    from . import engine, runner, worker
+    from . import runner, worker
 
     started = Event(f"rat-{key}-started")
     if started.is_set():
@@ -143,9 +143,6 @@ def run_task(settings: Settings, key: str, kind: str, payload: dict[str, Any], t
     finally:
         done.set()
         watcher.join(timeout=2 * POLL + 1)
-        # DuckDB's freed pages back to the system, as a local worker does (ADR 0037): Dask's own memory
-        # management trims glibc's heap, not DuckDB's allocator, and counts what it holds as unmanaged memory.
-        engine.release_memory()
 
 
 # -- the executor (runs in the server) --------------------------------------------------------------------

@@ -7,8 +7,10 @@ fails fast instead of trying the network.
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,7 +114,20 @@ def use_threads(settings: Settings, threads: int | None) -> None:
 
 
 _ARENAS_ALL = 4096  # jemalloc's MALLCTL_ARENAS_ALL: "every arena" in an ``arena.<i>.*`` name
-_mallctl: Any = None  # resolved on first use: the function, or False where this DuckDB build has none
+
+
+@functools.cache
+def _mallctl() -> Any:
+    """jemalloc's ``mallctl`` inside DuckDB's extension module, or ``None`` where this build has none."""
+    try:
+        import _duckdb  # the extension module that holds DuckDB and its allocator
+
+        fn = ctypes.CDLL(_duckdb.__file__).duckdb_je_mallctl
+    except (ImportError, OSError, AttributeError, TypeError):
+        return None
+    fn.argtypes = (ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+    fn.restype = ctypes.c_int
+    return fn
 
 
 def release_memory() -> bool:
@@ -120,30 +135,24 @@ def release_memory() -> bool:
 
     DuckDB's Linux builds bundle jemalloc, which keeps freed pages for a second or more (its decay, driven by
     later allocations) in case they are wanted again: a worker that has just run a large model held up to
-    200 MiB that way while it waited for its next task. Purging when a task ends costs about 1.5 ms after a
-    large query and 0.02 ms after a small one; a decay of zero, the other way to get there, purges on every
+    200 MiB that way while it waited for its next task. Purging when a session ends costs about 1.5 ms after
+    a large query and 0.02 ms after a small one; a decay of zero, the other way to get there, purges on every
     free and slowed a DAG by a fifth (ADR 0037). Builds without jemalloc (macOS, Windows) do not export
     ``duckdb_je_mallctl``: then this is a no-op.
     """
-    global _mallctl
-    if _mallctl is None:
-        _mallctl = False
-        try:
-            import _duckdb  # the extension module that holds DuckDB and its allocator
-
-            fn = ctypes.CDLL(_duckdb.__file__).duckdb_je_mallctl
-        except (ImportError, OSError, AttributeError, TypeError):
-            pass
-        else:
-            fn.argtypes = (ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
-            fn.restype = ctypes.c_int
-            _mallctl = fn
-    if not _mallctl:
+    fn = _mallctl()
+    if fn is None:
         return False
-    return _mallctl(f"arena.{_ARENAS_ALL}.purge".encode(), None, None, None, 0) == 0
+    return fn(f"arena.{_ARENAS_ALL}.purge".encode(), None, None, None, 0) == 0
 
 
-def close_session(conn: duckdb.DuckDBPyConnection, attached: set[str]) -> None:
+def close_session(conn: duckdb.DuckDBPyConnection, attached: Collection[str] = ()) -> None:
+    """Detach what a session attached, close its cursor and give what its queries freed back to the system.
+
+    Every unit of DuckDB work ends here — a run, a preview or a test run in a worker (local or Dask), a
+    query in the query service — so none of them holds freed pages until its process's next task
+    (ADR 0037). Run ATTACHes are database-wide, hence the detach.
+    """
     for name in attached:
         try:
             conn.execute(f"DETACH DATABASE IF EXISTS {quote_ident(name)}")
@@ -153,6 +162,7 @@ def close_session(conn: duckdb.DuckDBPyConnection, attached: set[str]) -> None:
         conn.close()
     except duckdb.Error:
         pass
+    release_memory()
 
 
 def connect(settings: Settings, *, extensions: tuple[str, ...] = _EXTENSIONS,

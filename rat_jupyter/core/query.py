@@ -504,10 +504,9 @@ class QueryService:
                 left = timeout - (time.perf_counter() - start)
                 matched = self._count(cursor, body, min(COUNT_SECONDS, left)) if count and left > 0 else None
         finally:
-            cursor.close()
             # What the query freed goes back to the system now: DuckDB's allocator would otherwise keep it
             # in the resident server until later queries reuse it (ADR 0037); ~1.5 ms after a large query.
-            engine.release_memory()
+            engine.close_session(cursor)
         return {
             "columns": [{"name": f.name, "type": _type_name(f.type)} for f in table.schema],
             "rows": _rows(table),

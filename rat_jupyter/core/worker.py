@@ -213,16 +213,6 @@ def main(conn: Connection, settings: Settings, parent_pid: int | None = None, wa
         finally:
             tokens.pop(task_id, None)
             answers.pop(task_id, None)
-            _release_memory()  # after the result is sent: the run does not wait for it (ADR 0037)
-
-
-def _release_memory() -> None:
-    """Hand the pages DuckDB freed during the task back to the system (``engine.release_memory``)."""
-    try:
-        from . import engine  # loaded by the task already
-    except ImportError:  # a runtime that could not load has freed nothing; the task reported the error
-        return
-    engine.release_memory()
 
 
 def _gate(send: Any, task_id: str, answer: queue.Queue[bool]) -> Any:

@@ -3,15 +3,13 @@ query service gives back what a query freed when it answers.
 
 DuckDB's bundled jemalloc keeps freed pages for about a second before it returns them (ADR 0037). A worker
 that has just run a large model and waits for its next task held them all, and started its next large task
-on top of them. The worker now purges after every task, and the query service (in the resident server) after
-every query.
+on top of them. Every DuckDB session now purges when it closes: a run's, a preview's and a test run's in a
+worker, a query's in the query service (in the resident server).
 """
 
 from __future__ import annotations
 
-import re
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +20,10 @@ from rat_jupyter.core.executor import LocalProcessExecutor
 from rat_jupyter.core.settings import Settings
 from rat_jupyter.core.workspace import Workspace
 from tests.conftest import run_one
+from tests.fixtures.memory import HEAVY_PIPELINE, status_mib
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; jemalloc on Linux")
-
-_HEAVY = """import re
-from pathlib import Path
-
-def anon():
-    return int(re.search(r"RssAnon:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
-
-before = anon()
-duckdb_conn.execute("SELECT count(*) FROM (SELECT md5(range::VARCHAR) AS h FROM range(3000000) ORDER BY h)"
-                    ).fetchone()
-result = duckdb_conn.sql(f"SELECT {before}::DOUBLE AS before_mib, {anon()}::DOUBLE AS after_query_mib").arrow()
-"""
-
-
-def _anon_mib(pid: int | str = "self") -> float:
-    match = re.search(r"RssAnon:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
-    assert match
-    return int(match.group(1)) / 1024
+_REPO = Path(__file__).resolve().parents[2]  # the query script imports the tests' memory helper from here
 
 
 @pytest.fixture()
@@ -54,7 +36,7 @@ def one_worker(tmp_path: Path) -> Any:
 def test_a_worker_returns_a_large_querys_memory_when_its_task_ends(one_worker: Workspace) -> None:
     ws = one_worker
     ws.create_namespace("mem")
-    ws.create_pipeline("mem", "silver", "heavy", type="python", source=_HEAVY)
+    ws.create_pipeline("mem", "silver", "heavy", type="python", source=HEAVY_PIPELINE)
     ws.publish_pipeline("mem", "silver", "heavy")
     executor = ws.executor
     assert isinstance(executor, LocalProcessExecutor)
@@ -65,8 +47,8 @@ def test_a_worker_returns_a_large_querys_memory_when_its_task_ends(one_worker: W
         (row,) = ws.catalog.load(ws.pid("mem", "silver", "heavy")).scan().to_arrow().to_pylist()
         grown = row["after_query_mib"] - row["before_mib"]
         assert grown > 100  # the sort's pages, freed by DuckDB but still the worker's while the task ran
-        time.sleep(0.1)  # the purge runs just after the result is sent
-        assert _anon_mib(pid) < row["before_mib"] + 0.25 * grown  # without the purge: still before + grown
+        # the session's close purged before the run reported success: without it, still before + grown
+        assert status_mib(pid=pid) < row["before_mib"] + 0.25 * grown
 
 
 def test_release_memory_reaches_duckdbs_allocator() -> None:
@@ -74,18 +56,16 @@ def test_release_memory_reaches_duckdbs_allocator() -> None:
 
 
 def test_without_jemalloc_release_memory_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "_mallctl", False)  # what a build without duckdb_je_mallctl resolves to
+    monkeypatch.setattr(engine, "_mallctl", lambda: None)  # what a build without duckdb_je_mallctl resolves to
     assert engine.release_memory() is False
 
 
 _QUERY = """
-import json, re, sys
+import json, sys
 from pathlib import Path
 from rat_jupyter.core.settings import Settings
 from rat_jupyter.core.workspace import Workspace
-
-def status(key):
-    return int(re.search(key + r":\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
+from tests.fixtures.memory import status_mib as status
 
 ws = Workspace.open(Settings(data_dir=Path(sys.argv[1])), server=False)
 ws.query("SELECT 1")
@@ -104,7 +84,7 @@ def test_the_query_service_returns_a_large_querys_memory_when_it_answers(tmp_pat
     import subprocess
 
     out = subprocess.run([sys.executable, "-c", _QUERY, str(tmp_path / "rat")], capture_output=True, text=True,
-                         timeout=120, check=True)
+                         timeout=120, check=True, cwd=_REPO)
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["rows"] == [{"n": 3000000}]
     assert got["peak"] - got["rss"] > 100, got  # the sort's pages were resident while it ran, and are gone
