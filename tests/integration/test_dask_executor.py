@@ -17,6 +17,7 @@ from rat_jupyter.core.errors import Invalid
 from rat_jupyter.core.settings import Settings
 from rat_jupyter.core.workspace import Workspace
 from tests.conftest import make_pipeline, republish, rows
+from tests.fixtures.memory import HEAVY_PIPELINE, own_anon_mib
 from tests.fixtures.postgres import PostgresServer, postgres  # noqa: F401
 from tests.fixtures.seaweed import SeaweedServer, seaweed  # noqa: F401
 
@@ -226,28 +227,6 @@ def _where(ws: Workspace, run_id: str) -> dict[str, Any]:
     return where
 
 
-_HEAVY = """import os, re
-from pathlib import Path
-
-def anon():
-    return int(re.search(r"RssAnon:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
-
-before = anon()
-duckdb_conn.execute("SELECT count(*) FROM (SELECT md5(range::VARCHAR) AS h FROM range(3000000) ORDER BY h)"
-                    ).fetchone()
-result = duckdb_conn.sql(f"SELECT {os.getpid()} AS pid, {before}::DOUBLE AS before_mib, "
-                         f"{anon()}::DOUBLE AS after_query_mib").arrow()
-"""
-
-
-def _worker_anon_mib() -> tuple[int, float]:
-    import re
-    from pathlib import Path
-
-    match = re.search(r"RssAnon:\s+(\d+)", Path("/proc/self/status").read_text())
-    return os.getpid(), int(match.group(1)) / 1024 if match else 0.0
-
-
 def test_a_dask_worker_returns_a_large_tasks_memory_when_the_task_ends(cluster: Any, postgres: PostgresServer,  # noqa: F811
                                                                         seaweed: SeaweedServer, tmp_path) -> None:  # noqa: F811
     """ADR 0037 on Dask: Dask trims glibc's heap, not DuckDB's allocator, which kept a task's pages."""
@@ -256,12 +235,12 @@ def test_a_dask_worker_returns_a_large_tasks_memory_when_the_task_ends(cluster: 
     with Workspace.open(settings) as ws, distributed.Client(cluster, set_as_default=False) as client:
         assert ws.executor.wait_ready(60)
         ws.create_namespace("mem")
-        ws.create_pipeline("mem", "silver", "heavy", type="python", source=_HEAVY)
+        ws.create_pipeline("mem", "silver", "heavy", type="python", source=HEAVY_PIPELINE)
         ws.publish_pipeline("mem", "silver", "heavy")
         (run,) = ws.run_selection("mem.silver.heavy", wait=True, timeout=180)
         assert run.status == "success", run.error
         (row,) = ws.catalog.load(ws.pid("mem", "silver", "heavy")).scan().to_arrow().to_pylist()
         grown = row["after_query_mib"] - row["before_mib"]
         assert grown > 100  # the sort's pages, freed by DuckDB but still the worker's while the task ran
-        now = dict(client.run(_worker_anon_mib).values())
+        now = dict(client.run(own_anon_mib).values())
         assert now[row["pid"]] < row["before_mib"] + 0.25 * grown, (row, now)
