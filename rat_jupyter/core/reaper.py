@@ -181,15 +181,15 @@ class Reaper:
 
         An upload records its file before writing it (so an archiving run always finds the record to
         forget), and a run forgets the records of what it archived; a server killed between the two steps
-        leaves a record of a file that is not there, listed as waiting for ever. One listing per zone."""
-        cutoff = _ago(now, seconds=LEFTOVER_AGE_S)
+        leaves a record of a file that is not there, listed as waiting for ever. The state store picks the old
+        records; only their zones are listed, and only their top level, where uploads go: not ``_processed/``
+        and ``_samples/``, which grow with every archiving run."""
+        by_zone: dict[tuple[str, str], list[dict]] = {}
+        for record in self.ws.state.landing_files_recorded_before(_ago(now, seconds=LEFTOVER_AGE_S)):
+            by_zone.setdefault((record["namespace"], record["zone"]), []).append(record)
         count = 0
-        for zone in self.ws.state.list_zones():
-            ns, name = zone["namespace"], zone["name"]
-            records = [r for r in self.ws.state.list_landing_files(ns, name) if r["uploaded_at"] < cutoff]
-            if not records:
-                continue
-            present = {f.path for f in self.ws.storage.list(f"{ns}/landing/{name}/")}
+        for (ns, zone), records in by_zone.items():
+            present = {f.path for f in self.ws.storage.list(f"{ns}/landing/{zone}/", recursive=False)}
             for record in records:
                 if record["path"] not in present:
                     self.ws.state.delete_landing_file(record["id"])

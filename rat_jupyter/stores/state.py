@@ -132,6 +132,10 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX runs_pipeline_status ON runs (namespace, layer, name, status)",
         "DROP INDEX IF EXISTS runs_status",
     ],
+    [
+        # the reaper's sweep for records of files that never arrived asks for the old records of every zone
+        "CREATE INDEX landing_files_uploaded ON landing_files (uploaded_at)",
+    ],
 ]
 
 RUN_SORT = ("created_at", "started_at", "finished_at", "status", "trigger", "duration_ms")
@@ -769,6 +773,11 @@ class SqlState:
     def list_landing_files(self, ns: str, zone: str) -> list[dict]:
         return self.query("SELECT * FROM landing_files WHERE namespace = ? AND zone = ? ORDER BY uploaded_at DESC",
                           (ns, zone))
+
+    def landing_files_recorded_before(self, cutoff: str) -> list[dict]:
+        """Every zone's file records older than ``cutoff`` (an ISO time), by zone, oldest first."""
+        return self.query("SELECT * FROM landing_files WHERE uploaded_at < ? ORDER BY namespace, zone, uploaded_at",
+                          (cutoff,))
 
     def delete_landing_file(self, fid: str) -> None:
         self.execute("DELETE FROM landing_files WHERE id = ?", (fid,))

@@ -69,8 +69,9 @@ class Storage(ABC):
     """``list / read / write / delete / exists`` over relative, validated paths."""
 
     @abstractmethod
-    def list(self, prefix: str = "") -> list[FileInfo]:
-        """Every file under ``prefix`` (recursively), sorted by path."""
+    def list(self, prefix: str = "", *, recursive: bool = True) -> list[FileInfo]:
+        """Every file under ``prefix``, sorted by path; with ``recursive=False`` only those directly in the
+        folder the prefix ends in (one S3 request per thousand files there, whatever the subfolders hold)."""
 
     @abstractmethod
     def read(self, path: str) -> bytes: ...
@@ -186,7 +187,7 @@ class LocalStorage(Storage):
             except OSError:
                 pass
 
-    def list(self, prefix: str = "") -> list[FileInfo]:
+    def list(self, prefix: str = "", *, recursive: bool = True) -> list[FileInfo]:
         prefix = self._check_prefix(prefix)
         base = self.root
         # walk only the folder the prefix lives in, not the whole storage root
@@ -194,8 +195,8 @@ class LocalStorage(Storage):
         start = base / folder if folder else base
         out: list[FileInfo] = []
         for dirpath, dirs, files in os.walk(start):
-            if Path(dirpath) == base:
-                dirs[:] = [d for d in dirs if d not in RESERVED]
+            if Path(dirpath) == base or not recursive:
+                dirs[:] = [d for d in dirs if d not in RESERVED] if recursive else []
             for fname in files:
                 full = Path(dirpath) / fname
                 rel = full.relative_to(base).as_posix()
@@ -451,11 +452,14 @@ class S3Storage(Storage):
             raise Invalid("invalid pin key")
         return f"{self.base}{RUNS_AREA}/{key}/" + (validate_path(rel) if rel else "")
 
-    def list(self, prefix: str = "") -> list[FileInfo]:
+    def list(self, prefix: str = "", *, recursive: bool = True) -> list[FileInfo]:
         prefix = self._check_prefix(prefix)
         out: list[FileInfo] = []
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.base + prefix):
+        # with a delimiter, S3 rolls whatever lies below the next "/" into CommonPrefixes, which are not files
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=self.base + prefix,
+                                   **({} if recursive else {"Delimiter": "/"}))
+        for page in pages:
             for obj in page.get("Contents", []):
                 rel = obj["Key"][len(self.base) :]
                 if rel.split("/", 1)[0] in RESERVED:

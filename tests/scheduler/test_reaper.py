@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from rat_jupyter.core.reaper import Reaper
 from rat_jupyter.core.workspace import Workspace
 from rat_jupyter.stores.state import new_id
+from rat_jupyter.stores.storage import FileInfo
 from tests.conftest import make_pipeline, republish, run_one
 
 NOW = datetime.now(UTC)
@@ -248,3 +250,32 @@ def test_records_of_landing_files_that_are_not_there_are_forgotten_after_an_hour
     assert workspace.run_reaper(lambda: later)["stats"]["leftovers_removed"] == 1
     assert [r["id"] for r in workspace.list_landing_files(ns, "lost")] == [kept["id"]]
     assert workspace.storage.read(kept["path"]) == b"id\n1\n"  # a file that is there keeps its record
+
+
+def test_the_sweep_for_missing_landing_files_lists_only_the_top_level_of_zones_with_old_records(
+        workspace: Workspace, ns: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: every zone was listed recursively on every reaper run, ``_processed/`` (which grows with
+    every archiving run) and ``_samples/`` included, and each zone's records were filtered in Python."""
+    configure(workspace)
+    for zone in ("busy", "fresh", "empty"):
+        workspace.create_landing_zone(ns, zone)
+    for i in range(30):
+        workspace.storage.write(f"{ns}/landing/busy/_processed/r{i}/f.csv", b"x")
+    kept = workspace.upload_landing_file(ns, "busy", "kept.csv", b"id\n1\n")
+    workspace.state.add_landing_file(ns, "busy", "lost.csv", f"{ns}/landing/busy/lost.csv", 5, None)
+    two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).isoformat(timespec="microseconds")
+    workspace.state.execute("UPDATE landing_files SET uploaded_at = ? WHERE namespace = ? AND zone = ?",
+                            (two_hours_ago, ns, "busy"))
+    workspace.upload_landing_file(ns, "fresh", "new.csv", b"id\n2\n")  # recorded now: it may be uploading
+    listed: list[tuple[str, bool]] = []
+    real_list = workspace.storage.list
+
+    def spy(prefix: str = "", *, recursive: bool = True) -> list[FileInfo]:
+        listed.append((prefix, recursive))
+        return real_list(prefix, recursive=recursive)
+
+    monkeypatch.setattr(workspace.storage, "list", spy)
+    assert Reaper(workspace)._forget_missing_landing_files(datetime.now(UTC)) == 1
+    assert listed == [(f"{ns}/landing/busy/", False)]  # not fresh, not empty; not busy's _processed/
+    assert [r["id"] for r in workspace.list_landing_files(ns, "busy")] == [kept["id"]]
+    assert [r["filename"] for r in workspace.list_landing_files(ns, "fresh")] == ["new.csv"]

@@ -303,6 +303,25 @@ def test_archived_landing_files_are_forgotten_in_batches_and_only_in_their_zone(
         assert "landing_files_zone" in str(row["detail"])
 
 
+def test_old_landing_file_records_are_found_across_zones_through_an_index(state: SqlState) -> None:
+    """The reaper's sweep for records of files that never arrived reads only the old records."""
+    state.create_namespace("n")
+    for zone in ("a", "b", "c"):
+        state.create_zone("n", zone)
+    old = [state.add_landing_file("n", zone, f"{zone}.csv", f"n/landing/{zone}/{zone}.csv", 1, None)
+           for zone in ("b", "a")]
+    cutoff = now_iso()
+    state.add_landing_file("n", "a", "new.csv", "n/landing/a/new.csv", 1, None)
+    state.add_landing_file("n", "c", "new.csv", "n/landing/c/new.csv", 1, None)
+
+    found = state.landing_files_recorded_before(cutoff)
+    assert [(r["zone"], r["id"]) for r in found] == [("a", old[1]["id"]), ("b", old[0]["id"])]  # by zone
+    assert state.landing_files_recorded_before(old[0]["uploaded_at"]) == []
+    if state.placeholder == "?":
+        (row,) = state.query("EXPLAIN QUERY PLAN SELECT * FROM landing_files WHERE uploaded_at < ?", (cutoff,))
+        assert "landing_files_uploaded" in str(row["detail"])
+
+
 def test_whether_a_pipeline_is_busy_is_read_without_walking_its_history(state: SqlState) -> None:
     """Every submit asks whether the pipeline has a pending or running run. Regression: SQLite answered it
     through ``runs_pipeline``, every run the pipeline ever had (0.78 ms at 5,000 runs, growing with each)."""

@@ -198,6 +198,18 @@ def test_list_with_a_folder_prefix_returns_only_files_under_it(store: Storage) -
     assert paths(store, "ns/") == ["ns/a.txt", "ns/a/1.txt", "ns/a/sub/2.txt", "ns/ab/3.txt"]
 
 
+def test_a_list_that_is_not_recursive_returns_only_the_files_directly_in_the_prefixs_folder(store: Storage) -> None:
+    """What the reaper asks of a landing zone: its uploads, not what ``_processed/`` has piled up."""
+    for path in ["ns/z/1.csv", "ns/z/2.csv", "ns/z/_processed/r1/1.csv", "ns/z/sub/3.csv", "ns/zz.csv", "ns/y.csv"]:
+        store.write(path, b"x")
+
+    assert [f.path for f in store.list("ns/z/", recursive=False)] == ["ns/z/1.csv", "ns/z/2.csv"]
+    assert [f.path for f in store.list("ns/z", recursive=False)] == ["ns/zz.csv"]  # a name prefix in ns/
+    assert [f.path for f in store.list("ns/", recursive=False)] == ["ns/y.csv", "ns/zz.csv"]
+    assert store.list("ns/nothing/", recursive=False) == []
+    assert paths(store, "ns/z/") == ["ns/z/1.csv", "ns/z/2.csv", "ns/z/_processed/r1/1.csv", "ns/z/sub/3.csv"]
+
+
 def test_list_of_a_prefix_with_no_files_is_empty(store: Storage) -> None:
     store.write("ns/a/1.txt", b"x")
 
