@@ -8,8 +8,10 @@ each run before it (ADR 0018). Three things keep it flat:
   that publishes its next successful run — never on a failed run): keep the last
   ``write.metadata.previous-versions-max`` metadata files and delete older ones after each commit, and merge
   small manifests on append;
-- :func:`trim`, run after a successful publish, expires the oldest snapshots beyond the table's
-  ``rat.history.max-snapshots`` (no snapshot a branch or tag points at is touched);
+- the commit that moves ``main`` (a direct write or a run's publish) also expires the oldest snapshots
+  beyond the table's ``rat.history.max-snapshots`` (:func:`beyond_bound`; no snapshot a branch or tag points
+  at is touched), so a table at its bound pays no commit of its own for it; :func:`trim`, run after a
+  successful publish, catches up where another writer let a table grow past the bound;
 - the reaper, which still expires snapshots by age and deletes the files nothing references any more.
 """
 
@@ -20,7 +22,7 @@ from typing import Any
 
 MAX_SNAPSHOTS_PROPERTY = "rat.history.max-snapshots"
 DEFAULT_MAX_SNAPSHOTS = 50
-# Expire only when this many snapshots above the bound have piled up, so most commits pay no extra commit.
+# :func:`trim` (a commit of its own) runs only when this many snapshots above the bound have piled up.
 TRIM_SLACK = 10
 
 TABLE_PROPERTIES: dict[str, str] = {
@@ -39,28 +41,43 @@ def missing_properties(table: Any) -> dict[str, str]:
 
 
 def max_snapshots(table: Any) -> int:
+    return _bound(table.metadata)
+
+
+def _bound(metadata: Any) -> int:
     try:
-        value = int(table.metadata.properties.get(MAX_SNAPSHOTS_PROPERTY, DEFAULT_MAX_SNAPSHOTS))
+        value = int(metadata.properties.get(MAX_SNAPSHOTS_PROPERTY, DEFAULT_MAX_SNAPSHOTS))
     except ValueError:
         return DEFAULT_MAX_SNAPSHOTS
     return max(1, value)
 
 
+def beyond_bound(metadata: Any, slack: int = 0) -> list[int]:
+    """The ids of the oldest snapshots beyond the bound of a table with this ``metadata`` (none until it holds
+    more than bound + ``slack``). Snapshots a ref points at (``main``, a running run's branch, a tag) are kept
+    whatever their age.
+
+    The commit that moves ``main`` expires them with its own updates (``slack=0``): one snapshot in, one out,
+    and nothing else to commit. Expiring in a commit of its own every ``TRIM_SLACK`` runs made one run in ten
+    pay a second catalog commit, which showed in the median of a pipeline's runs (issue 11).
+    """
+    keep = _bound(metadata)
+    if len(metadata.snapshots) <= keep + slack:
+        return []
+    snapshots = sorted(metadata.snapshots, key=lambda s: (s.timestamp_ms, s.sequence_number or 0))
+    protected = {ref.snapshot_id for ref in metadata.refs.values()}
+    return [s.snapshot_id for s in snapshots[:-keep] if s.snapshot_id not in protected]
+
+
 def trim(table: Any) -> int:
     """Expire the oldest snapshots beyond the table's bound, in one commit; returns how many went.
 
-    Called after ``main`` was published, so it never touches what a failed run must leave alone. Snapshots a
-    ref points at (``main``, a running run's branch, a tag) are kept whatever their age.
+    Called after ``main`` was published, so it never touches what a failed run must leave alone; a no-op
+    unless the table is ``TRIM_SLACK`` past its bound (the publish commit expires as it goes).
     """
-    keep = max_snapshots(table)
-    snapshots = sorted(table.metadata.snapshots, key=lambda s: (s.timestamp_ms, s.sequence_number or 0))
-    if len(snapshots) <= keep + TRIM_SLACK:
-        return 0
-    protected = {ref.snapshot_id for ref in table.metadata.refs.values()}
-    expired = [s.snapshot_id for s in snapshots[:-keep] if s.snapshot_id not in protected]
-    if not expired:
-        return 0
-    table.maintenance.expire_snapshots().by_ids(expired).commit()
+    expired = beyond_bound(table.metadata, TRIM_SLACK)
+    if expired:
+        table.maintenance.expire_snapshots().by_ids(expired).commit()
     return len(expired)
 
 

@@ -24,6 +24,7 @@ from pyiceberg.table.refs import SnapshotRefType
 from pyiceberg.table.update import (
     AssertRefSnapshotId,
     RemoveSnapshotRefUpdate,
+    RemoveSnapshotsUpdate,
     SetPropertiesUpdate,
     SetSnapshotRefUpdate,
 )
@@ -835,16 +836,20 @@ def _evolve_empty(table: Table, schema: pa.Schema, spec: PipelineSpec) -> Table:
 def _publish(table: Table, branch: str, base_id: int | None, pid: PipelineId,
              plan: strategies.SchemaPlan | None = None) -> int:
     """The one commit that moves ``main``: the run's schema (if it changed) + ``main`` → the branch snapshot +
-    drop the branch, asserting ``main`` (and its schema) did not move meanwhile."""
+    drop the branch + expire the snapshots beyond the table's bound, asserting ``main`` (and its schema) did
+    not move meanwhile."""
     snap = table.metadata.snapshot_by_name(branch)
     if snap is None:
         raise Conflict(f"branch {branch} has no snapshot to publish")
     schema = plan.publish if plan is not None else ()
     missing = history.missing_properties(table)  # a table created before they existed gets them with its data
     properties = (SetPropertiesUpdate(updates=missing),) if missing else ()
+    # the snapshots beyond the bound go with this commit; the branch's snapshot (main's next) is kept as a ref's
+    expired = history.beyond_bound(table.metadata)
     updates = (*schema, *properties,
                SetSnapshotRefUpdate(ref_name=MAIN, type=SnapshotRefType.BRANCH, snapshot_id=snap.snapshot_id),
-               RemoveSnapshotRefUpdate(ref_name=branch))
+               RemoveSnapshotRefUpdate(ref_name=branch),
+               *((RemoveSnapshotsUpdate(snapshot_ids=expired),) if expired else ()))
     requirements = (AssertRefSnapshotId(snapshot_id=base_id, ref=MAIN),
                     *(plan.requirements if plan is not None else ()))
     try:

@@ -579,12 +579,14 @@ def commit_files(table: Table, target: str, removed: list[Any], added: list[Any]
     rows of those files only. ``live`` is ``target``'s listing when the caller already made it (it is
     read from the manifests here otherwise, and only when something is removed). A commit to ``main`` also
     sets the metadata-bounding properties a table created before them lacks (the same commit, so a failed
-    run never changes them); appends merge small manifests when the table asks to.
+    run never changes them) and expires the snapshots beyond the table's bound; appends merge small
+    manifests when the table asks to.
     """
     from pyiceberg.manifest import DataFileContent
+    from pyiceberg.table.update import RemoveSnapshotsUpdate
     from pyiceberg.utils.properties import property_as_bool
 
-    from ..common.history import missing_properties, overwrite
+    from ..common.history import beyond_bound, missing_properties, overwrite
 
     data = [f for f in added if f.content == DataFileContent.DATA]
     deletes = [f for f in added if f.content != DataFileContent.DATA]
@@ -616,6 +618,10 @@ def commit_files(table: Table, target: str, removed: list[Any], added: list[Any]
                 files.delete_data_file(f)
             for f in data:
                 files.append_data_file(f)
+        if target == "main":  # the snapshots beyond the table's bound go with this commit (common.history)
+            expired = beyond_bound(tx.table_metadata)
+            if expired:
+                tx._apply((RemoveSnapshotsUpdate(snapshot_ids=expired),))
 
 
 def _replaces_all(live: fastwrite.LiveFiles | None, removed: list[Any], spec_id: int) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rat_jupyter.core.workspace import Workspace
-from rat_jupyter.stores.history import DEFAULT_MAX_SNAPSHOTS, TABLE_PROPERTIES, TRIM_SLACK
+from rat_jupyter.stores.history import DEFAULT_MAX_SNAPSHOTS, TABLE_PROPERTIES
 from tests.conftest import make_pipeline, run_one
 
 PREVIOUS_MAX = int(TABLE_PROPERTIES["write.metadata.previous-versions-max"])
@@ -19,6 +19,7 @@ def shape(ws: Workspace, ns: str, name: str) -> dict[str, Any]:
     current = Path(table.metadata_location.removeprefix("file://"))
     main = table.metadata.snapshot_by_name("main")
     return {"json_bytes": current.stat().st_size,
+            "version": int(current.name.split("-", 1)[0]),  # pyiceberg numbers each commit's metadata file
             "metadata_files": len(list(current.parent.glob("*.metadata.json"))),
             "snapshots": len(table.metadata.snapshots),
             "metadata_log": len(table.metadata.metadata_log),
@@ -37,14 +38,19 @@ def test_200_runs_of_one_pipeline_keep_its_metadata_bounded(workspace: Workspace
     for name, total in (("plain", 200), ("audited", 120)):
         for i in range(1, total + 1):
             assert run_one(workspace, ns, "silver", name).status == "success"
-            if i in (30, 70, total):
+            if i in (20, 30, 70, 80, total):
                 seen[(name, i)] = shape(workspace, ns, name)
     for name, total in (("plain", 200), ("audited", 120)):
         early, settled, last = seen[(name, 30)], seen[(name, 70)], seen[(name, total)]
-        # the bound is reached by run 70 (snapshots are trimmed to the bound once it is exceeded by the slack)
+        # the bound is reached by run 50: from there each commit that moves main expires the oldest snapshot
         assert last["json_bytes"] <= 1.25 * settled["json_bytes"], (name, settled, last)
         assert last["json_bytes"] <= 2.5 * early["json_bytes"], (name, early, last)
-        assert last["snapshots"] <= DEFAULT_MAX_SNAPSHOTS + TRIM_SLACK
+        assert settled["snapshots"] == last["snapshots"] == DEFAULT_MAX_SNAPSHOTS, (name, settled, last)
+        # ... in the same commit: ten runs at the bound make as many commits as ten runs below it
+        # (regression: a trim commit of its own every TRIM_SLACK runs, a second catalog commit in one run of ten)
+        below = seen[(name, 30)]["version"] - seen[(name, 20)]["version"]
+        at_bound = seen[(name, 80)]["version"] - seen[(name, 70)]["version"]
+        assert at_bound == below, (name, below, at_bound)
         assert last["metadata_log"] <= PREVIOUS_MAX
         assert last["metadata_files"] <= PREVIOUS_MAX + 1  # older ones are deleted after each commit
         assert last["manifests"] <= 2  # manifests holding only deleted files are not carried forward
@@ -52,7 +58,7 @@ def test_200_runs_of_one_pipeline_keep_its_metadata_bounded(workspace: Workspace
     assert workspace.read_table(ns, "silver", "plain").num_rows == 10
     assert workspace.read_table(ns, "silver", "audited").num_rows == 5
     history = workspace.table_history(ns, "silver", "plain")
-    assert DEFAULT_MAX_SNAPSHOTS <= len(history) <= DEFAULT_MAX_SNAPSHOTS + TRIM_SLACK
+    assert len(history) == DEFAULT_MAX_SNAPSHOTS
     oldest = int(history[-1]["snapshot_id"])
     assert workspace.read_table(ns, "silver", "plain", snapshot_id=oldest).num_rows == 10  # time travel works
 
