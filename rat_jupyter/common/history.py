@@ -59,7 +59,7 @@ def beyond_bound(metadata: Any, slack: int = 0) -> list[int]:
 
     The commit that moves ``main`` expires them with its own updates (``slack=0``): one snapshot in, one out,
     and nothing else to commit. Expiring in a commit of its own every ``TRIM_SLACK`` runs made one run in ten
-    pay a second catalog commit, which showed in the median of a pipeline's runs (issue 11).
+    pay a second catalog commit (ADR 0018).
     """
     keep = _bound(metadata)
     if len(metadata.snapshots) <= keep + slack:
