@@ -749,8 +749,9 @@ def _fast_run(session: Session, spec: PipelineSpec, table: Table | None, schema:
         table = writer = _evolve_empty(table, schema, spec)
     if table is None:
         # before any file is written under it: an S3 table bucket behind a REST catalog refuses to create
-        # a namespace whose folder already holds objects
-        session.catalog.ensure_namespace(pid.namespace, pid.layer)
+        # a namespace whose folder already holds objects. Asked of the catalog, not of this process's cache:
+        # the namespace may have been deleted since this worker last created a table in it.
+        session.catalog.ensure_namespace(pid.namespace, pid.layer, cached=False)
     location = table.location() if table is not None else session.catalog.table_location(pid)
     ids = fastwrite.field_ids(writer, schema.names)
     staged = phases.run("execute", lambda: _stage(session, table, location, ids, sql, run_id),

@@ -478,8 +478,10 @@ class Catalog:
     def exists(self, pid: PipelineId) -> bool:
         return self.load(pid) is not None
 
-    def ensure_namespace(self, namespace: str, layer: str) -> None:
-        if (namespace, layer) in self._known:
+    def ensure_namespace(self, namespace: str, layer: str, *, cached: bool = True) -> None:
+        """Create the namespace and its layer if they are not there. ``cached=False`` asks the catalog even
+        when this process created them before: they may have been deleted (and re-created) elsewhere since."""
+        if cached and (namespace, layer) in self._known:
             return
         for ident in ((namespace,), (namespace, layer)):
             try:

@@ -327,10 +327,13 @@ def test_deleting_a_namespace_removes_its_pipelines_files_and_tables(workspace: 
     assert workspace.storage.list(f"{ns}/") == []
     with pytest.raises(NotFound):
         workspace.get_pipeline(ns, "bronze", "a")
-    # the name can be used again, and its tables recreated by a worker that cached the old namespace
+    # the name can be used again, and its tables recreated by a worker that cached the old namespace (the
+    # one that ran the first run: regression, on an S3 table bucket it staged the new table's file before it
+    # re-created the namespace, which the bucket then refused)
     workspace.create_namespace(ns)
     make_pipeline(workspace, ns, "bronze", "a", "SELECT 2 AS id")
-    assert run_one(workspace, ns, "bronze", "a").status == "success"
+    run = run_one(workspace, ns, "bronze", "a")
+    assert run.status == "success", run.error
     assert rows(workspace, ns, "bronze", "a") == [(2,)]
 
 
