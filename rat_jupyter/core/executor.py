@@ -213,6 +213,50 @@ class _Worker:
         self.conn.close()
 
 
+class _Handoff:
+    """The local executor's task queue: FIFO for tasks, LIFO for the dispatcher threads waiting for one.
+
+    With a plain ``queue.Queue`` the idle dispatchers take turns (its waiters wake first come, first
+    served), so one pipeline run again and again landed on each worker in turn, every time on the one whose
+    caches — the table's parsed metadata and manifests, the DuckDB database's warm state — had not seen its
+    last commit, and every idle worker stayed in use, so none was ever idle long enough to give its memory
+    back (``worker_idle_seconds``, ADR 0032). Here the dispatcher that became free last takes the next task:
+    the worker that ran the previous task runs this one, and the others stay idle. Tasks still start in
+    the order they came (ADR 0038).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[Any] = []  # waiting tasks, oldest first (few: at most the runs not yet started)
+        self._waiters: list[list[Any]] = []  # [event, item-or-_NOTHING] per waiting dispatcher, newest last
+
+    def put(self, item: Any) -> None:
+        with self._lock:
+            if self._waiters:
+                slot = self._waiters.pop()  # the dispatcher that began to wait last
+                slot[1] = item
+                slot[0].set()
+            else:
+                self._items.append(item)
+
+    def get(self, timeout: float | None = None) -> Any:
+        """The oldest waiting task, or the next one put; ``queue.Empty`` after ``timeout`` seconds without."""
+        with self._lock:
+            if self._items:
+                return self._items.pop(0)
+            slot: list[Any] = [threading.Event(), _NOTHING]
+            self._waiters.append(slot)
+        slot[0].wait(timeout)
+        with self._lock:
+            if slot[1] is _NOTHING:  # timed out, and no put chose this dispatcher meanwhile
+                self._waiters.remove(slot)
+                raise queue.Empty
+            return slot[1]
+
+
+_NOTHING = object()
+
+
 class LocalProcessExecutor(Executor):
     """Worker processes on this machine (``Settings.concurrency`` of them)."""
 
@@ -222,7 +266,7 @@ class LocalProcessExecutor(Executor):
         super().__init__(settings)
         self.size = max(1, int(size if size is not None else settings.concurrency))
         self._cores = _cores()
-        self._queue: queue.Queue[_Task | None] = queue.Queue()
+        self._queue = _Handoff()  # of _Task, or None: stop
         self._tasks: dict[str, _Task] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []

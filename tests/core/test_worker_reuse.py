@@ -291,3 +291,72 @@ def test_held_events_reach_the_sink_in_order_and_while_the_run_runs(tmp_path: Pa
             "after the wait") < order.index("phase write")
     finally:
         executor.close()
+
+
+_PID = """import os
+result = duckdb_conn.sql(f"SELECT {os.getpid()} AS pid").arrow()
+"""
+
+
+def test_runs_one_after_another_go_to_the_worker_that_ran_the_last_one(tmp_path: Path) -> None:
+    """Regression: idle dispatchers took turns, so a pipeline run again and again ran on each worker in turn,
+    each time on the one whose caches had not seen its last commit, and no worker was ever idle long enough
+    to give its memory back (ADR 0038). Concurrent runs still spread over the workers."""
+    ws = Workspace.open(Settings(data_dir=tmp_path / "rat", concurrency=2), warm=True)
+    try:
+        assert ws.executor.wait_ready(60)
+        ws.create_namespace("aff")
+        ws.create_pipeline("aff", "silver", "who", type="python", source=_PID)
+        ws.publish_pipeline("aff", "silver", "who")
+        ran_on = []
+        for _ in range(6):
+            assert run_one(ws, "aff", "silver", "who").status == "success"
+            ran_on.append(ws.read_table("aff", "silver", "who")["pid"][0].as_py())
+        assert len(set(ran_on)) == 1, ran_on
+        assert ran_on[0] in ws.executor.worker_pids()
+
+        ws.create_namespace("two")
+        for name in ("a", "b"):  # two runs at once: both workers work
+            ws.create_pipeline("two", "silver", name, type="python",
+                               source="import time\ntime.sleep(0.5)\n" + _PID)
+            ws.publish_pipeline("two", "silver", name)
+        runs = ws.run_selection("two.*", wait=True, timeout=120)
+        assert [r.status for r in runs] == ["success", "success"]
+        pids = {ws.read_table("two", "silver", name)["pid"][0].as_py() for name in ("a", "b")}
+        assert pids == set(ws.executor.worker_pids())
+    finally:
+        ws.close()
+
+
+def test_the_handoff_gives_tasks_in_order_to_the_dispatcher_that_waited_last() -> None:
+    import queue
+    import threading
+
+    from rat_jupyter.core.executor import _Handoff
+
+    handoff = _Handoff()
+    handoff.put("first")
+    handoff.put("second")
+    assert [handoff.get(0), handoff.get(0)] == ["first", "second"]  # queued tasks: oldest first
+    with pytest.raises(queue.Empty):
+        handoff.get(0.01)
+    got: dict[str, object] = {}
+    started = []
+
+    def wait(name: str) -> None:
+        started.append(name)
+        got[name] = handoff.get(5)
+
+    threads = []
+    for name in ("early", "late"):
+        threads.append(threading.Thread(target=wait, args=(name,)))
+        threads[-1].start()
+        while len(handoff._waiters) < len(threads):  # the dispatcher is waiting
+            time.sleep(0.005)
+    handoff.put("task")
+    threads[1].join(5)
+    assert got == {"late": "task"}  # the dispatcher that began to wait last
+    handoff.put("next")
+    threads[0].join(5)
+    assert got == {"late": "task", "early": "next"}
+    assert handoff._waiters == [] and handoff._items == []
