@@ -69,6 +69,15 @@ def beyond_bound(metadata: Any, slack: int = 0) -> list[int]:
     return [s.snapshot_id for s in snapshots[:-keep] if s.snapshot_id not in protected]
 
 
+def expiry(metadata: Any) -> tuple[Any, ...]:
+    """The update that expires the snapshots beyond the bound of a table with this ``metadata``, for the
+    commit that moves ``main`` to carry with its own (empty when there is nothing to expire)."""
+    from pyiceberg.table.update import RemoveSnapshotsUpdate
+
+    expired = beyond_bound(metadata)
+    return (RemoveSnapshotsUpdate(snapshot_ids=expired),) if expired else ()
+
+
 def trim(table: Any) -> int:
     """Expire the oldest snapshots beyond the table's bound, in one commit; returns how many went.
 

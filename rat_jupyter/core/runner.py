@@ -24,7 +24,6 @@ from pyiceberg.table.refs import SnapshotRefType
 from pyiceberg.table.update import (
     AssertRefSnapshotId,
     RemoveSnapshotRefUpdate,
-    RemoveSnapshotsUpdate,
     SetPropertiesUpdate,
     SetSnapshotRefUpdate,
 )
@@ -845,12 +844,10 @@ def _publish(table: Table, branch: str, base_id: int | None, pid: PipelineId,
     schema = plan.publish if plan is not None else ()
     missing = history.missing_properties(table)  # a table created before they existed gets them with its data
     properties = (SetPropertiesUpdate(updates=missing),) if missing else ()
-    # the snapshots beyond the bound go with this commit; the branch's snapshot (main's next) is kept as a ref's
-    expired = history.beyond_bound(table.metadata)
     updates = (*schema, *properties,
                SetSnapshotRefUpdate(ref_name=MAIN, type=SnapshotRefType.BRANCH, snapshot_id=snap.snapshot_id),
                RemoveSnapshotRefUpdate(ref_name=branch),
-               *((RemoveSnapshotsUpdate(snapshot_ids=expired),) if expired else ()))
+               *history.expiry(table.metadata))  # the branch's snapshot, main's next, is kept: a ref points at it
     requirements = (AssertRefSnapshotId(snapshot_id=base_id, ref=MAIN),
                     *(plan.requirements if plan is not None else ()))
     try:

@@ -583,10 +583,9 @@ def commit_files(table: Table, target: str, removed: list[Any], added: list[Any]
     manifests when the table asks to.
     """
     from pyiceberg.manifest import DataFileContent
-    from pyiceberg.table.update import RemoveSnapshotsUpdate
     from pyiceberg.utils.properties import property_as_bool
 
-    from ..common.history import beyond_bound, missing_properties, overwrite
+    from ..common.history import expiry, missing_properties, overwrite
 
     data = [f for f in added if f.content == DataFileContent.DATA]
     deletes = [f for f in added if f.content != DataFileContent.DATA]
@@ -618,10 +617,8 @@ def commit_files(table: Table, target: str, removed: list[Any], added: list[Any]
                 files.delete_data_file(f)
             for f in data:
                 files.append_data_file(f)
-        if target == "main":  # the snapshots beyond the table's bound go with this commit (common.history)
-            expired = beyond_bound(tx.table_metadata)
-            if expired:
-                tx._apply((RemoveSnapshotsUpdate(snapshot_ids=expired),))
+        if target == "main" and (updates := expiry(tx.table_metadata)):  # the same commit (common.history)
+            tx._apply(updates)
 
 
 def _replaces_all(live: fastwrite.LiveFiles | None, removed: list[Any], spec_id: int) -> bool:
