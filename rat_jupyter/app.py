@@ -74,6 +74,10 @@ class RatApp(ExtensionApp):
                                            "encodings: smaller files, faster reads), 'v1' (readable by every "
                                            "engine, e.g. Spark on Iceberg before 1.11 with vectorized reads), or "
                                            "'auto' (v2, but v1 on a REST catalog).").tag(config=True)
+    preserve_insertion_order = Bool(False, help="Write a SQL pipeline's rows in the order DuckDB reads them even "
+                                                "when its query has no ORDER BY (False: such rows are written "
+                                                "as the threads produce them, with about half the writer's "
+                                                "memory; ORDER BY is kept either way).").tag(config=True)
     query_row_limit = Int(1000, help="Default row cap of the query service (1-1000000).").tag(config=True)
     query_timeout_seconds = Float(30.0, help="Statement timeout of the query service (> 0).").tag(config=True)
     query_memory_limit = Unicode("1GB", help="DuckDB memory limit of the query service, e.g. '1GB'.").tag(
@@ -179,7 +183,7 @@ class RatApp(ExtensionApp):
             cancel_grace_seconds=self.cancel_grace_seconds, duckdb_threads=self.duckdb_threads,
             worker_idle_seconds=self.worker_idle_seconds,
             duckdb_memory_limit=self.duckdb_memory_limit, parquet_version=self.parquet_version,
-            max_inflight_previews=self.max_inflight_previews,
+            preserve_insertion_order=self.preserve_insertion_order, max_inflight_previews=self.max_inflight_previews,
             dask_scheduler_address=self.dask_scheduler_address,
         )
 

@@ -106,7 +106,7 @@ def test_help_all_lists_every_rat_setting(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     for trait in ("executor_class", "cancel_grace_seconds", "duckdb_threads", "duckdb_memory_limit",
                   "s3_path_style", "max_inflight_previews", "concurrency", "query_row_limit", "worker_idle_seconds",
-                  "parquet_version", "gil_switch_interval_ms"):
+                  "parquet_version", "gil_switch_interval_ms", "preserve_insertion_order"):
         assert f"--RatApp.{trait}=" in out.stdout, trait
 
 
@@ -125,12 +125,13 @@ def test_every_ranged_trait_is_validated(trait: str, value: Any) -> None:
 def test_the_new_traits_reach_the_settings() -> None:
     app = RatApp(executor_class="my.module:Executor", cancel_grace_seconds=2.5, duckdb_threads=3,
                  duckdb_memory_limit="2GB", s3_path_style=False, max_inflight_previews=7, data_dir="/tmp/x",
-                 worker_idle_seconds=0, parquet_version="V1")
+                 worker_idle_seconds=0, parquet_version="V1", preserve_insertion_order=True)
     settings = app.build_settings()
     assert (settings.executor_class, settings.cancel_grace_seconds, settings.duckdb_threads,
             settings.duckdb_memory_limit, settings.s3.path_style, settings.max_inflight_previews,
-            settings.worker_idle_seconds, settings.parquet_version) == ("my.module:Executor", 2.5, 3, "2GB", False, 7,
-                                                                        0, "v1")
+            settings.worker_idle_seconds, settings.parquet_version,
+            settings.preserve_insertion_order) == ("my.module:Executor", 2.5, 3, "2GB", False, 7, 0, "v1", True)
+    assert RatApp().build_settings().preserve_insertion_order is False
     assert RatApp(duckdb_memory_limit="").duckdb_memory_limit == ""  # empty = DuckDB's default
 
 

@@ -74,6 +74,10 @@ class Settings:
     # "v1" (what every reader reads), "auto" (v2, but v1 on a REST catalog, whose tables other engines read
     # too); see ADR 0033
     parquet_version: str = "auto"
+    # Whether a SQL pipeline's rows keep the order DuckDB reads them in when its query has no ORDER BY. Off:
+    # such a result is written by every thread as it comes, in row groups of half DuckDB's default (about
+    # half the writer's memory, ADR 0039); a query with ORDER BY keeps its order either way.
+    preserve_insertion_order: bool = False
     query_row_limit: int = 1000
     query_timeout_seconds: float = 30.0
     query_memory_limit: str = "1GB"

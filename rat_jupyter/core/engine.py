@@ -84,10 +84,11 @@ class WriteOptions:
     """
 
     parquet_version: str  # "V1" or "V2": the data files'
+    preserve_order: bool = False  # Settings.preserve_insertion_order: keep the read order without ORDER BY
 
     @classmethod
     def of(cls, settings: Settings) -> WriteOptions:
-        return cls(parquet_version_for(settings))
+        return cls(parquet_version_for(settings), settings.preserve_insertion_order)
 
 
 def _shared_base(settings: Settings) -> duckdb.DuckDBPyConnection:

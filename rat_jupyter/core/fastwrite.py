@@ -269,7 +269,9 @@ def stage(conn: duckdb.DuckDBPyConnection, location: str, ids: dict[str, int], s
     local = local_path(uri)
     if local is None and io is None:
         raise Unsupported("no file IO to remove an uncommitted file with")
-    return Staged(uri, local, _copy(conn, strip(sql), uri, ids, write.parquet_version), io)
+    query = strip(sql)
+    return Staged(uri, local, _copy(conn, query, uri, ids, write.parquet_version,
+                                    ordered=keeps_order(query, write)), io)
 
 
 def _sql_str(text: str) -> str:
@@ -280,18 +282,39 @@ def _new_uri(location: str, kind: str) -> str:
     return f"{location.rstrip('/')}/data/rat-{kind}-{uuid.uuid4().hex}.parquet"
 
 
-def _copy(conn: duckdb.DuckDBPyConnection, query: str, uri: str, ids: dict[str, int], version: str) -> int:
+# Row groups of a result written in no particular order: half DuckDB's default of 122,880 rows. Each writer
+# thread holds the row group it is filling, so this halves what a large write holds per thread (ADR 0039).
+UNORDERED_ROW_GROUP_ROWS = 61_440
+_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
+
+
+def keeps_order(query: str, write: WriteOptions) -> bool:
+    """Whether ``query``'s result must be written in the order DuckDB produces it.
+
+    A query that says ORDER BY anywhere (a window's or a subquery's too, or a comment: the test errs on the
+    side of order) keeps it, as does every query with ``preserve_insertion_order`` set; without ORDER BY SQL
+    promises no order, and letting each thread write as it goes takes about half the memory (ADR 0039)."""
+    return write.preserve_order or _ORDER_BY.search(query) is not None
+
+
+def _copy(conn: duckdb.DuckDBPyConnection, query: str, uri: str, ids: dict[str, int], version: str, *,
+          ordered: bool) -> int:
     """``COPY`` a query to a new Parquet file at ``uri`` (zstd, Parquet format ``version``, Iceberg field
     ``ids`` by column); its rows.
 
     Every file RAT writes goes through here: a first load's result, an upsert's new rows and its
-    position-delete file, a compaction."""
+    position-delete file, a compaction. Unless ``ordered``, the rows go to the file in no particular order
+    (``PRESERVE_ORDER false``: the writer threads need not hold finished row groups until the ones before
+    them are done) in row groups of :data:`UNORDERED_ROW_GROUP_ROWS`. DuckDB's own ``preserve_insertion_order
+    = false`` would keep an ORDER BY's order, but it is database-wide, and previews in the same worker show
+    the first rows of a file in file order; the option on the COPY drops every order, hence ``ordered``."""
     local = local_path(uri)
     if local:
         os.makedirs(os.path.dirname(local), exist_ok=True)
     ids_sql = ", ".join(f"{quote_ident(name)}: {fid}" for name, fid in ids.items())
+    layout = "" if ordered else f"PRESERVE_ORDER false, ROW_GROUP_SIZE {UNORDERED_ROW_GROUP_ROWS}, "
     row = conn.execute(f"COPY (\n{query}\n) TO {_sql_str(local or uri)} "
-                       f"(FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION {version}, "
+                       f"(FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION {version}, {layout}"
                        f"FIELD_IDS {{{ids_sql}}})").fetchone()
     return int(row[0]) if row else 0
 
@@ -376,24 +399,28 @@ def _select_list(table: Table, available: dict[str, str], alias: str = "") -> st
     return ", ".join(parts)
 
 
-def copy_to_data_file(conn: duckdb.DuckDBPyConnection, table: Table, relation_sql: str, write: WriteOptions) -> Any:
+def copy_to_data_file(conn: duckdb.DuckDBPyConnection, table: Table, relation_sql: str, write: WriteOptions, *,
+                      ordered: bool) -> Any:
     """``COPY`` a relation (already in the table's columns and types) to a new data file; its DataFile.
 
-    Returns None for an empty relation (the file is removed again)."""
+    ``ordered``: see :func:`_copy`. Returns None for an empty relation (the file is removed again)."""
     uri = _new_uri(table.location(), "data")
-    if not _copy(conn, relation_sql, uri, {f.name: f.field_id for f in table.schema().fields}, write.parquet_version):
+    if not _copy(conn, relation_sql, uri, {f.name: f.field_id for f in table.schema().fields}, write.parquet_version,
+                 ordered=ordered):
         remove(table.io, uri)
         return None
     return parquet_file_to_data_file(table.io, table.metadata, uri)
 
 
 def write_arrow(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table, write: WriteOptions) -> list[Any]:
-    """Data files holding ``data`` (the table's columns, any order), written by DuckDB's parallel writer."""
+    """Data files holding ``data`` (the table's columns, any order), written by DuckDB's parallel writer.
+
+    The rows keep ``data``'s order: a Python pipeline has no ORDER BY to say it wants one."""
     name = f"__rat_write_{uuid.uuid4().hex[:8]}"
     conn.register(name, data)
     try:
         written = copy_to_data_file(conn, table, f"SELECT {_select_list(table, set(data.column_names))} "
-                                                 f"FROM {name}", write)
+                                                 f"FROM {name}", write, ordered=True)
     finally:
         conn.unregister(name)
     return [written] if written is not None else []
@@ -531,14 +558,15 @@ def merge_on_read(conn: duckdb.DuckDBPyConnection, table: Table, data: pa.Table,
             kept = _live_rows_sql(table, live, extra)
             union = (f"SELECT {_select_list(table, _columns(conn, kept))} FROM ({kept}) "
                      f"UNION ALL SELECT {_select_list(table, set(data.column_names))} FROM {batch}")
-            added = copy_to_data_file(conn, table, union, write)
+            added = copy_to_data_file(conn, table, union, write, ordered=write.preserve_order)
             commit_files(table, target, live.data, [added] if added else [], live=live)
             return f"compacted: {len(live.data)} data and {len(live.deletes)} delete file(s) rewritten"
         added = []
         if replaced:
             added.append(_write_deletes(conn, table))
+        # the batch is the query's result in its order (its ORDER BY, if any, is not in this SQL)
         new = copy_to_data_file(conn, table, f"SELECT {_select_list(table, set(data.column_names))} FROM {batch}",
-                                write)
+                                write, ordered=True)
         if new is not None:
             added.append(new)
         if added:
@@ -590,7 +618,7 @@ def _write_deletes(conn: duckdb.DuckDBPyConnection, table: Table) -> Any:
 
     uri = _new_uri(table.location(), "deletes")
     rows = _copy(conn, "SELECT file_path, pos::BIGINT AS pos FROM __rat_positions ORDER BY file_path, pos", uri,
-                 {"file_path": POS_FILE_PATH_ID, "pos": POS_POS_ID}, DELETE_FILE_VERSION)
+                 {"file_path": POS_FILE_PATH_ID, "pos": POS_POS_ID}, DELETE_FILE_VERSION, ordered=True)
     return DataFile.from_args(content=DataFileContent.POSITION_DELETES, file_path=uri,
                               file_format=FileFormat.PARQUET, partition=Record(), record_count=rows,
                               file_size_in_bytes=len(table.io.new_input(uri)),
