@@ -122,23 +122,32 @@ def _share_updated_metadata() -> None:
 _share_updated_metadata()
 
 class _ParsedMetadata:
-    """Per-process memo of parsed ``metadata.json`` files, by location (a metadata file is immutable).
+    """Per-process memo of parsed ``metadata.json`` files: the newest one of each table (a file is immutable).
 
     pyiceberg's SQL catalog reads and parses the current metadata file on every ``load_table``, and its
     ``commit_table`` loads the table again before each commit to check the requirements: a run paid a parse
     of a file it had just read (or written) on every commit. Files this process parses or writes are kept
     here; the catalog's row still decides which file is current, so a commit by another process or a drop
     is seen exactly as before. The models are frozen and pyiceberg replaces them, never mutates them.
+
+    One file per table (by the table's folder): each commit supersedes the file before it, and a table with
+    its 50 snapshots parses to about 250 KiB, so keeping the superseded files too held tens of MiB per
+    process of metadata nobody asks for again. A file older than the one kept (time travel to an earlier
+    metadata file) is parsed and returned, not kept.
     """
 
-    _cache: Lru[Any] = Lru(1024)
+    _cache: Lru[tuple[str, Any]] = Lru(1024)  # table folder -> (its newest metadata file seen, parsed)
     parsed = 0  # how many files were read and parsed (tests count it)
+
+    @staticmethod
+    def _table(location: str) -> str:
+        return location.rsplit("/metadata/", 1)[0]
 
     @classmethod
     def get(cls, location: str, read: Any) -> Any:
-        hit = cls._cache.get(location)
-        if hit is not MISSING:
-            return hit
+        hit = cls._cache.get(cls._table(location))
+        if hit is not MISSING and hit[0] == location:
+            return hit[1]
         metadata = read()
         cls.parsed += 1
         cls.put(location, metadata)
@@ -146,7 +155,16 @@ class _ParsedMetadata:
 
     @classmethod
     def put(cls, location: str, metadata: Any) -> None:
-        cls._cache.put(location, metadata)
+        table = cls._table(location)
+        kept = cls._cache.get(table)
+        if kept is not MISSING and kept[0] != location and _newer(kept[1], metadata):
+            return
+        cls._cache.put(table, (location, metadata))
+
+
+def _newer(a: Any, b: Any) -> bool:
+    """Whether metadata ``a`` comes after ``b`` (a later commit of the same table)."""
+    return (a.last_sequence_number, a.last_updated_ms) > (b.last_sequence_number, b.last_updated_ms)
 
 
 # Per-process memo of the schema and reader tree pyiceberg builds to read an Avro file. Opening a manifest

@@ -47,6 +47,28 @@ def test_commits_parse_no_metadata_and_other_writers_are_seen(workspace: Workspa
     assert _ParsedMetadata.parsed == parsed + 1
 
 
+def test_only_the_newest_metadata_file_of_a_table_is_kept(workspace: Workspace, ns: str) -> None:
+    """Each commit supersedes the table's previous file: the memo holds one per table, not every version."""
+    make_pipeline(workspace, ns, "silver", "h", "-- @merge_strategy: full_refresh\nSELECT range AS id FROM range(3)")
+    assert run_one(workspace, ns, "silver", "h").status == "success"
+    pid = workspace.pid(ns, "silver", "h")
+    table = workspace.catalog.load(pid)
+    for i in range(1, 6):
+        table.overwrite(pa.table({"id": pa.array(range(i), pa.int64())}))
+    folder = table.metadata_location.rsplit("/metadata/", 1)[0]
+    held = [key for key in _ParsedMetadata._cache if str(key).startswith(folder)]
+    assert held == [folder] and _ParsedMetadata._cache.get(folder)[0] == table.metadata_location
+
+    older = table.metadata.metadata_log[-2].metadata_file  # time travel to an earlier file: parsed, not kept
+    parsed = _ParsedMetadata.parsed
+    back = workspace.catalog.load_at(pid, older)
+    assert back is not None and back.scan().to_arrow().num_rows == 3
+    assert _ParsedMetadata.parsed == parsed + 1
+    assert _ParsedMetadata._cache.get(folder)[0] == table.metadata_location
+    assert workspace.catalog.load(pid).scan().to_arrow().num_rows == 5
+    assert _ParsedMetadata.parsed == parsed + 1  # the newest is still there
+
+
 def test_a_mid_dag_rerun_parses_no_metadata(workspace: Workspace, ns: str) -> None:
     make_pipeline(workspace, ns, "bronze", "a", "SELECT range AS id FROM range(10)")
     make_pipeline(workspace, ns, "bronze", "b", "SELECT range AS id, range * 2 AS v FROM range(10)")
