@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -452,11 +453,18 @@ class _Manifests:
     a table another run of this worker just read. Entries are kept up to ``MAX_ENTRIES`` in all (least
     recently used first out); a manifest larger than that is read each time. The entries are pyiceberg's
     frozen records (sequence numbers already inherited from their manifest); callers never change them.
+
+    A table's newer snapshot supersedes the older one here (:meth:`_supersede`): a full refresh writes a new
+    manifest every run, and the replaced ones' entries (~7 KiB each with their column statistics) stayed
+    until the bound, so a worker running a large DAG again and again grew by every run's manifests.
     """
 
     MAX_ENTRIES = 100_000
     _lists: Lru[tuple[Any, ...]] = Lru(1024)  # manifest list path -> its manifests
     _entries: Lru[tuple[Any, ...]] = Lru(MAX_ENTRIES, weight=len)  # manifest path -> its live entries
+    # table folder -> (sequence number, timestamp, manifest list, manifest paths) of its newest snapshot read
+    _newest: dict[str, tuple[int, int, str, frozenset[str]]] = {}
+    _lock = threading.Lock()
 
     @classmethod
     def of(cls, io: FileIO, snap: Any) -> list[Any]:
@@ -465,7 +473,26 @@ class _Manifests:
         if manifests is MISSING:
             manifests = tuple(snap.manifests(io))
             cls._lists.put(snap.manifest_list, manifests)
+            cls._supersede(snap, manifests)
         return [e for m in manifests for e in cls._live(io, m)]
+
+    @classmethod
+    def _supersede(cls, snap: Any, manifests: tuple[Any, ...]) -> None:
+        """Record ``snap`` as its table's newest snapshot read, dropping the previous newest's manifest list and
+        the manifests it does not share with ``snap``. An older snapshot (time travel, a branch behind) is
+        read and kept as any other, but supersedes nothing."""
+        folder = snap.manifest_list.rsplit("/metadata/", 1)[0]
+        paths = frozenset(m.manifest_path for m in manifests)
+        order = (snap.sequence_number or 0, snap.timestamp_ms)
+        with cls._lock:
+            prev = cls._newest.get(folder)
+            if prev is not None and prev[:2] > order:
+                return
+            cls._newest[folder] = (*order, snap.manifest_list, paths)
+        if prev is not None and prev[2] != snap.manifest_list:
+            cls._lists.pop(prev[2])
+            for path in prev[3] - paths:
+                cls._entries.pop(path)
 
     @classmethod
     def _live(cls, io: FileIO, manifest: Any) -> tuple[Any, ...]:

@@ -69,6 +69,40 @@ def test_only_the_newest_metadata_file_of_a_table_is_kept(workspace: Workspace, 
     assert _ParsedMetadata.parsed == parsed + 1  # the newest is still there
 
 
+def test_a_replaced_tables_old_manifests_leave_the_memo(workspace: Workspace, ns: str) -> None:
+    """Runs of a full refresh in one process: only the current snapshot's manifest list and manifests stay."""
+    from rat_jupyter.core import fastwrite
+
+    make_pipeline(workspace, ns, "silver", "m", "-- @merge_strategy: full_refresh\nSELECT range AS id FROM range(5)")
+    pid = workspace.pid(ns, "silver", "m")
+    files, _ = workspace.published_files(pid)
+    for i in range(5):
+        outcome = runner.execute_run(workspace.settings, f"mfst{i}", pid, files, ListReporter(), CancelToken())
+        assert outcome.status == "success", outcome.error
+    table = workspace.catalog.load(pid)
+    folder = table.metadata_location.rsplit("/metadata/", 1)[0]
+
+    def held() -> tuple[set[str], set[str]]:
+        return ({str(p) for p in fastwrite._Manifests._lists if str(p).startswith(folder + "/")},
+                {str(p) for p in fastwrite._Manifests._entries if str(p).startswith(folder + "/")})
+
+    # each run read the snapshot before its own: the last one read is the one before the current
+    by_list = {s.manifest_list: s for s in table.metadata.snapshots}
+    lists, entries = held()
+    assert len(lists) == 1 and lists <= set(by_list)
+    (read,) = lists
+    assert entries == {m.manifest_path for m in by_list[read].manifests(table.io)}
+
+    snap = table.current_snapshot()
+    assert snap is not None and len(fastwrite.snapshot_entries(table, snap)) == 1  # the newest supersedes it
+    current = {m.manifest_path for m in snap.manifests(table.io)}
+    assert held() == ({snap.manifest_list}, current)
+    older = table.metadata.snapshots[0]  # time travel: read and kept, and the newest's stay
+    assert len(fastwrite.snapshot_entries(table, older)) == 1
+    lists, entries = held()
+    assert lists == {snap.manifest_list, older.manifest_list} and entries >= current
+
+
 def test_a_mid_dag_rerun_parses_no_metadata(workspace: Workspace, ns: str) -> None:
     make_pipeline(workspace, ns, "bronze", "a", "SELECT range AS id FROM range(10)")
     make_pipeline(workspace, ns, "bronze", "b", "SELECT range AS id, range * 2 AS v FROM range(10)")
