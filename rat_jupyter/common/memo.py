@@ -37,17 +37,29 @@ class Lru(Generic[V]):
             self._data.move_to_end(key)
             return self._data[key]
 
-    def put(self, key: Hashable, value: V) -> None:
+    def put(self, key: Hashable, value: V, keep: Callable[[V, V], bool] | None = None) -> Any:
+        """Hold ``value`` under ``key`` and return what left the map for it: the value it replaced, ``value``
+        itself when it was not stored, or :data:`MISSING`.
+
+        ``keep(held, value)`` true leaves a held value in place (a cache of the newest version of something
+        must not let an older one, read late, replace it); the check and the store are one step under the
+        lock, so two threads putting versions of one key at once keep the one ``keep`` prefers.
+        """
         weight = self._weigh(value)
         with self._lock:
-            if key in self._data:
+            held = self._data.get(key, MISSING)
+            if held is not MISSING and keep is not None and keep(held, value):
+                self._data.move_to_end(key)
+                return value
+            if held is not MISSING:
                 self._used -= self._weigh(self._data.pop(key))
             if weight > self.size:
-                return
+                return value
             self._data[key] = value
             self._used += weight
             while self._used > self.size:
                 self._used -= self._weigh(self._data.popitem(last=False)[1])
+            return held
 
     def pop(self, key: Hashable) -> None:
         with self._lock:

@@ -26,3 +26,9 @@ def live_records(summary: Mapping[str, str]) -> int:
             return 0
 
     return max(0, count("total-records") - count("total-position-deletes"))
+
+
+def table_folder(location: str) -> str:
+    """The folder of the table a file under its ``metadata/`` folder belongs to (a metadata file, a manifest
+    list): what the per-process memos key "this table's newest version" by, since the path is all they see."""
+    return location.rsplit("/metadata/", 1)[0]

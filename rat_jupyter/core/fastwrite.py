@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import struct
-import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.table import Table
 
 from ..common.memo import MISSING, IdentityMemo, Lru
+from ..common.tables import table_folder
 from .engine import WriteOptions, quote_ident, single_statement
 from .pipelines import PipelineSpec
 
@@ -462,9 +462,8 @@ class _Manifests:
     MAX_ENTRIES = 100_000
     _lists: Lru[tuple[Any, ...]] = Lru(1024)  # manifest list path -> its manifests
     _entries: Lru[tuple[Any, ...]] = Lru(MAX_ENTRIES, weight=len)  # manifest path -> its live entries
-    # table folder -> (sequence number, timestamp, manifest list, manifest paths) of its newest snapshot read
-    _newest: dict[str, tuple[int, int, str, frozenset[str]]] = {}
-    _lock = threading.Lock()
+    # table folder -> (sequence number, timestamp, manifest list) of its newest snapshot read
+    _newest: Lru[tuple[int, int, str]] = Lru(4096)
 
     @classmethod
     def of(cls, io: FileIO, snap: Any) -> list[Any]:
@@ -480,19 +479,21 @@ class _Manifests:
     def _supersede(cls, snap: Any, manifests: tuple[Any, ...]) -> None:
         """Record ``snap`` as its table's newest snapshot read, dropping the previous newest's manifest list and
         the manifests it does not share with ``snap``. An older snapshot (time travel, a branch behind) is
-        read and kept as any other, but supersedes nothing."""
-        folder = snap.manifest_list.rsplit("/metadata/", 1)[0]
-        paths = frozenset(m.manifest_path for m in manifests)
-        order = (snap.sequence_number or 0, snap.timestamp_ms)
-        with cls._lock:
-            prev = cls._newest.get(folder)
-            if prev is not None and prev[:2] > order:
-                return
-            cls._newest[folder] = (*order, snap.manifest_list, paths)
-        if prev is not None and prev[2] != snap.manifest_list:
-            cls._lists.pop(prev[2])
-            for path in prev[3] - paths:
-                cls._entries.pop(path)
+        read and kept as any other, but supersedes nothing. The previous snapshot's manifests are the ones
+        its list still holds here: a list already evicted took only its own entry with it, and its
+        manifests' entries leave by the bound as before."""
+        newest = (snap.sequence_number or 0, snap.timestamp_ms, snap.manifest_list)
+        gone = cls._newest.put(table_folder(snap.manifest_list), newest, keep=lambda held, new: held[:2] > new[:2])
+        if gone is MISSING or gone is newest or gone[2] == snap.manifest_list:
+            return
+        previous = cls._lists.get(gone[2])
+        cls._lists.pop(gone[2])
+        if previous is MISSING:
+            return
+        paths = {m.manifest_path for m in manifests}
+        for m in previous:
+            if m.manifest_path not in paths:
+                cls._entries.pop(m.manifest_path)
 
     @classmethod
     def _live(cls, io: FileIO, manifest: Any) -> tuple[Any, ...]:

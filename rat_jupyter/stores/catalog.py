@@ -25,6 +25,7 @@ from ..common.memo import MISSING, IdentityMemo, Lru
 from ..common.names import PipelineId
 from ..common.settings import Settings
 from ..common.tables import PartitionField as PartitionConfig
+from ..common.tables import table_folder
 from .lock import init_lock, sqlite_folder
 
 # DuckDB hands us nanosecond timestamps in some cases; Iceberg v2 stores microseconds.
@@ -139,13 +140,9 @@ class _ParsedMetadata:
     _cache: Lru[tuple[str, Any]] = Lru(1024)  # table folder -> (its newest metadata file seen, parsed)
     parsed = 0  # how many files were read and parsed (tests count it)
 
-    @staticmethod
-    def _table(location: str) -> str:
-        return location.rsplit("/metadata/", 1)[0]
-
     @classmethod
     def get(cls, location: str, read: Any) -> Any:
-        hit = cls._cache.get(cls._table(location))
+        hit = cls._cache.get(table_folder(location))
         if hit is not MISSING and hit[0] == location:
             return hit[1]
         metadata = read()
@@ -155,16 +152,14 @@ class _ParsedMetadata:
 
     @classmethod
     def put(cls, location: str, metadata: Any) -> None:
-        table = cls._table(location)
-        kept = cls._cache.get(table)
-        if kept is not MISSING and kept[0] != location and _newer(kept[1], metadata):
-            return
-        cls._cache.put(table, (location, metadata))
+        cls._cache.put(table_folder(location), (location, metadata), keep=_kept_is_newer)
 
 
-def _newer(a: Any, b: Any) -> bool:
-    """Whether metadata ``a`` comes after ``b`` (a later commit of the same table)."""
-    return (a.last_sequence_number, a.last_updated_ms) > (b.last_sequence_number, b.last_updated_ms)
+def _kept_is_newer(held: tuple[str, Any], new: tuple[str, Any]) -> bool:
+    """Whether the held metadata file comes after the new one (a later commit of the same table)."""
+    a, b = held[1], new[1]
+    return held[0] != new[0] and (a.last_sequence_number, a.last_updated_ms) > (b.last_sequence_number,
+                                                                              b.last_updated_ms)
 
 
 # Per-process memo of the schema and reader tree pyiceberg builds to read an Avro file. Opening a manifest

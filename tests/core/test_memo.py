@@ -68,3 +68,31 @@ def test_lru_is_safe_across_threads() -> None:
     for t in threads:
         t.join()
     assert len(lru) == 64
+
+
+def test_put_says_what_left_and_keep_leaves_a_preferred_value_in_place() -> None:
+    lru: Lru[int] = Lru(4, weight=lambda v: v)
+    assert lru.put("a", 1) is MISSING  # nothing held before
+    assert lru.put("a", 2) == 1  # the replaced value
+    newer = lambda held, new: held > new  # noqa: E731 - the rule of a "newest version" cache
+    assert lru.put("a", 1, keep=newer) == 1 and lru.get("a") == 2  # the older one was not stored
+    assert lru.put("a", 3, keep=newer) == 2 and lru.get("a") == 3
+    assert lru.put("b", 9) == 9 and lru.get("b") is MISSING  # too heavy: not stored
+
+
+def test_keep_decides_atomically_when_threads_put_versions_of_one_key() -> None:
+    # Each thread puts ascending versions; without the check and the store under one lock, a thread could
+    # read version n as held, be preempted, and store its older version over a newer one.
+    lru: Lru[int] = Lru(8)
+    newer = lambda held, new: held > new  # noqa: E731
+
+    def work(start: int) -> None:
+        for v in range(start, 4000, 4):
+            lru.put("k", v, keep=newer)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert lru.get("k") == 3999
