@@ -20,22 +20,29 @@ class Lru(Generic[V]):
     """A thread-safe map of at most ``size`` units, least recently used out first.
 
     A value weighs 1 unless ``weight`` says otherwise (a manifest's entries weigh as many as there are); a
-    value heavier than the whole bound is not kept.
+    value heavier than the whole bound is not kept. A value is weighed when it is put, and that weight is
+    what leaves with it: a value that grows in place after (a cached table a commit updates) is re-weighed by
+    putting it again, and the count of units in use never drifts.
     """
 
     def __init__(self, size: int, weight: Callable[[V], int] | None = None) -> None:
         self.size = size
         self._weight = weight
-        self._data: OrderedDict[Hashable, V] = OrderedDict()
+        self._data: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
         self._used = 0
         self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        """The units the values held weigh (as weighed when put)."""
+        return self._used
 
     def get(self, key: Hashable, default: Any = MISSING) -> Any:
         with self._lock:
             if key not in self._data:
                 return default
             self._data.move_to_end(key)
-            return self._data[key]
+            return self._data[key][0]
 
     def put(self, key: Hashable, value: V, keep: Callable[[V, V], bool] | None = None) -> Any:
         """Hold ``value`` under ``key`` and return what left the map for it: the value it replaced, ``value``
@@ -45,26 +52,28 @@ class Lru(Generic[V]):
         must not let an older one, read late, replace it); the check and the store are one step under the
         lock, so two threads putting versions of one key at once keep the one ``keep`` prefers.
         """
-        weight = self._weigh(value)
+        weight = self._weight(value) if self._weight else 1
         with self._lock:
-            held = self._data.get(key, MISSING)
-            if held is not MISSING and keep is not None and keep(held, value):
+            entry = self._data.get(key)
+            held = MISSING if entry is None else entry[0]
+            if entry is not None and keep is not None and keep(entry[0], value):
                 self._data.move_to_end(key)
                 return value
-            if held is not MISSING:
-                self._used -= self._weigh(self._data.pop(key))
+            if entry is not None:
+                self._used -= self._data.pop(key)[1]
             if weight > self.size:
                 return value
-            self._data[key] = value
+            self._data[key] = (value, weight)
             self._used += weight
             while self._used > self.size:
-                self._used -= self._weigh(self._data.popitem(last=False)[1])
+                self._used -= self._data.popitem(last=False)[1][1]
             return held
 
     def pop(self, key: Hashable) -> None:
         with self._lock:
-            if key in self._data:
-                self._used -= self._weigh(self._data.pop(key))
+            entry = self._data.pop(key, None)
+            if entry is not None:
+                self._used -= entry[1]
 
     def clear(self) -> None:
         with self._lock:
@@ -78,9 +87,6 @@ class Lru(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._data)
-
-    def _weigh(self, value: V) -> int:
-        return self._weight(value) if self._weight else 1
 
 
 class IdentityMemo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,15 @@ def table_folder(location: str) -> str:
     """The folder of the table a file under its ``metadata/`` folder belongs to (a metadata file, a manifest
     list): what the per-process memos key "this table's newest version" by, since the path is all they see."""
     return location.rsplit("/metadata/", 1)[0]
+
+
+# How many units of :func:`metadata_weight` a per-process memo of parsed table metadata holds (~35 MiB): a
+# worker of a large workspace loads every table its DAG touches, and each keeps up to the history bound of
+# snapshots, so a bound by count (thousands of tables) let a worker grow by hundreds of MiB as histories filled.
+METADATA_UNITS = 8192
+
+
+def metadata_weight(metadata: Any) -> int:
+    """About what a parsed ``metadata.json`` holds, in units of one snapshot (~4.3 KiB of pyiceberg's models with
+    its summary): its snapshots, and four for the schema, spec, sort order and name mapping any table has."""
+    return 4 + len(metadata.snapshots)

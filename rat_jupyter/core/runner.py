@@ -30,7 +30,7 @@ from pyiceberg.table.update import (
 
 from ..common import history
 from ..common.memo import MISSING, Lru
-from ..common.tables import live_records
+from ..common.tables import METADATA_UNITS, live_records, metadata_weight
 from . import engine, fastwrite, strategies
 from .errors import Conflict, Invalid, NotFound, RatError, RunCancelled, TemplateError
 from .landing import LandingPins
@@ -146,9 +146,16 @@ class _Tables:
     invalidation: a commit made through a cached table updates it in place (pyiceberg sets the new metadata
     and location together, and only on success), and any other commit, a drop or a failed run's clean-up
     moves the catalog's pointer away from the cached one.
+
+    Bounded by the snapshots the tables hold (:func:`metadata_weight`), not by their count: a table's
+    metadata grows with its history up to the expiry bound, so thousands of cached tables of a large
+    workspace would hold hundreds of MiB in every worker. A DAG run refers to its shared upstreams most
+    often, so they stay; a table out of the memo costs one parse of its metadata file (~0.5 ms at 50
+    snapshots) and the table's construction.
     """
 
-    _cache: Lru[Table] = Lru(4096)  # by (id(catalog), pid)
+    # by (id(catalog), pid), bounded by what the tables' metadata holds
+    _cache: Lru[Table] = Lru(METADATA_UNITS, weight=lambda table: metadata_weight(table.metadata))
 
     @classmethod
     def load(cls, catalog: Catalog, pid: PipelineId) -> Table | None:
@@ -156,6 +163,7 @@ class _Tables:
         location = catalog.metadata_location(pid)
         cached = cls._cache.get(key)
         if location is not None and cached is not MISSING and cached.metadata_location == location:
+            cls._cache.put(key, cached)  # a commit through it grew it in place: weighed again
             return cached
         table = catalog.load_at(pid, location) if location is not None else catalog.load(pid)
         if table is None or location is None:

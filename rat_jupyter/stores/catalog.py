@@ -24,8 +24,8 @@ from ..common.history import TABLE_PROPERTIES
 from ..common.memo import MISSING, IdentityMemo, Lru
 from ..common.names import PipelineId
 from ..common.settings import Settings
+from ..common.tables import METADATA_UNITS, metadata_weight, table_folder
 from ..common.tables import PartitionField as PartitionConfig
-from ..common.tables import table_folder
 from .lock import init_lock, sqlite_folder
 
 # DuckDB hands us nanosecond timestamps in some cases; Iceberg v2 stores microseconds.
@@ -134,10 +134,12 @@ class _ParsedMetadata:
     One file per table (by the table's folder): each commit supersedes the file before it, and a table with
     its 50 snapshots parses to about 250 KiB, so keeping the superseded files too held tens of MiB per
     process of metadata nobody asks for again. A file older than the one kept (time travel to an earlier
-    metadata file) is parsed and returned, not kept.
+    metadata file) is parsed and returned, not kept. The files kept are bounded by what they hold
+    (:func:`metadata_weight`), not by their count, as :class:`runner._Tables` is.
     """
 
-    _cache: Lru[tuple[str, Any]] = Lru(1024)  # table folder -> (its newest metadata file seen, parsed)
+    # table folder -> (its newest metadata file seen, parsed), bounded by what the files hold
+    _cache: Lru[tuple[str, Any]] = Lru(METADATA_UNITS, weight=lambda held: metadata_weight(held[1]))
     parsed = 0  # how many files were read and parsed (tests count it)
 
     @classmethod

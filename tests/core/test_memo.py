@@ -96,3 +96,22 @@ def test_keep_decides_atomically_when_threads_put_versions_of_one_key() -> None:
     for t in threads:
         t.join()
     assert lru.get("k") == 3999
+
+
+def test_a_value_is_weighed_when_put_and_leaves_with_that_weight() -> None:
+    """A value that grows in place (a cached table a commit updates) keeps the weight it was put with until it
+    is put again: the units in use never drift, whatever happened to the value meanwhile."""
+    lru: Lru[list[int]] = Lru(10, weight=len)
+    grows, other = [1, 2], [1, 2, 3]
+    lru.put("grows", grows)
+    lru.put("other", other)
+    assert lru.used == 5
+    grows.extend(range(4))  # six now, still weighed two
+    assert lru.used == 5
+    lru.put("grows", grows)  # weighed again: 6 + 3 fits in 10
+    assert lru.used == 9 and list(lru) == ["other", "grows"]
+    grows.extend(range(10))
+    lru.pop("grows")  # leaves with the six it was put with
+    assert lru.used == 3
+    lru.put("grows", grows)  # sixteen: heavier than the bound, not kept
+    assert lru.used == 3 and list(lru) == ["other"]

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from rat_jupyter.common.memo import Lru
+from rat_jupyter.common.tables import metadata_weight
 from rat_jupyter.core import runner
 from rat_jupyter.core.reporter import ListReporter
 from rat_jupyter.core.runner import CancelToken
@@ -234,6 +235,34 @@ def test_a_commit_loads_no_table_and_still_loses_a_race(workspace: Workspace, ns
         theirs.append(pa.table({"id": pa.array([40], pa.int64())}))
     got = sorted(workspace.catalog.load(pid).scan().to_arrow().column("id").to_pylist())
     assert got == [0, 1, 2, 10, 30]
+
+
+def test_the_table_memos_are_bounded_by_the_snapshots_they_hold(workspace: Workspace, ns: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table's metadata grows with its history, so the memos of tables and of parsed files weigh what each
+    holds: a table that grew in place through commits is weighed again when it is next served, and what no
+    longer fits leaves (least recently used first) instead of growing the worker."""
+    for name in ("a", "b", "big"):
+        make_pipeline(workspace, ns, "silver", name,
+                      "-- @merge_strategy: full_refresh\nSELECT range AS id FROM range(3)")
+        assert run_one(workspace, ns, "silver", name).status == "success"
+    catalog = runner._Context.catalog(workspace.settings)
+    tables = Lru(30, weight=runner._Tables._cache._weight)
+    files = Lru(30, weight=_ParsedMetadata._cache._weight)
+    monkeypatch.setattr(runner._Tables, "_cache", tables)
+    monkeypatch.setattr(_ParsedMetadata, "_cache", files)
+    a, b, big = (runner._Tables.load(catalog, workspace.pid(ns, "silver", n)) for n in ("a", "b", "big"))
+    assert a is not None and b is not None and big is not None
+    assert tables.used == sum(metadata_weight(t.metadata) for t in (a, b, big)) == 15  # one snapshot each
+    for i in range(12):
+        big.overwrite(pa.table({"id": pa.array(range(i), pa.int64())}))  # grows in place: still weighed 5
+    assert metadata_weight(big.metadata) > 25
+    assert runner._Tables.load(catalog, workspace.pid(ns, "silver", "big")) is big  # a hit, weighed again
+    assert tables.used == metadata_weight(big.metadata) <= tables.size and len(tables) == 1  # a and b left
+    assert files.used <= files.size
+    again = runner._Tables.load(catalog, workspace.pid(ns, "silver", "a"))
+    assert again is not None and again is not a and again.scan().to_arrow().num_rows == 3
+    assert tables.used <= tables.size and files.used <= files.size
 
 
 def test_a_table_another_process_moved_is_loaded_from_its_file(workspace: Workspace, ns: str,
