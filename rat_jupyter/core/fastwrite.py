@@ -450,18 +450,21 @@ class _Manifests:
 
     Both files are immutable once written, and a run reads the same ones more than once: its own table's
     snapshot to register ``{{ this }}`` and again to list the files a full refresh replaces; a ``ref()`` to
-    a table another run of this worker just read. Entries are kept up to ``MAX_ENTRIES`` in all (least
-    recently used first out); a manifest larger than that is read each time. The entries are pyiceberg's
-    frozen records (sequence numbers already inherited from their manifest); callers never change them.
+    a table another run of this worker just read. Entries are kept up to ``MAX_UNITS`` in all, weighed by
+    what they hold (:func:`_entries_weight`, about a KiB a unit), least recently used first out; a manifest
+    heavier than that is read each time. A bound by count (it was 100,000 entries) let a worker hold 300 MiB
+    of 8-column entries, over a GiB of wide ones. The entries are pyiceberg's frozen records (sequence
+    numbers already inherited from their manifest); callers never change them.
 
     A table's newer snapshot supersedes the older one here (:meth:`_supersede`): a full refresh writes a new
     manifest every run, and the replaced ones' entries (~7 KiB each with their column statistics) stayed
     until the bound, so a worker running a large DAG again and again grew by every run's manifests.
     """
 
-    MAX_ENTRIES = 100_000
+    MAX_UNITS = 32_768  # ~32 MiB of entries
     _lists: Lru[tuple[Any, ...]] = Lru(1024)  # manifest list path -> its manifests
-    _entries: Lru[tuple[Any, ...]] = Lru(MAX_ENTRIES, weight=len)  # manifest path -> its live entries
+    # manifest path -> its live entries
+    _entries: Lru[tuple[Any, ...]] = Lru(MAX_UNITS, weight=lambda entries: _entries_weight(entries))
     # table folder -> (sequence number, timestamp, manifest list) of its newest snapshot read
     _newest: Lru[tuple[int, int, str]] = Lru(4096)
 
@@ -504,6 +507,12 @@ class _Manifests:
         entries = tuple(manifest.fetch_manifest_entry(io, discard_deleted=True))
         cls._entries.put(path, entries)
         return entries
+
+
+def _entries_weight(entries: tuple[Any, ...]) -> int:
+    """About the KiB manifest entries hold parsed: one for an entry and its file, one per three columns of
+    statistics (tracemalloc: ~3.2 KiB an entry of an 8-column table, ~7 KiB of an 18-column one)."""
+    return sum(1 + len(e.data_file.value_counts or ()) // 3 for e in entries)
 
 
 def snapshot_entries(table: Table, snap: Any) -> list[Any]:

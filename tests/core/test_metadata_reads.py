@@ -104,6 +104,38 @@ def test_a_replaced_tables_old_manifests_leave_the_memo(workspace: Workspace, ns
     assert lists == {snap.manifest_list, older.manifest_list} and entries >= current
 
 
+def test_the_manifest_memo_weighs_entries_by_their_columns(workspace: Workspace, ns: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry holds statistics for every column, so a wide table's entries weigh more than a narrow one's:
+    the memo's bound is on what it holds, and a manifest heavier than the bound is read each time."""
+    from pyiceberg.manifest import ManifestFile
+
+    from rat_jupyter.core import fastwrite
+
+    wide = ", ".join(f"range + {i} AS c{i}" for i in range(30))
+    full = "-- @merge_strategy: full_refresh\n"
+    make_pipeline(workspace, ns, "silver", "narrow", f"{full}SELECT range AS id FROM range(3)")
+    make_pipeline(workspace, ns, "silver", "wide", f"{full}SELECT {wide} FROM range(3)")
+    for name in ("narrow", "wide"):
+        assert run_one(workspace, ns, "silver", name).status == "success"
+    memo = Lru(8, weight=fastwrite._Manifests._entries._weight)
+    monkeypatch.setattr(fastwrite._Manifests, "_entries", memo)
+    reads: list[str] = []
+    fetch = ManifestFile.fetch_manifest_entry
+    monkeypatch.setattr(ManifestFile, "fetch_manifest_entry",
+                        lambda self, *a, **kw: reads.append(self.manifest_path) or fetch(self, *a, **kw))
+    read: dict[str, list[str]] = {}
+    for name in ("narrow", "wide"):
+        table = workspace.catalog.load(workspace.pid(ns, "silver", name))
+        snap = table.current_snapshot()
+        assert snap is not None
+        for _ in range(2):
+            assert len(fastwrite.snapshot_entries(table, snap)) == 1
+        read[name] = [p for p in reads if p.startswith(table.location().rstrip("/") + "/")]
+    assert len(read["narrow"]) == 1 and len(read["wide"]) == 2  # a narrow entry fits in 8 units, a wide one not
+    assert 0 < memo.used <= memo.size
+
+
 def test_a_mid_dag_rerun_parses_no_metadata(workspace: Workspace, ns: str) -> None:
     make_pipeline(workspace, ns, "bronze", "a", "SELECT range AS id FROM range(10)")
     make_pipeline(workspace, ns, "bronze", "b", "SELECT range AS id, range * 2 AS v FROM range(10)")
