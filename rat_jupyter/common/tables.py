@@ -35,10 +35,12 @@ def table_folder(location: str) -> str:
     return location.rsplit("/metadata/", 1)[0]
 
 
-# How many units of :func:`metadata_weight` a per-process memo of parsed table metadata holds (~35 MiB): a
-# worker of a large workspace loads every table its DAG touches, and each keeps up to the history bound of
-# snapshots, so a bound by count (thousands of tables) let a worker grow by hundreds of MiB as histories filled.
-METADATA_UNITS = 8192
+# How many units of :func:`metadata_weight` a per-process memo of parsed table metadata holds (~140 MiB): about
+# 600 tables with a full 50-snapshot history, so the 500-model DAG of the benchmark never reloads a table it
+# holds even once every history is full (a table out of the memo costs a parse, ~2-8 ms at 50 snapshots, and
+# a DAG that cycles through more tables than the bound misses on every load). The bound by count it replaces
+# (4,096 tables) allowed ~900 MiB per worker.
+METADATA_UNITS = 32_768
 
 
 def metadata_weight(metadata: Any) -> int:

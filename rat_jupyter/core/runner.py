@@ -147,11 +147,10 @@ class _Tables:
     and location together, and only on success), and any other commit, a drop or a failed run's clean-up
     moves the catalog's pointer away from the cached one.
 
-    Bounded by the snapshots the tables hold (:func:`metadata_weight`), not by their count: a table's
-    metadata grows with its history up to the expiry bound, so thousands of cached tables of a large
-    workspace would hold hundreds of MiB in every worker. A DAG run refers to its shared upstreams most
-    often, so they stay; a table out of the memo costs one parse of its metadata file (~0.5 ms at 50
-    snapshots) and the table's construction.
+    Bounded by the snapshots the tables hold (:func:`metadata_weight`, :data:`METADATA_UNITS`), not by their
+    count: a table's metadata grows with its history up to the expiry bound, and 4,096 cached tables with
+    full histories would hold ~900 MiB in every worker. The bound is set above a 500-model workspace at full
+    history, since a DAG pass over more tables than fit misses on every load (a parse, ~2-8 ms).
     """
 
     # by (id(catalog), pid), bounded by what the tables' metadata holds
