@@ -1,5 +1,5 @@
-"""Small per-process memos: a bounded least-recently-used map, and one for values derived from pyiceberg's
-frozen schema objects (ADR 0030).
+"""Small per-process memos: a bounded least-recently-used map, one for values derived from pyiceberg's
+frozen schema objects (ADR 0030), and value keys for objects that are costly to hash.
 
 Every per-process cache of the write path (tables by metadata pointer, parsed metadata files, manifest lists
 and entries, snapshot files, writer trees) is one of these: the same bound, eviction and locking everywhere.
@@ -8,6 +8,7 @@ and entries, snapshot files, writer trees) is one of these: the same bound, evic
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Generic, TypeVar
@@ -93,7 +94,8 @@ class IdentityMemo:
     """A per-process memo of values derived from pyiceberg's frozen schema objects, least recently used out.
 
     ``keep`` holds the objects whose ids are in a key: they stay alive while cached, and a hit must be for
-    those same objects, not for new ones that reuse a freed id."""
+    those same objects, not for new ones that reuse a freed id. A key of values only (:class:`ContentKeys`)
+    keeps nothing: ``keep=()``."""
 
     def __init__(self, size: int) -> None:
         self._cache: Lru[tuple[tuple[Any, ...], Any]] = Lru(size)
@@ -112,3 +114,54 @@ class IdentityMemo:
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self._cache)
+
+
+class _Content:
+    """A value as a dict key, its hash computed once (a tuple hashes its items again on every lookup)."""
+
+    __slots__ = ("_hash", "value")
+
+    def __init__(self, value: Hashable) -> None:
+        self.value = value
+        self._hash = hash(value)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return other is self or (isinstance(other, _Content) and other._hash == self._hash
+                                 and other.value == self.value)
+
+
+class ContentKeys:
+    """A key by value for objects that are costly to hash, worked out once per object while it lives.
+
+    pyiceberg builds new schema objects each time a process parses a table's metadata file, equal to the ones
+    it had: a memo keyed by their identity built its values again for every such object and kept each object
+    alive until evicted (a worker running a large DAG round after round piled up thousands of equal schemas).
+    Keyed by content, the new object finds what the old one built. Hashing a schema's fields costs ~10 µs, so
+    each object's key is kept by its id, checked by a weak reference (a freed id reused by another object is
+    not taken for it) and dropped when the object goes.
+    """
+
+    def __init__(self, content: Callable[[Any], Hashable]) -> None:
+        self._content = content
+        self._held: dict[int, tuple[weakref.ref[Any], _Content]] = {}
+
+    def of(self, obj: Any) -> Hashable:
+        ident = id(obj)
+        held = self._held.get(ident)
+        if held is not None and held[0]() is obj:
+            return held[1]
+        key = _Content(self._content(obj))
+
+        def gone(ref: weakref.ref[Any]) -> None:
+            entry = self._held.get(ident)
+            if entry is not None and entry[0] is ref:
+                del self._held[ident]
+
+        self._held[ident] = (weakref.ref(obj, gone), key)
+        return key
+
+    def __len__(self) -> int:
+        return len(self._held)

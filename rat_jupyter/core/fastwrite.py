@@ -30,7 +30,7 @@ from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.table import Table
 
-from ..common.memo import MISSING, IdentityMemo, Lru
+from ..common.memo import MISSING, ContentKeys, IdentityMemo, Lru
 from ..common.tables import table_folder
 from .engine import WriteOptions, quote_ident, single_statement
 from .pipelines import PipelineSpec
@@ -56,16 +56,20 @@ _ARROW_OF_DUCKDB: dict[str, pa.DataType] = {
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 
 
-# What adding a data file derives from the table's schema: one entry per table schema and file schema.
+# What adding a data file derives from the table's schema: one entry per table schema and file schema, the
+# table schema by content (a re-parsed metadata file's equal schema finds what the previous object built).
 _DataFileChecks = IdentityMemo(4096)
+_SchemaKeys = ContentKeys(lambda schema: (tuple(schema.identifier_field_ids), schema.fields))
 
 
 def _memoize_data_file_checks() -> None:
     """Route what ``parquet_file_to_data_file`` derives from the table's schema through a memo
     (``_DataFileChecks``, ADR 0030): the check that the file's Arrow schema (with its field ids) fits the table's schema
     (~0.7 ms of Python per file, by far most of adding a data file), the statistics plan and the column-path
-    mapping. Each depends only on the schema object, which the memo keeps alive, and the file schema's text
-    with its field metadata (or the table properties); a check that fails is not kept, so it fails each time.
+    mapping. Each depends only on the table schema's fields, taken by value (:class:`ContentKeys`: equal
+    schemas of re-parsed metadata files, or of tables with the same columns, share one entry and keep no
+    schema object alive), and the file schema's text with its field metadata (or the table properties); a
+    check that fails is not kept, so it fails each time.
 
     Done here, where data files are added, not with the other pyiceberg patches in ``stores.catalog``:
     importing ``pyiceberg.io.pyarrow`` costs ~50 MiB, which a server that never writes a table should not
@@ -80,16 +84,15 @@ def _memoize_data_file_checks() -> None:
 
     def checked(requested_schema: Any, provided_schema: Any, *args: Any, **kwargs: Any) -> None:
         text = provided_schema.to_string(show_field_metadata=True, show_schema_metadata=False)
-        key = ("check", id(requested_schema), text, args, tuple(sorted(kwargs.items())))
-        _DataFileChecks.get(key, (requested_schema,), lambda: check(requested_schema, provided_schema, *args,
-                                                                   **kwargs) or True)
+        key = ("check", _SchemaKeys.of(requested_schema), text, args, tuple(sorted(kwargs.items())))
+        _DataFileChecks.get(key, (), lambda: check(requested_schema, provided_schema, *args, **kwargs) or True)
 
     def statistics_plan(schema: Any, table_properties: Any) -> Any:
-        key = ("stats", id(schema), tuple(sorted(table_properties.items())))
-        return _DataFileChecks.get(key, (schema,), lambda: plan(schema, table_properties))
+        key = ("stats", _SchemaKeys.of(schema), tuple(sorted(table_properties.items())))
+        return _DataFileChecks.get(key, (), lambda: plan(schema, table_properties))
 
     def id_mapping(schema: Any) -> Any:
-        return _DataFileChecks.get(("paths", id(schema)), (schema,), lambda: mapping(schema))
+        return _DataFileChecks.get(("paths", _SchemaKeys.of(schema)), (), lambda: mapping(schema))
 
     checked._rat_memoized = True  # type: ignore[attr-defined]
     checked._rat_original = check  # type: ignore[attr-defined]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from rat_jupyter.common.memo import MISSING, IdentityMemo, Lru
+from rat_jupyter.common.memo import MISSING, ContentKeys, IdentityMemo, Lru
 
 
 def test_lru_keeps_the_most_recently_used_within_its_bound() -> None:
@@ -115,3 +115,24 @@ def test_a_value_is_weighed_when_put_and_leaves_with_that_weight() -> None:
     assert lru.used == 3
     lru.put("grows", grows)  # sixteen: heavier than the bound, not kept
     assert lru.used == 3 and list(lru) == ["other"]
+
+
+def test_content_keys_are_worked_out_once_per_object_and_leave_with_it() -> None:
+    import gc
+
+    class Schema:  # a frozen model that is costly to hash: equal by its fields
+        def __init__(self, *fields: str) -> None:
+            self.fields = fields
+
+    worked: list[tuple[str, ...]] = []
+    keys = ContentKeys(lambda s: worked.append(s.fields) or s.fields)
+    first, again = Schema("id", "v"), Schema("id", "v")  # a metadata file parsed twice: equal, not the same
+    key = keys.of(first)
+    assert keys.of(first) is key and len(worked) == 1  # worked out once for the object
+    assert keys.of(again) == key and hash(keys.of(again)) == hash(key) and len(worked) == 2
+    assert keys.of(Schema("id", "w")) != key
+    memo: dict[object, str] = {key: "built for first"}
+    assert memo[keys.of(again)] == "built for first"  # the equal schema finds it
+    del first
+    gc.collect()
+    assert len(keys) == 1  # only `again` is alive: the others' entries left with them

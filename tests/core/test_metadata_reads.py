@@ -356,6 +356,43 @@ def test_a_data_file_is_checked_against_the_schema_once_and_a_misfit_every_time(
     assert sum(1 for key in _DataFileChecks if key[0] == "check") == 1  # the good schema, checked once
 
 
+def test_a_reparsed_schema_finds_its_data_file_checks_and_is_not_kept_alive(
+        workspace: Workspace, ns: str, tmp_path: Path) -> None:
+    """Each parse of a metadata file makes new schema objects, equal to the ones before: a worker re-parses
+    a table's file whenever another process committed it. The checks are keyed by the schema's content, so
+    the new object finds what the old one built, and the memo keeps no schema object alive."""
+    import gc
+    import weakref
+
+    import pyarrow.parquet as pq
+    from pyiceberg.io.pyarrow import parquet_file_to_data_file
+    from pyiceberg.serializers import FromInputFile
+
+    from rat_jupyter.core.fastwrite import _DataFileChecks
+
+    make_pipeline(workspace, ns, "silver", "p", "-- @merge_strategy: full_refresh\nSELECT range AS id FROM range(3)")
+    assert run_one(workspace, ns, "silver", "p").status == "success"
+    table = workspace.catalog.load(workspace.pid(ns, "silver", "p"))
+    path = str(tmp_path / "one.parquet")
+    field = pa.field("id", pa.int64(), metadata={"PARQUET:field_id": "1"})
+    pq.write_table(pa.Table.from_arrays([pa.array([1, 2], pa.int64())], schema=pa.schema([field])), path)
+
+    def parsed() -> object:  # the file parsed anew, as a worker does after another process's commit
+        return FromInputFile.table_metadata(table.io.new_input(table.metadata_location))
+
+    first = parsed()
+    assert parquet_file_to_data_file(table.io, first, path).record_count == 2
+    built = _DataFileChecks.built
+    gone = weakref.ref(first.schema())
+    second = parsed()
+    assert second.schema() is not first.schema() and second.schema() == first.schema()
+    assert parquet_file_to_data_file(table.io, second, path).record_count == 2
+    assert _DataFileChecks.built == built  # nothing derived again for the equal schema
+    del first
+    gc.collect()
+    assert gone() is None  # the memo did not keep the first schema object alive
+
+
 def test_the_sqlite_catalog_syncs_its_log_at_checkpoints(workspace: Workspace, ns: str) -> None:
     """The embedded catalog is in WAL mode with ``synchronous=NORMAL`` on every connection (the platform
     state's setting), including the ones opened while pyiceberg set its tables up; commits still land."""
