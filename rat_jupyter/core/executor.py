@@ -228,14 +228,12 @@ class _Handoff:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: list[Any] = []  # waiting tasks, oldest first (few: at most the runs not yet started)
-        self._waiters: list[list[Any]] = []  # [event, item-or-_NOTHING] per waiting dispatcher, newest last
+        self._waiters: list[_Waiter] = []  # one per waiting dispatcher, newest last
 
     def put(self, item: Any) -> None:
         with self._lock:
             if self._waiters:
-                slot = self._waiters.pop()  # the dispatcher that began to wait last
-                slot[1] = item
-                slot[0].set()
+                self._waiters.pop().hand(item)  # the dispatcher that began to wait last
             else:
                 self._items.append(item)
 
@@ -244,14 +242,28 @@ class _Handoff:
         with self._lock:
             if self._items:
                 return self._items.pop(0)
-            slot: list[Any] = [threading.Event(), _NOTHING]
-            self._waiters.append(slot)
-        slot[0].wait(timeout)
+            waiter = _Waiter()
+            self._waiters.append(waiter)
+        waiter.handed.wait(timeout)
         with self._lock:
-            if slot[1] is _NOTHING:  # timed out, and no put chose this dispatcher meanwhile
-                self._waiters.remove(slot)
+            if waiter.item is _NOTHING:  # timed out, and no put chose this dispatcher meanwhile
+                self._waiters.remove(waiter)
                 raise queue.Empty
-            return slot[1]
+            return waiter.item
+
+
+class _Waiter:
+    """A dispatcher waiting in :class:`_Handoff`: the task a ``put`` hands it, and the event that says so."""
+
+    __slots__ = ("handed", "item")
+
+    def __init__(self) -> None:
+        self.handed = threading.Event()
+        self.item: Any = _NOTHING
+
+    def hand(self, item: Any) -> None:
+        self.item = item
+        self.handed.set()
 
 
 _NOTHING = object()
