@@ -448,6 +448,12 @@ class LiveFiles:
         return sum(f.record_count for f in self.deletes)
 
 
+def _entries_weight(entries: tuple[Any, ...]) -> int:
+    """About the KiB manifest entries hold parsed: one for an entry and its file, one per three columns of
+    statistics (tracemalloc: ~3.2 KiB an entry of an 8-column table, ~7 KiB of an 18-column one)."""
+    return sum(1 + len(e.data_file.value_counts or ()) // 3 for e in entries)
+
+
 class _Manifests:
     """Per-process memo of manifest lists and of the live entries of manifests, by path (ADR 0030).
 
@@ -467,7 +473,7 @@ class _Manifests:
     MAX_UNITS = 32_768  # ~32 MiB of entries
     _lists: Lru[tuple[Any, ...]] = Lru(1024)  # manifest list path -> its manifests
     # manifest path -> its live entries
-    _entries: Lru[tuple[Any, ...]] = Lru(MAX_UNITS, weight=lambda entries: _entries_weight(entries))
+    _entries: Lru[tuple[Any, ...]] = Lru(MAX_UNITS, weight=_entries_weight)
     # table folder -> (sequence number, timestamp, manifest list) of its newest snapshot read
     _newest: Lru[tuple[int, int, str]] = Lru(4096)
 
@@ -510,12 +516,6 @@ class _Manifests:
         entries = tuple(manifest.fetch_manifest_entry(io, discard_deleted=True))
         cls._entries.put(path, entries)
         return entries
-
-
-def _entries_weight(entries: tuple[Any, ...]) -> int:
-    """About the KiB manifest entries hold parsed: one for an entry and its file, one per three columns of
-    statistics (tracemalloc: ~3.2 KiB an entry of an 8-column table, ~7 KiB of an 18-column one)."""
-    return sum(1 + len(e.data_file.value_counts or ()) // 3 for e in entries)
 
 
 def snapshot_entries(table: Table, snap: Any) -> list[Any]:
