@@ -55,13 +55,13 @@ class Lru(Generic[V]):
         """
         weight = self._weight(value) if self._weight else 1
         with self._lock:
-            entry = self._data.get(key)
-            held = MISSING if entry is None else entry[0]
-            if entry is not None and keep is not None and keep(entry[0], value):
-                self._data.move_to_end(key)
-                return value
-            if entry is not None:
-                self._used -= self._data.pop(key)[1]
+            held, held_weight = self._data.get(key, (MISSING, 0))
+            if held is not MISSING:
+                if keep is not None and keep(held, value):
+                    self._data.move_to_end(key)
+                    return value
+                del self._data[key]
+                self._used -= held_weight
             if weight > self.size:
                 return value
             self._data[key] = (value, weight)
