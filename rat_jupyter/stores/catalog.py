@@ -132,7 +132,7 @@ class _ParsedMetadata:
     is seen exactly as before. The models are frozen and pyiceberg replaces them, never mutates them.
 
     One file per table (by the table's folder): each commit supersedes the file before it, and a table with
-    its 50 snapshots parses to about 250 KiB, so keeping the superseded files too held tens of MiB per
+    its 50 snapshots parses to about 230 KiB, so keeping the superseded files too held tens of MiB per
     process of metadata nobody asks for again. A file older than the one kept (time travel to an earlier
     metadata file) is parsed and returned, not kept. The files kept are bounded by what they hold
     (:func:`metadata_weight`), not by their count, as :class:`runner._Tables` is.
