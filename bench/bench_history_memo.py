@@ -28,29 +28,30 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 
-LOAD = r"""
-import gc, sys, time, tracemalloc
-from pathlib import Path
-from rat_jupyter.core import runner
-from rat_jupyter.core.names import PipelineId
-from rat_jupyter.core.settings import Settings
+def measure(data_dir: Path, tables: int) -> None:
+    """The worker's side, in a fresh process (``--load``): every table loaded twice through the memo."""
+    import gc
+    import time
+    import tracemalloc
 
-data_dir, n = Path(sys.argv[1]), int(sys.argv[2])
-catalog = runner._Context.catalog(Settings(data_dir=data_dir, concurrency=2))
-pids = [PipelineId("hist", "silver", f"t{i:04d}") for i in range(n)]
-runner._Tables.load(catalog, pids[0])  # the catalog's connection and pyiceberg's first-use imports
-gc.collect()
-tracemalloc.start()
-before = tracemalloc.take_snapshot()
-for rnd in (1, 2):
-    t0 = time.perf_counter()
-    for pid in pids:
-        assert runner._Tables.load(catalog, pid) is not None
-    print(f"  pass {rnd}: {(time.perf_counter() - t0) * 1000 / n:.2f} ms a table", flush=True)
-gc.collect()
-held = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
-print(f"  held after the passes: {held / 2**20:.1f} MiB ({held / n / 1024:.0f} KiB a table)")
-"""
+    from rat_jupyter.core import runner
+    from rat_jupyter.core.names import PipelineId
+    from rat_jupyter.core.settings import Settings
+
+    catalog = runner._Context.catalog(Settings(data_dir=data_dir, concurrency=2))
+    pids = [PipelineId("hist", "silver", f"t{i:04d}") for i in range(tables)]
+    runner._Tables.load(catalog, pids[0])  # the catalog's connection and pyiceberg's first-use imports
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for rnd in (1, 2):
+        t0 = time.perf_counter()
+        for pid in pids:
+            assert runner._Tables.load(catalog, pid) is not None
+        print(f"  pass {rnd}: {(time.perf_counter() - t0) * 1000 / tables:.2f} ms a table", flush=True)
+    gc.collect()
+    held = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    print(f"  held after the passes: {held / 2**20:.1f} MiB ({held / tables / 1024:.0f} KiB a table)")
 
 
 def build(data_dir: Path, tables: int, snapshots: int) -> None:
@@ -80,8 +81,10 @@ def build(data_dir: Path, tables: int, snapshots: int) -> None:
 
 
 def load(data_dir: Path, tables: int, code: Path) -> None:
+    """:func:`measure` in a fresh process whose ``rat_jupyter`` is ``code``'s (this checkout or the baseline)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH")) if p)}
-    subprocess.run([sys.executable, "-c", LOAD, str(data_dir), str(tables)], env=env, cwd=code, check=True)
+    subprocess.run([sys.executable, __file__, "--load", str(data_dir), "--tables", str(tables)], env=env,
+                   cwd=code, check=True)
 
 
 def main() -> int:
@@ -89,7 +92,11 @@ def main() -> int:
     ap.add_argument("--tables", type=int, default=300)
     ap.add_argument("--snapshots", type=int, default=50)
     ap.add_argument("--baseline", type=Path, default=None, help="a checkout of another rat-jupyter to compare")
+    ap.add_argument("--load", type=Path, default=None, help=argparse.SUPPRESS)  # the fresh process's side
     args = ap.parse_args()
+    if args.load is not None:
+        measure(args.load, args.tables)
+        return 0
     work = (BENCH_DIR / "_work" / "history").resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
