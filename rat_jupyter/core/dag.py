@@ -1,7 +1,9 @@
-"""A small generic DAG: deterministic topological order and cycles reported with their path."""
+"""A small generic DAG: deterministic topological orders (level by level, or critical path first) and cycles
+reported with their path."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
@@ -112,4 +114,36 @@ class DAG(Generic[T]):
                 del remaining[n]
             for deps in remaining.values():
                 deps.difference_update(ready)
+        return order
+
+    def critical_first(self, subset: Iterable[T] | None = None) -> list[T]:
+        """Upstream first, like :meth:`topological`; among the nodes whose upstreams come before them, the
+        one with the longest chain of nodes below it comes first (ties by name).
+
+        This is the order runs are created and claimed in (oldest first). In level order, a node that most
+        of the DAG waits on (a silver table every gold model joins) queued behind every leaf of its level
+        (``gold.*`` sorts before ``silver.*``), so the workers ran leaves while the chain everything waits on
+        had not started, and the chain then ran with one worker idle. Longest chain first is the classic
+        list-scheduling priority (critical path); it needs no durations, so the order stays deterministic.
+        """
+        keep = set(self._up) if subset is None else set(subset)
+        below: dict[T, list[T]] = {n: [] for n in keep}
+        for n in keep:
+            for d in self._up.get(n, ()):
+                if d in keep:
+                    below[d].append(n)
+        height: dict[T, int] = {}
+        for n in reversed(self.topological(keep)):  # raises CycleError naming a cycle, as topological does
+            height[n] = 1 + max((height[c] for c in below[n]), default=0)
+        waiting = {n: sum(1 for d in self._up.get(n, ()) if d in keep) for n in keep}
+        ready = [(-height[n], str(n), i, n) for i, n in enumerate(sorted(keep, key=str)) if not waiting[n]]
+        heapq.heapify(ready)
+        order: list[T] = []
+        while ready:
+            *_, n = heapq.heappop(ready)
+            order.append(n)
+            for c in below[n]:
+                waiting[c] -= 1
+                if not waiting[c]:
+                    heapq.heappush(ready, (-height[c], str(c), len(order) + len(keep), c))
         return order

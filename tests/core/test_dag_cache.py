@@ -107,7 +107,11 @@ def test_every_kind_of_change_invalidates_the_cached_graph(workspace: Workspace,
     # a new pipeline appears in the namespace selection; a deleted one is gone
     before = chosen(f"{ns}.*")
     make_pipeline(workspace, ns, "gold", "g", f"SELECT * FROM {{{{ ref('{ns}.silver.s') }}}}")
-    assert chosen(f"{ns}.*") == [*before, f"{ns}.gold.g"]
+    after = chosen(f"{ns}.*")
+    assert sorted(after) == sorted([*before, f"{ns}.gold.g"])
+    # critical path first: silver.s, which g now waits on, moves ahead of the bronze leaves; g comes last
+    assert after.index(f"{ns}.bronze.b0") < after.index(f"{ns}.silver.s") < after.index(f"{ns}.gold.g")
+    assert after[-1] == f"{ns}.gold.g"
     assert chosen(f"{ns}.bronze.b0+") == [f"{ns}.bronze.b0", f"{ns}.silver.s", f"{ns}.gold.g"]
     workspace.delete_pipeline(ns, "gold", "g")
     assert chosen(f"{ns}.*") == before

@@ -216,6 +216,32 @@ def test_dag_orders_deterministically_and_names_cycles() -> None:
     assert dag.topological(["d"]) == ["d"]
 
 
+def test_critical_first_starts_the_chain_the_dag_waits_on_before_the_leaves_beside_it() -> None:
+    dag: DAG[str] = DAG()
+    dag.add("bronze.orders")
+    dag.add("silver.clean", ["bronze.orders"])
+    for leaf in ("gold.a", "gold.b", "gold.c"):  # sort before silver.*, as gold leaves do in a real project
+        dag.add(leaf, ["silver.clean"])
+    dag.add("silver.customers", ["silver.clean"])
+    dag.add("silver.facts", ["silver.customers"])
+    dag.add("gold.x", ["silver.facts"])
+    dag.add("gold.y", ["silver.facts"])
+    level = dag.topological()
+    assert level.index("gold.c") < level.index("silver.customers")  # level order: the leaves first
+    order = dag.critical_first()
+    assert order == ["bronze.orders", "silver.clean", "silver.customers", "silver.facts",
+                     "gold.a", "gold.b", "gold.c", "gold.x", "gold.y"]
+    for node in order:  # still upstream first
+        assert all(order.index(up) < order.index(node) for up in dag.upstream(node))
+    # heights count only the chosen nodes: without the chain, the leaves are ordered by name
+    assert dag.critical_first(["gold.b", "silver.customers", "gold.a"]) == ["gold.a", "gold.b", "silver.customers"]
+    assert dag.critical_first(["silver.clean", "silver.customers", "gold.a", "silver.facts"]) == [
+        "silver.clean", "silver.customers", "gold.a", "silver.facts"]  # equal heights: by name
+    dag.add("bronze.orders", ["gold.y"])
+    with pytest.raises(CycleError):
+        dag.critical_first()
+
+
 def test_quality_test_annotations() -> None:
     t = parse_test("uniq", "-- @severity: warning\n-- @tags: PII, Core\n-- @description: d\nSELECT 1")
     assert (t.severity, t.tags, t.description) == ("warn", ("pii", "core"), "d")

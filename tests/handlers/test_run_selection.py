@@ -52,3 +52,27 @@ async def test_a_selection_runs_in_one_call(api: Api) -> None:
     status, after = await api("GET", "runs")
     assert after["total"] == before["total"]
     assert sorted(r["name"] for r in await select("shop.gold.*", version="draft")) == ["draft_only", "report"]
+
+
+async def test_a_selection_starts_the_chain_most_of_the_dag_waits_on_first(api: Api) -> None:
+    """Runs are created, claimed and started critical path first: ``silver.customers`` (which ``silver.facts``
+    and the gold model on top of it wait on) before the gold leaves that became runnable at the same time,
+    although ``gold.*`` sorts before ``silver.*``."""
+    await create_pipeline(api, "cp", "bronze", "orders", "SELECT * FROM range(3) t(id)")
+    await create_pipeline(api, "cp", "silver", "clean", "SELECT id FROM {{ ref('bronze.orders') }}")
+    for leaf in ("a", "b", "c"):
+        await create_pipeline(api, "cp", "gold", leaf, "SELECT count(*) AS n FROM {{ ref('silver.clean') }}")
+    await create_pipeline(api, "cp", "silver", "customers", "SELECT id FROM {{ ref('silver.clean') }}")
+    await create_pipeline(api, "cp", "silver", "facts", "SELECT id FROM {{ ref('silver.customers') }}")
+    await create_pipeline(api, "cp", "gold", "top", "SELECT max(id) AS m FROM {{ ref('silver.facts') }}")
+    status, body = await api("POST", "runs", {"select": "cp.*"})
+    assert status == 202, body
+    names = [f"{r['layer']}.{r['name']}" for r in body["runs"]]
+    assert names == ["bronze.orders", "silver.clean", "silver.customers", "silver.facts",
+                     "gold.a", "gold.b", "gold.c", "gold.top"]  # equal chains below: by name
+    done = {f"{r['layer']}.{r['name']}": r for r in [await wait_run(api, r["id"]) for r in body["runs"]]}
+    assert all(r["status"] == "success" for r in done.values()), done
+    created = [done[n]["created_at"] for n in names]
+    assert created == sorted(created)  # the claimer takes the oldest runnable run first
+    # two workers take silver.customers and gold.a; gold.b waits for one of them
+    assert done["silver.customers"]["started_at"] < done["gold.b"]["started_at"]

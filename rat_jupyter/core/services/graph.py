@@ -134,7 +134,8 @@ class GraphService(Service):
         return graph
 
     def select(self, selector: str, version: str = "published") -> tuple[list[PipelineId], DAG[PipelineId]]:
-        """Resolve a selection to pipelines in DAG order.
+        """Resolve a selection to pipelines in DAG order, critical path first (``DAG.critical_first``): the
+        order its runs are created, so claimed and started, in.
 
         ``ns.layer.name`` (one), ``ns.layer.name+`` (and downstream), ``+ns.layer.name`` (and upstream),
         ``ns.*`` or ``ns.layer.*`` (all of a namespace or layer).
@@ -164,4 +165,4 @@ class GraphService(Service):
                 chosen = chosen | graph.closure_down(root)
             if up:
                 chosen = chosen | graph.closure_up(root)
-        return graph.topological(chosen & live), graph
+        return graph.critical_first(chosen & live), graph
